@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key",
+        abstract: "Manage the passphrases that open the repository (e.g. to hand custody to a successor).",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a key file for another passphrase.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: ArgumentHelp("Read the new passphrase from FILE (mode 600). Default: PLANVAULT_NEW_PASSPHRASE, then a prompt.", valueName: "FILE"))
+        var newPassphraseFile: String?
+
+        @Option(help: "Label for the new key (e.g. the new custodian's name).")
+        var label: String?
+
+        func run() async throws {
+            try await guarded {
+                let context = try Context(global)
+                let writer = try await context.openWriter()
+                var newOptions = global
+                newOptions.passphraseFile = nil
+                newOptions.passphraseCommand = nil
+                let newPassphrase = try Secrets.passphrase(options: newOptions, keys: nil, confirm: true,
+                                                           environmentName: "PLANVAULT_NEW_PASSPHRASE", fileOverride: newPassphraseFile)
+                let name = try await writer.addKey(passphrase: newPassphrase, label: label)
+                Output.line("added key \(name.prefix(8))")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List key files.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await guarded {
+                let context = try Context(global)
+                let repository = try await context.openRepository()
+                Output.line("  ID        Created                          Host                 User        Label")
+                for info in try await repository.backend.list(.key).sorted(by: { $0.name < $1.name }) {
+                    let bytes = try await repository.backend.read(.key, name: info.name, range: nil)
+                    guard let key = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
+                        Output.line("  \(info.name.prefix(8))  (unreadable key file)")
+                        continue
+                    }
+                    let mark = info.name == repository.keyName ? "*" : " "
+                    Output.line("\(mark) \(info.name.prefix(8))  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")")
+                }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a key file (not the one in use, not the last one).")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "Key ID or unique prefix.")
+        var key: String
+
+        func run() async throws {
+            try await guarded {
+                let context = try Context(global)
+                let writer = try await context.openWriter()
+                let names = try await writer.backend.list(.key).map(\.name)
+                let matches = names.filter { $0.hasPrefix(key.lowercased()) }
+                guard matches.count == 1, let name = matches.first else {
+                    throw PlanVaultError.invalidArgument(matches.isEmpty ? "no key matches \"\(key)\": see `planvault key list`" : "\"\(key)\" matches \(matches.count) keys: give more digits")
+                }
+                guard name != writer.repository.keyName else {
+                    throw PlanVaultError.invalidArgument("refusing to remove the key this passphrase opened; open with another passphrase to remove it")
+                }
+                try await writer.backend.delete(.key, name: name)
+                Output.line("removed key \(name.prefix(8))")
+            }
+        }
+    }
+}

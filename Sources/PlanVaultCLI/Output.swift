@@ -1,0 +1,75 @@
+import Foundation
+import PlanVaultCore
+
+enum Output {
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func bytes(_ n: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(n)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s >= 86400 { return "\(s / 86400)d \((s % 86400) / 3600)h" }
+        if s >= 3600 { return "\(s / 3600)h \((s % 3600) / 60)m" }
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
+/// A one-line progress bar with rate and ETA, drawn on standard error only when it is a terminal.
+final class TerminalProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let started = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    static func ifTerminal(enabled: Bool) -> TerminalProgress? {
+        enabled && isatty(STDERR_FILENO) == 1 ? TerminalProgress() : nil
+    }
+
+    func update(_ p: PushProgress) {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.1 || p.bytesDone == p.bytesTotal else { return }
+        lastDraw = now
+        let elapsed = max(now.timeIntervalSince(started), 0.001)
+        let fraction = p.bytesTotal == 0 ? 1 : min(1, Double(p.bytesDone) / Double(p.bytesTotal))
+        let rate = Double(p.bytesDone) / elapsed
+        let eta = rate > 0 ? Double(p.bytesTotal - min(p.bytesDone, p.bytesTotal)) / rate : 0
+        let width = 24
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let text = String(format: "\r[%@] %3d%%  %@/%@  %@/s  ETA %@  ", bar, Int(fraction * 100),
+                          Output.bytes(p.bytesDone), Output.bytes(p.bytesTotal), Output.bytes(UInt64(rate)), Output.duration(eta))
+        FileHandle.standardError.write(Data(text.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct PushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Snapshot plan folders into the repository.",
+        discussion: "Unchanged files (same size, mtime and inode as in the last snapshot of the same paths from this host) are not read again.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Folders or files to push (default: `sources` from the config file).")
+    var paths: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Leave out names or paths matching this glob (repeatable).", valueName: "PATTERN"))
+    var exclude: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Tag for the snapshot (repeatable).", valueName: "TAG"))
+    var tag: [String] = []
+
+    @Option(help: "Host name recorded in the snapshot.")
+    var host: String?
+
+    @Flag(help: "Read every file, even those unchanged since the last snapshot.")
+    var force = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var snapshot: String
+        var parent: String?
+        var time: String
+        var host: String
+        var paths: [String]
+        var summary: SnapshotSummary
+        var problems: [Problem]
+        var adoptedBundles: Int
+
+        enum CodingKeys: String, CodingKey {
+            case snapshot, parent, time, host, paths, summary, problems, adoptedBundles = "adopted_bundles"
+        }
+    }
+
+    struct Problem: Encodable {
+        var path: String
+        var message: String
+    }
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let writer = try await context.openWriter()
+            let lock = try context.lock(repositoryID: writer.repository.config.id)
+            var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
+            options.excludes = context.config.excludes + exclude
+            options.tags = context.config.tags + tag
+            options.host = host ?? context.config.host ?? HostInfo.hostname
+            options.rereadAll = force
+            options.bundleSize = context.config.bundleSizeMiB.map { $0 * 1024 * 1024 }
+            let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
+            var onProgress: (@Sendable (PushProgress) -> Void)?
+            if let progress { onProgress = { @Sendable update in progress.update(update) } }
+            let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress)
+            let result = try await archiver.push(options)
+            progress?.finish()
+            _ = lock  // held until the snapshot is saved
+            let s = result.snapshot.summary
+            if json {
+                try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,
+                                       paths: result.snapshot.paths, summary: s,
+                                       problems: result.problems.map { Problem(path: $0.path, message: $0.message) },
+                                       adoptedBundles: result.adoptedBundles))
+            } else {
+                for problem in result.problems { Output.error("planvault: skipped \(problem.path): \(problem.message)") }
+                Output.line("snapshot \(result.snapshotID.prefix(8)) saved")
+                Output.line("  files: \(s.files) (\(s.filesRead) read, \(s.files - s.filesRead) unchanged), folders: \(s.directories), symlinks: \(s.symlinks)")
+                Output.line("  data: \(Output.bytes(s.totalBytes)) in snapshot, \(Output.bytes(s.bytesRead)) read, \(s.newChunks) new chunks, \(Output.bytes(s.bytesStored)) stored")
+            }
+            if !result.problems.isEmpty {
+                if !json {
+                    Output.error("planvault: \(result.problems.count) item(s) could not be read and are not in this snapshot (exit code 3)")
+                }
+                throw ExitCode(ExitCodes.partial)
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a snapshot (or part of it) into a folder, authenticating every byte.",
+        discussion: "Needs only the repository address and the passphrase: no cache or config from the original machine.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "`latest`, a snapshot ID or a unique ID prefix.")
+    var snapshot: String
+
+    @Option(name: .long, help: ArgumentHelp("Destination folder (created if missing).", valueName: "DIR"))
+    var to: String
+
+    @Option(name: .long, help: ArgumentHelp("Restore only this snapshot path and what lies below it (repeatable).", valueName: "PATH"))
+    var include: [String] = []
+
+    @Flag(help: "Replace files that already exist in the destination.")
+    var overwrite = false
+
+    @Option(help: "Only consider snapshots from this host when resolving `latest`.")
+    var host: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var snapshot: String
+        var files: Int
+        var directories: Int
+        var symlinks: Int
+        var bytes: UInt64
+        var problems: [PushCommand.Problem]
+    }
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let repository = try await context.openRepository()
+            let (id, snap) = try await repository.resolveSnapshot(snapshot, host: host)
+            let index = try await repository.loadIndex().index
+            var options = RestoreOptions(destination: to)
+            options.includes = include
+            options.overwrite = overwrite
+            let result = try await Restorer(repository: repository, logger: context.logger).restore(snap, options: options, index: index)
+            if json {
+                try Output.json(Report(snapshot: id, files: result.files, directories: result.directories, symlinks: result.symlinks,
+                                       bytes: result.bytes, problems: result.problems.map { .init(path: $0.path, message: $0.message) }))
+            } else {
+                for problem in result.problems { Output.error("planvault: not restored: \(problem.path): \(problem.message)") }
+                Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks")
+            }
+            if !result.problems.isEmpty {
+                if !json { Output.error("planvault: \(result.problems.count) item(s) could not be restored") }
+                throw ExitCode(ExitCodes.failure)
+            }
+        }
+    }
+}

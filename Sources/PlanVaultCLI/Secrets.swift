@@ -1,0 +1,60 @@
+import Foundation
+import PlanVaultCore
+
+/// Finds the passphrase: --passphrase-file, --passphrase-command, PLANVAULT_PASSPHRASE,
+/// the keys file, then (on a terminal only) a prompt.
+enum Secrets {
+    static func passphrase(options: GlobalOptions, keys: KeysFile?, confirm: Bool, environmentName: String = "PLANVAULT_PASSPHRASE",
+                           fileOverride: String? = nil) throws -> String {
+        if let file = fileOverride ?? options.passphraseFile {
+            try FileIO.requirePrivate(file)
+            return try firstLine(of: FileIO.readFile(file), source: file)
+        }
+        if fileOverride == nil, let command = options.passphraseCommand ?? keys?.passphraseCommand {
+            return try runCommand(command)
+        }
+        if let value = ProcessInfo.processInfo.environment[environmentName], !value.isEmpty { return value }
+        if fileOverride == nil, environmentName == "PLANVAULT_PASSPHRASE", let value = keys?.passphrase, !value.isEmpty { return value }
+        guard isatty(STDIN_FILENO) == 1 else { throw PlanVaultError.noPassphrase }
+        let first = try prompt("Passphrase: ")
+        if confirm {
+            guard first.count >= 8 else { throw PlanVaultError.invalidArgument("the passphrase must have at least 8 characters") }
+            guard try prompt("Repeat passphrase: ") == first else { throw PlanVaultError.invalidArgument("the passphrases do not match") }
+        }
+        return first
+    }
+
+    private static func prompt(_ text: String) throws -> String {
+        guard let raw = getpass(text) else { throw PlanVaultError.noPassphrase }
+        let value = String(cString: raw)
+        guard !value.isEmpty else { throw PlanVaultError.noPassphrase }
+        return value
+    }
+
+    private static func firstLine(of bytes: [UInt8], source: String) throws -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let trimmed = line.hasSuffix("\r") ? String(line.dropLast()) : line
+        guard !trimmed.isEmpty else { throw PlanVaultError.invalidArgument("\(source): the first line (the passphrase) is empty") }
+        return trimmed
+    }
+
+    /// Runs a secret-manager command through /bin/sh; its first output line is the passphrase.
+    static func runCommand(_ command: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw PlanVaultError.invalidArgument("--passphrase-command could not start: \(error.localizedDescription)")
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw PlanVaultError.invalidArgument("--passphrase-command exited with status \(process.terminationStatus)")
+        }
+        return try firstLine(of: Array(data), source: "--passphrase-command output")
+    }
+}

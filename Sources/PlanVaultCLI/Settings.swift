@@ -1,0 +1,105 @@
+import Foundation
+import PlanVaultCore
+import TOMLKit
+
+/// `planvault.toml`: what to push and where. No secrets here; they live in the keys file.
+struct ConfigFile {
+    var repo: String?
+    var sources: [String] = []
+    var excludes: [String] = []
+    var tags: [String] = []
+    var host: String?
+    var keys: String?
+    var cacheDir: String?
+    var bundleSizeMiB: Int?
+
+    static let defaultName = "planvault.toml"
+
+    static func load(path: String) throws -> ConfigFile {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw PlanVaultError.invalidArgument("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch {
+            throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
+        }
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib"]
+        for key in table.keys where !known.contains(key) {
+            throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        var config = ConfigFile()
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func relative(_ p: String) -> String { p.hasPrefix("/") || p.contains("://") ? p : base.appendingPathComponent(p).path }
+        config.repo = try string(table, "repo", path).map(relative)
+        config.sources = try strings(table, "sources", path).map(relative)
+        config.excludes = try strings(table, "exclude", path)
+        config.tags = try strings(table, "tags", path)
+        config.host = try string(table, "host", path)
+        config.keys = try string(table, "keys", path).map(relative)
+        config.cacheDir = try string(table, "cache_dir", path).map(relative)
+        if let value = table["bundle_size_mib"] {
+            guard let n = value.int, n >= 1, n <= 1024 else {
+                throw PlanVaultError.invalidArgument("config file \(path): bundle_size_mib must be a whole number from 1 to 1024")
+            }
+            config.bundleSizeMiB = n
+        }
+        return config
+    }
+
+    private static func string(_ table: TOMLTable, _ key: String, _ path: String) throws -> String? {
+        guard let value = table[key] else { return nil }
+        guard let s = value.string else { throw PlanVaultError.invalidArgument("config file \(path): \(key) must be a string") }
+        return s
+    }
+
+    private static func strings(_ table: TOMLTable, _ key: String, _ path: String) throws -> [String] {
+        guard let value = table[key] else { return [] }
+        guard let array = value.array else { throw PlanVaultError.invalidArgument("config file \(path): \(key) must be a list of strings") }
+        return try array.map { item in
+            guard let s = item.string else { throw PlanVaultError.invalidArgument("config file \(path): \(key) must be a list of strings") }
+            return s
+        }
+    }
+}
+
+/// The keys file (`--keys FILE`): every secret PlanVault reads, in one private TOML file.
+/// See Keys.example.
+struct KeysFile {
+    var passphrase: String?
+    var passphraseCommand: String?
+    var serverToken: String?
+    var awsAccessKeyID: String?
+    var awsSecretAccessKey: String?
+    var awsSessionToken: String?
+
+    static func load(path: String) throws -> KeysFile {
+        try FileIO.requirePrivate(path)
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw PlanVaultError.invalidArgument("cannot read keys file \(path): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        // The parser's message may quote the offending line, which could hold a secret: keep it out.
+        do { table = try TOMLTable(string: text) } catch {
+            throw PlanVaultError.invalidArgument("keys file \(path) is not valid TOML (see Keys.example)")
+        }
+        let known: Set<String> = ["passphrase", "passphrase_command", "server_token", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"]
+        var keys = KeysFile()
+        for key in table.keys {
+            guard known.contains(key) else {
+                throw PlanVaultError.invalidArgument("keys file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
+            }
+            guard let value = table[key]?.string else { throw PlanVaultError.invalidArgument("keys file \(path): \(key) must be a string") }
+            switch key {
+            case "passphrase": keys.passphrase = value
+            case "passphrase_command": keys.passphraseCommand = value
+            case "server_token": keys.serverToken = value
+            case "aws_access_key_id": keys.awsAccessKeyID = value
+            case "aws_secret_access_key": keys.awsSecretAccessKey = value
+            default: keys.awsSessionToken = value
+            }
+        }
+        return keys
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct SnapshotsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "List snapshots, oldest first.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Only snapshots from this host.")
+    var host: String?
+
+    @Flag(help: "Print the list as JSON.")
+    var json = false
+
+    struct Entry: Encodable {
+        var id: String
+        var time: String
+        var host: String
+        var username: String
+        var paths: [String]
+        var tags: [String]
+        var parent: String?
+        var summary: SnapshotSummary
+    }
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let repository = try await context.openRepository()
+            let loaded = try await repository.loadAllSnapshots()
+            let list = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
+            for (name, error) in loaded.damaged { Output.error("planvault: snapshot \(name.prefix(8)) unreadable: \(error.localizedDescription)") }
+            if json {
+                try Output.json(list.map { Entry(id: $0.id, time: $0.snapshot.time, host: $0.snapshot.host, username: $0.snapshot.username,
+                                                 paths: $0.snapshot.paths, tags: $0.snapshot.tags, parent: $0.snapshot.parent, summary: $0.snapshot.summary) })
+                return
+            }
+            Output.line("ID        Time                 Host                 Files      Size  Paths")
+            for (id, s) in list {
+                let time = s.date.map { Self.localTime($0) } ?? s.time
+                let host = s.host.padding(toLength: 20, withPad: " ", startingAt: 0)
+                let files = String(s.summary.files).leftPad(6)
+                let size = Output.bytes(s.summary.totalBytes).leftPad(10)
+                let tags = s.tags.isEmpty ? "" : "  [\(s.tags.joined(separator: ","))]"
+                Output.line("\(id.prefix(8))  \(time)  \(host)  \(files)  \(size)  \(s.paths.joined(separator: ", "))\(tags)")
+            }
+            Output.line("\(list.count) snapshot(s)")
+        }
+    }
+
+    static func localTime(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.string(from: date)
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+struct LsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the files of a snapshot.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "`latest`, a snapshot ID or a unique ID prefix.")
+    var snapshot: String
+
+    @Argument(help: "Only this path and what lies below it.")
+    var path: String?
+
+    @Flag(help: "Print the list as JSON.")
+    var json = false
+
+    struct Entry: Encodable {
+        var path: String
+        var type: String
+        var mode: String
+        var size: UInt64?
+        var mtime: String
+        var target: String?
+    }
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let repository = try await context.openRepository()
+            let (_, snap) = try await repository.resolveSnapshot(snapshot)
+            let prefix = path.map { $0.split(separator: "/").joined(separator: "/") }
+            let nodes = snap.nodes.filter { node in
+                guard let prefix, !prefix.isEmpty else { return true }
+                return node.path == prefix || node.path.hasPrefix(prefix + "/")
+            }
+            let entries = nodes.map { node in
+                Entry(path: node.path, type: node.type.rawValue, mode: String(node.mode, radix: 8), size: node.size,
+                      mtime: Timestamps.format(Date(timeIntervalSince1970: Double(node.mtimeNs) / 1e9)), target: node.target)
+            }
+            if json {
+                try Output.json(entries)
+                return
+            }
+            for e in entries {
+                let kind = e.type == "dir" ? "d" : e.type == "symlink" ? "l" : "-"
+                let size = (e.size.map(String.init) ?? "").leftPad(12)
+                Output.line("\(kind) \(e.mode.leftPad(4))  \(size)  \(e.mtime.prefix(19))  \(e.path)\(e.target.map { " -> \($0)" } ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+
+public struct PushOptions: Sendable {
+    public var paths: [String]
+    public var excludes: [String] = []
+    public var tags: [String] = []
+    public var host: String = HostInfo.hostname
+    /// Read every file even if unchanged since the parent snapshot.
+    public var rereadAll = false
+    /// Overrides the repository's bundle size.
+    public var bundleSize: Int?
+
+    public init(paths: [String]) { self.paths = paths }
+}
+
+public struct PushProgress: Sendable {
+    public var filesTotal: Int
+    public var bytesTotal: UInt64
+    public var filesDone: Int
+    public var bytesDone: UInt64
+}
+
+public struct PushResult: Sendable {
+    public var snapshotID: String
+    public var snapshot: Snapshot
+    public var parent: String?
+    public var problems: [(path: String, message: String)]
+    public var adoptedBundles: Int
+}
+
+/// Turns source folders into a snapshot: walks them, reads changed files,
+/// chunks, deduplicates, compresses, encrypts and bundles the new chunks, then
+/// writes bundles, then the index, then the snapshot — so a run killed at any
+/// moment leaves every earlier snapshot intact and the repository readable.
+public final class Archiver: Sendable {
+    let writer: RepositoryWriter
+    let logger: Logger
+    let progress: (@Sendable (PushProgress) -> Void)?
+    /// Chunks being compressed and encrypted at once; bounds memory to about this many chunk sizes.
+    let sealConcurrency: Int
+    let uploadConcurrency: Int
+
+    public init(writer: RepositoryWriter, logger: Logger, progress: (@Sendable (PushProgress) -> Void)? = nil,
+                sealConcurrency: Int = max(2, ProcessInfo.processInfo.activeProcessorCount) * 2, uploadConcurrency: Int = 2) {
+        self.writer = writer
+        self.logger = logger
+        self.progress = progress
+        self.sealConcurrency = sealConcurrency
+        self.uploadConcurrency = uploadConcurrency
+    }
+
+    var repository: Repository { writer.repository }
+
+    public func push(_ options: PushOptions) async throws -> PushResult {
+        let started = Date()
+        let sources = try Self.resolveSources(options.paths)
+        var loaded = try await repository.loadIndex()
+        // Adopt bundles an interrupted push left behind, so their chunks are not sent again.
+        let adopted = try await repository.unindexedBundles(index: loaded.index)
+        for bundle in adopted { loaded.index.add(bundle, fromIndexFile: nil) }
+        if !adopted.isEmpty { logger.info("adopted \(adopted.count) bundle(s) left by an interrupted push") }
+
+        let parent = options.rereadAll ? nil : try await findParent(host: options.host, paths: sources.map(\.path))
+        var walker = SourceWalker(excludes: options.excludes)
+        for source in sources { walker.walk(source: source.path, as: source.name) }
+        var problems = walker.problems
+        var entries = walker.entries
+
+        var summary = SnapshotSummary()
+        let parentFiles = Self.fileMap(parent?.snapshot)
+        var toRead = [Int]()
+        for (i, entry) in entries.enumerated() {
+            switch entry.node.type {
+            case .dir: summary.directories += 1
+            case .symlink: summary.symlinks += 1
+            case .file:
+                if let old = parentFiles[entry.node.path], let chunks = Self.reusableChunks(old, entry.node, loaded.index) {
+                    entries[i].node.chunks = chunks
+                } else {
+                    toRead.append(i)
+                }
+            }
+        }
+
+        var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
+                                     bundleSize: options.bundleSize ?? repository.config.bundleSize,
+                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency)
+        var progressState = PushProgress(filesTotal: toRead.count, bytesTotal: toRead.reduce(0) { $0 + (entries[$1].node.size ?? 0) },
+                                         filesDone: 0, bytesDone: 0)
+        progress?(progressState)
+        var failed = Set<Int>()
+        let newBundles: [IndexedBundle] = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
+            for i in toRead {
+                do {
+                    let result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { bytes in
+                        progressState.bytesDone += UInt64(bytes)
+                        self.progress?(progressState)
+                    }
+                    entries[i].node.chunks = result.chunks.map(\.hex)
+                    entries[i].node.size = result.size
+                    entries[i].node.mtimeNs = result.mtimeNs
+                    entries[i].node.mode = result.mode
+                    entries[i].node.inode = result.inode
+                    entries[i].node.device = result.device
+                    if result.changedWhileReading {
+                        logger.warning("\(entries[i].sourcePath) changed while it was read; the snapshot holds what was read")
+                    }
+                    summary.filesRead += 1
+                    summary.bytesRead += result.size
+                } catch let error as FileReadError {
+                    problems.append((entries[i].sourcePath, error.message))
+                    failed.insert(i)
+                }
+                progressState.filesDone += 1
+            }
+            return try await pipeline.finish(group: &group)
+        }
+
+        var nodes = [SnapshotNode]()
+        nodes.reserveCapacity(entries.count)
+        for (i, entry) in entries.enumerated() where !failed.contains(i) {
+            if entry.node.type == .file {
+                summary.files += 1
+                summary.totalBytes += entry.node.size ?? 0
+            }
+            nodes.append(entry.node)
+        }
+        summary.newChunks = pipeline.newChunks
+        summary.newBundles = newBundles.count
+        summary.bytesStored = newBundles.reduce(0) { $0 + $1.size }
+        summary.errors = problems.count
+
+        // Index before snapshot: a snapshot must never name chunks that no index can find.
+        let indexed = newBundles + adopted
+        if !indexed.isEmpty {
+            summary.bytesStored += UInt64(try await writer.saveIndex(indexed).size)
+        }
+        let snapshot = Snapshot(time: Timestamps.format(started), host: options.host, username: HostInfo.username,
+                                paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
+        let saved = try await writer.saveSnapshot(snapshot)
+        var final = snapshot
+        final.summary.bytesStored += UInt64(saved.size)
+        logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
+        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, adoptedBundles: adopted.count)
+    }
+
+    struct Source {
+        var path: String
+        var name: String
+    }
+
+    /// Absolute, normalised source paths; each must exist and have a distinct last component.
+    static func resolveSources(_ paths: [String]) throws -> [Source] {
+        guard !paths.isEmpty else { throw PlanVaultError.invalidArgument("no paths to push: name them on the command line or as `sources` in the config file") }
+        var seen = [String: String]()
+        var out = [Source]()
+        for raw in paths {
+            let absolute = URL(fileURLWithPath: raw).standardizedFileURL.path
+            var st = stat()
+            guard lstat(absolute, &st) == 0 else { throw PlanVaultError.io(path: absolute, operation: "source", errno: errno) }
+            var name = (absolute as NSString).lastPathComponent
+            if name == "/" || name.isEmpty { name = "root" }
+            if let other = seen[name] {
+                throw PlanVaultError.invalidArgument("sources \(other) and \(absolute) have the same name \"\(name)\"; a snapshot keeps each source under its name, so push them separately")
+            }
+            seen[name] = absolute
+            out.append(Source(path: absolute, name: name))
+        }
+        return out
+    }
+
+    /// The newest snapshot from this host of the same source set.
+    func findParent(host: String, paths: [String]) async throws -> (id: String, snapshot: Snapshot)? {
+        let wanted = paths.sorted()
+        let all = try await repository.loadAllSnapshots().snapshots
+        return all.last { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }
+    }
+
+    static func fileMap(_ snapshot: Snapshot?) -> [String: SnapshotNode] {
+        guard let snapshot else { return [:] }
+        var map = [String: SnapshotNode]()
+        map.reserveCapacity(snapshot.nodes.count)
+        for node in snapshot.nodes where node.type == .file { map[node.path] = node }
+        return map
+    }
+
+    /// The parent's chunk list if the file is unchanged (size, mtime, inode) and every chunk is still indexed.
+    static func reusableChunks(_ old: SnapshotNode, _ new: SnapshotNode, _ index: ChunkIndex) -> [String]? {
+        guard old.size == new.size, old.mtimeNs == new.mtimeNs, old.inode == new.inode, let chunks = old.chunks else { return nil }
+        for hex in chunks {
+            guard let id = Digest32(hex: hex), index.contains(id) else { return nil }
+        }
+        return chunks
+    }
+}

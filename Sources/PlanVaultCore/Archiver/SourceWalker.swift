@@ -1,0 +1,100 @@
+import Foundation
+
+/// One entry found while walking the sources, before its content is read.
+struct WalkedEntry {
+    var node: SnapshotNode
+    /// Absolute path on this machine.
+    var sourcePath: String
+}
+
+/// Walks source paths depth-first in sorted order (parents before children),
+/// applying excludes. Problems are collected, never silently dropped.
+struct SourceWalker {
+    let excludes: [String]
+    private(set) var entries: [WalkedEntry] = []
+    private(set) var problems: [(path: String, message: String)] = []
+
+    init(excludes: [String]) {
+        self.excludes = excludes
+    }
+
+    mutating func walk(source: String, as name: String) {
+        visit(absolute: source, relative: name)
+    }
+
+    private func isExcluded(relative: String, name: String) -> Bool {
+        for pattern in excludes {
+            let subject = pattern.contains("/") ? relative : name
+            if fnmatch(pattern, subject, 0) == 0 { return true }
+        }
+        return false
+    }
+
+    private mutating func visit(absolute: String, relative: String) {
+        var st = stat()
+        guard lstat(absolute, &st) == 0 else {
+            problems.append((absolute, String(cString: strerror(errno))))
+            return
+        }
+        let mode = UInt32(st.st_mode) & 0o7777
+        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .file, mode: mode, mtimeNs: mtime, size: UInt64(st.st_size),
+                                                          inode: UInt64(st.st_ino), device: UInt64(st.st_dev), chunks: []),
+                                       sourcePath: absolute))
+        case S_IFLNK:
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(absolute, &buf, buf.count - 1)
+            guard n >= 0 else {
+                problems.append((absolute, "cannot read link: \(String(cString: strerror(errno)))"))
+                return
+            }
+            let bytes = buf[0..<n].map { UInt8(bitPattern: $0) }
+            guard let target = String(validating: bytes, as: UTF8.self) else {
+                problems.append((absolute, "link target is not valid UTF-8; skipped"))
+                return
+            }
+            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .symlink, mode: mode, mtimeNs: mtime, target: target),
+                                       sourcePath: absolute))
+        case S_IFDIR:
+            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .dir, mode: mode, mtimeNs: mtime), sourcePath: absolute))
+            let listing: (valid: [String], invalid: [String])
+            do { listing = try Self.childNames(absolute) } catch {
+                problems.append((absolute, "cannot list folder: \(error.localizedDescription)"))
+                return
+            }
+            for bad in listing.invalid {
+                problems.append(("\(absolute)/\(bad)", "name is not valid UTF-8 and cannot be restored faithfully; skipped (rename it)"))
+            }
+            for name in listing.valid {
+                let childRelative = "\(relative)/\(name)"
+                if isExcluded(relative: childRelative, name: name) { continue }
+                visit(absolute: absolute == "/" ? "/\(name)" : "\(absolute)/\(name)", relative: childRelative)
+            }
+        default:
+            // Sockets, FIFOs and devices have no content to keep; say so rather than drop them silently.
+            problems.append((absolute, "not a regular file, folder or symlink; skipped"))
+        }
+    }
+
+    /// Sorted child names; names that are not valid UTF-8 are returned apart (lossily decoded, for messages).
+    static func childNames(_ path: String) throws -> (valid: [String], invalid: [String]) {
+        guard let dir = opendir(path) else { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
+        defer { closedir(dir) }
+        var names = [[UInt8]]()
+        while let entry = readdir(dir) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
+                Array(raw.prefix(while: { $0 != 0 }))
+            }
+            if bytes == [46] || bytes == [46, 46] { continue }
+            names.append(bytes)
+        }
+        names.sort { $0.lexicographicallyPrecedes($1) }
+        var valid = [String](), invalid = [String]()
+        for bytes in names {
+            if let name = String(validating: bytes, as: UTF8.self) { valid.append(name) } else { invalid.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        return (valid, invalid)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A repository in a local folder or on a mounted share.
+///
+/// Layout: `config`, `keys/NAME`, `index/NAME`, `snapshots/NAME`, and
+/// `bundles/NA/NAME` where NA is the first two hex digits of NAME.
+/// Writes go to a temporary file in the destination folder, are fsynced,
+/// renamed into place, and the folder is fsynced, so a crash leaves either the
+/// whole object or none (plus at most a `.tmp-*` file, which readers ignore).
+public struct DirectoryBackend: Backend {
+    public let root: String
+    public var location: String { root }
+
+    public init(root: String) {
+        var path = root
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        self.root = path
+    }
+
+    func folder(_ kind: ObjectKind, name: String) -> String {
+        switch kind {
+        case .config: return root
+        case .bundle: return "\(root)/bundles/\(name.prefix(2))"
+        default: return "\(root)/\(kind.rawValue)"
+        }
+    }
+
+    func path(_ kind: ObjectKind, name: String) -> String {
+        "\(folder(kind, name: name))/\(name)"
+    }
+
+    public func prepare() async throws {
+        try makeDirectory(root, allowExisting: true)
+        for kind in ObjectKind.allCases where kind != .config {
+            try makeDirectory("\(root)/\(kind.rawValue)", allowExisting: true)
+        }
+        for i in 0..<256 {
+            try makeDirectory("\(root)/bundles/\(Hex.encode([UInt8(i)]))", allowExisting: true)
+        }
+        try FileIO.fsyncDirectory("\(root)/bundles")
+        try FileIO.fsyncDirectory(root)
+    }
+
+    public func list(_ kind: ObjectKind) async throws -> [ObjectInfo] {
+        if kind == .config {
+            return try await stat(.config, name: ObjectName.config).map { [$0] } ?? []
+        }
+        if kind == .bundle {
+            var all = [ObjectInfo]()
+            for sub in try FileIO.listDirectory("\(root)/bundles") where sub.utf8.count == 2 {
+                all += try listFolder("\(root)/bundles/\(sub)")
+            }
+            return all
+        }
+        return try listFolder("\(root)/\(kind.rawValue)")
+    }
+
+    private func listFolder(_ dir: String) throws -> [ObjectInfo] {
+        var out = [ObjectInfo]()
+        for name in try FileIO.listDirectory(dir) where ObjectName.isValid(name) {
+            var st = Glibc.stat()
+            if lstat("\(dir)/\(name)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+                out.append(ObjectInfo(name: name, size: UInt64(st.st_size)))
+            }
+        }
+        return out
+    }
+
+    public func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8] {
+        try ObjectName.validate(kind, name)
+        let p = path(kind, name: name)
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw PlanVaultError.objectMissing(kind: kind, name: name) }
+            throw PlanVaultError.io(path: p, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        let start: UInt64
+        let count: Int
+        if let range {
+            start = range.lowerBound
+            count = Int(range.upperBound - range.lowerBound)
+        } else {
+            var st = Glibc.stat()
+            guard fstat(fd, &st) == 0 else { throw PlanVaultError.io(path: p, operation: "stat", errno: errno) }
+            start = 0
+            count = Int(st.st_size)
+        }
+        let data = try FileIO.preadFully(fd: fd, count: count, offset: start, path: p)
+        guard data.count == count else {
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(count) bytes at offset \(start), the object has only \(data.count) there (truncated?)")
+        }
+        return data
+    }
+
+    public func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo? {
+        try ObjectName.validate(kind, name)
+        var st = Glibc.stat()
+        let p = path(kind, name: name)
+        guard lstat(p, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw PlanVaultError.io(path: p, operation: "stat", errno: errno)
+        }
+        return ObjectInfo(name: name, size: UInt64(st.st_size))
+    }
+
+    public func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
+        try ObjectName.validate(kind, name)
+        let dir = folder(kind, name: name)
+        let final = "\(dir)/\(name)"
+        if kind.isContentAddressed, access(final, F_OK) == 0 { return }
+        if kind == .bundle { try makeDirectory(dir, allowExisting: true) }
+        try FileIO.writeAtomically(data, to: final, inDirectory: dir)
+    }
+
+    public func delete(_ kind: ObjectKind, name: String) async throws {
+        try ObjectName.validate(kind, name)
+        let p = path(kind, name: name)
+        guard unlink(p) == 0 else {
+            if errno == ENOENT { return }
+            throw PlanVaultError.io(path: p, operation: "delete", errno: errno)
+        }
+        try FileIO.fsyncDirectory(folder(kind, name: name))
+    }
+
+    private func makeDirectory(_ path: String, allowExisting: Bool) throws {
+        if mkdir(path, 0o700) != 0 {
+            guard errno == EEXIST, allowExisting else { throw PlanVaultError.io(path: path, operation: "create folder", errno: errno) }
+        }
+    }
+}

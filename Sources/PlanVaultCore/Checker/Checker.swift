@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+
+public struct VerifyOptions: Sendable {
+    public enum DataCheck: Sendable, Equatable {
+        case none
+        case all
+        /// A random sample of this percentage of bundles (at least one).
+        case subset(percent: Double)
+    }
+
+    public var readData: DataCheck = .none
+    /// Fail when the newest snapshot is older than this many seconds.
+    public var maxAge: TimeInterval?
+
+    public init() {}
+}
+
+/// One problem `verify` found: the damaged object, what is wrong, and what it breaks.
+public struct Finding: Sendable, Codable, Equatable {
+    public var kind: String
+    public var object: String
+    public var problem: String
+    /// "SNAPSHOT-PREFIX:path" of each affected file.
+    public var affects: [String]
+}
+
+public struct VerifyReport: Sendable, Codable {
+    public var snapshots = 0
+    public var indexFiles = 0
+    public var bundles = 0
+    public var bundlesRead = 0
+    public var bytesRead: UInt64 = 0
+    public var chunksChecked = 0
+    public var unindexedBundles = 0
+    public var newestSnapshot: String?
+    public var newestSnapshotAgeSeconds: Double?
+    public var findings: [Finding] = []
+    public var stale = false
+
+    public var ok: Bool { findings.isEmpty && !stale }
+}
+
+/// `planvault verify`: structure first (every snapshot's chunks indexed, every
+/// indexed bundle present with its indexed size), then optionally the data
+/// itself (every bundle hashed against its name, every chunk decrypted and
+/// checked against its ID).
+public struct Checker: Sendable {
+    let repository: Repository
+    let logger: Logger
+
+    public init(repository: Repository, logger: Logger) {
+        self.repository = repository
+        self.logger = logger
+    }
+
+    public func verify(_ options: VerifyOptions, now: Date = Date()) async throws -> VerifyReport {
+        var report = VerifyReport()
+        let load = try await repository.loadIndex()
+        report.indexFiles = load.files.count
+        for (name, error) in load.damaged {
+            report.findings.append(Finding(kind: "index", object: name, problem: error.localizedDescription, affects: []))
+        }
+        let index = load.index
+        let snapshots = try await repository.loadAllSnapshots()
+        report.snapshots = snapshots.snapshots.count
+        for (name, error) in snapshots.damaged {
+            report.findings.append(Finding(kind: "snapshot", object: name, problem: error.localizedDescription, affects: []))
+        }
+
+        // Who uses each bundle, so a damaged one can be traced to files.
+        var usersOfBundle = [Digest32: [String]]()
+        for (id, snapshot) in snapshots.snapshots {
+            for node in snapshot.nodes where node.type == .file {
+                var missing: String?
+                var seenBundles = Set<Digest32>()
+                for hex in node.chunks ?? [] {
+                    guard let chunk = Digest32(hex: hex), let location = index.location(of: chunk) else {
+                        missing = missing ?? hex
+                        continue
+                    }
+                    if seenBundles.insert(location.bundle).inserted {
+                        usersOfBundle[location.bundle, default: []].append("\(id.prefix(8)):\(node.path)")
+                    }
+                }
+                if let missing {
+                    report.findings.append(Finding(kind: "chunk", object: missing, problem: "chunk is not in any index",
+                                                   affects: ["\(id.prefix(8)):\(node.path)"]))
+                }
+            }
+        }
+
+        let listed = try await repository.backend.list(.bundle)
+        var present = [Digest32: UInt64]()
+        for info in listed { if let id = Digest32(hex: info.name) { present[id] = info.size } }
+        report.bundles = present.count
+        report.unindexedBundles = present.keys.filter { index.bundles[$0] == nil }.count
+        var damagedBundles = Set<Digest32>()
+        for (bundle, size) in index.bundles.sorted(by: { $0.key < $1.key }) {
+            guard let actual = present[bundle] else {
+                report.findings.append(Finding(kind: "bundle", object: bundle.hex, problem: "bundle is missing", affects: usersOfBundle[bundle] ?? []))
+                damagedBundles.insert(bundle)
+                continue
+            }
+            if actual != size {
+                report.findings.append(Finding(kind: "bundle", object: bundle.hex,
+                                               problem: "bundle has \(actual) bytes, the index says \(size) (truncated or altered)",
+                                               affects: usersOfBundle[bundle] ?? []))
+                damagedBundles.insert(bundle)
+            }
+        }
+
+        let toRead: [Digest32]
+        let candidates = index.bundles.keys.filter { present[$0] != nil && !damagedBundles.contains($0) }.sorted()
+        switch options.readData {
+        case .none: toRead = []
+        case .all: toRead = candidates
+        case .subset(let percent):
+            let count = candidates.isEmpty ? 0 : max(1, Int((Double(candidates.count) * percent / 100).rounded(.up)))
+            toRead = Array(candidates.shuffled().prefix(count))
+        }
+        if !toRead.isEmpty {
+            var chunksOfBundle = [Digest32: [BundleEntry]]()
+            for location in index.chunks.values { chunksOfBundle[location.bundle, default: []].append(location.entry) }
+            try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report)
+        }
+
+        if let newest = snapshots.snapshots.last {
+            report.newestSnapshot = newest.id
+            if let date = newest.snapshot.date { report.newestSnapshotAgeSeconds = now.timeIntervalSince(date) }
+        }
+        if let maxAge = options.maxAge {
+            report.stale = (report.newestSnapshotAgeSeconds ?? .infinity) > maxAge
+        }
+        return report
+    }
+
+    private func readBundles(_ bundles: [Digest32], chunksOfBundle: [Digest32: [BundleEntry]], users: [Digest32: [String]],
+                             report: inout VerifyReport) async throws {
+        let repository = self.repository
+        try await withThrowingTaskGroup(of: (Digest32, UInt64, Int, String?).self) { group in
+            var next = 0
+            func startNext(_ group: inout ThrowingTaskGroup<(Digest32, UInt64, Int, String?), any Error>) {
+                guard next < bundles.count else { return }
+                let bundle = bundles[next]
+                let indexed = chunksOfBundle[bundle] ?? []
+                next += 1
+                group.addTask { try await Self.checkBundle(bundle, indexed: indexed, repository: repository) }
+            }
+            for _ in 0..<2 { startNext(&group) }
+            while let (bundle, bytes, chunks, problem) = try await group.next() {
+                startNext(&group)
+                report.bundlesRead += 1
+                report.bytesRead += bytes
+                report.chunksChecked += chunks
+                if let problem {
+                    report.findings.append(Finding(kind: "bundle", object: bundle.hex, problem: problem, affects: users[bundle] ?? []))
+                }
+            }
+        }
+    }
+
+    /// Reads a whole bundle, checks its hash against its name, then opens every chunk.
+    static func checkBundle(_ bundle: Digest32, indexed: [BundleEntry], repository: Repository) async throws -> (Digest32, UInt64, Int, String?) {
+        let name = bundle.hex
+        let data: [UInt8]
+        do {
+            data = try await repository.backend.read(.bundle, name: name, range: nil)
+        } catch let error as PlanVaultError {
+            return (bundle, 0, 0, "cannot be read: \(error.localizedDescription)")
+        }
+        guard LibCrypto.sha256(data) == bundle else {
+            return (bundle, UInt64(data.count), 0, "content does not match its name (SHA-256 mismatch: the bundle was altered or damaged)")
+        }
+        do {
+            let opener = try BundleOpener(prefix: data.prefix(BundleFormat.prefixLength), name: name, keys: repository.keys)
+            let entries = try opener.entries(bundle: data)
+            let header = Set(entries)
+            for entry in indexed where !header.contains(entry) {
+                return (bundle, UInt64(data.count), 0, "index entry for chunk \(entry.id.shortHex) does not match the bundle's own header")
+            }
+            for entry in entries {
+                let stop = Int(entry.offset) + Int(entry.length)
+                guard stop <= data.count else {
+                    return (bundle, UInt64(data.count), 0, "chunk \(entry.id.shortHex) lies past the end")
+                }
+                _ = try data.withUnsafeBytes {
+                    try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[Int(entry.offset)..<stop]), entry: entry, keys: repository.keys)
+                }
+            }
+            return (bundle, UInt64(data.count), entries.count, nil)
+        } catch let error as PlanVaultError {
+            return (bundle, UInt64(data.count), 0, error.localizedDescription)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import CLibCrypto
+
+/// Thin, typed wrappers over OpenSSL's libcrypto. This is the only file that
+/// calls libcrypto; every other part of PlanVault goes through these functions.
+public enum LibCrypto {
+    /// EVP length arguments are `Int32`; longer inputs are fed in pieces of this size.
+    static let maxPiece = 1 << 30
+
+    /// Cryptographically secure random bytes from OpenSSL's DRBG.
+    public static func randomBytes(_ count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        guard count == 0 || RAND_bytes(&out, Int32(count)) == 1 else {
+            throw CryptoError.failure("RAND_bytes")
+        }
+        return out
+    }
+
+    /// SHA-256 of `data`.
+    public static func sha256(_ data: UnsafeRawBufferPointer) -> Digest32 {
+        var out = Digest32.zeroBytes
+        out.withUnsafeMutableBytes { outPtr in
+            _ = SHA256(data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                       outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }
+        return Digest32(out)
+    }
+
+    public static func sha256(_ data: [UInt8]) -> Digest32 {
+        data.withUnsafeBytes { sha256($0) }
+    }
+
+    /// HMAC-SHA256 of `data` under `key`.
+    public static func hmacSHA256(key: SecretKey, _ data: UnsafeRawBufferPointer) -> Digest32 {
+        var out = Digest32.zeroBytes
+        var outLen: UInt32 = 32
+        key.withUnsafeBytes { keyPtr in
+            out.withUnsafeMutableBytes { outPtr in
+                _ = HMAC(EVP_sha256(), keyPtr.baseAddress, Int32(keyPtr.count),
+                         data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                         outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), &outLen)
+            }
+        }
+        return Digest32(out)
+    }
+
+    public static func hmacSHA256(key: SecretKey, _ data: [UInt8]) -> Digest32 {
+        data.withUnsafeBytes { hmacSHA256(key: key, $0) }
+    }
+
+    /// HKDF-SHA256 (RFC 5869), extract-and-expand.
+    public static func hkdfSHA256(key: SecretKey, salt: [UInt8], info: [UInt8], length: Int) throws -> [UInt8] {
+        guard let ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nil) else { throw CryptoError.failure("EVP_PKEY_CTX_new_id(HKDF)") }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: length)
+        var outLen = length
+        let ok: Bool = key.withUnsafeBytes { keyPtr in
+            guard EVP_PKEY_derive_init(ctx) == 1,
+                  EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1,
+                  EVP_PKEY_CTX_set1_hkdf_key(ctx, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(keyPtr.count)) == 1
+            else { return false }
+            // An empty salt means "no salt": RFC 5869 then uses HashLen zero bytes.
+            if !salt.isEmpty, EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, Int32(salt.count)) != 1 { return false }
+            if !info.isEmpty, EVP_PKEY_CTX_add1_hkdf_info(ctx, info, Int32(info.count)) != 1 { return false }
+            return EVP_PKEY_derive(ctx, &out, &outLen) == 1
+        }
+        guard ok, outLen == length else { throw CryptoError.failure("HKDF derive") }
+        return out
+    }
+
+    /// scrypt (RFC 7914).
+    public static func scrypt(passphrase: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, length: Int) throws -> SecretKey {
+        var out = [UInt8](repeating: 0, count: length)
+        // OpenSSL's default memory cap (32 MiB) is too small for N=2^15, r=8: allow 128*r*N*2 + slack.
+        let maxMem = 128 * r * n * 2 + 16 * 1024 * 1024
+        let rc = passphrase.withUnsafeBufferPointer { pw in
+            pw.withMemoryRebound(to: CChar.self) { pwChars in
+                EVP_PBE_scrypt(pwChars.baseAddress, pw.count, salt, salt.count, n, r, p, maxMem, &out, length)
+            }
+        }
+        guard rc == 1 else { throw CryptoError.failure("scrypt (N=\(n), r=\(r), p=\(p))") }
+        defer { planvault_cleanse(&out, out.count) }
+        return SecretKey(bytes: out)
+    }
+
+    /// AES-256-GCM encryption. Returns ciphertext followed by the 16-byte tag.
+    public static func aes256GCMSeal(key: SecretKey, nonce: [UInt8], aad: [UInt8], plaintext: UnsafeRawBufferPointer) throws -> [UInt8] {
+        precondition(nonce.count == 12, "AES-GCM nonces are 12 bytes")
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.failure("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
+        let ok: Bool = key.withUnsafeBytes { keyPtr in
+            out.withUnsafeMutableBufferPointer { outPtr -> Bool in
+                guard let outBase = outPtr.baseAddress,
+                      EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
+                else { return false }
+                var len: Int32 = 0
+                if !aad.isEmpty, EVP_EncryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
+                var written = 0
+                var offset = 0
+                while offset < plaintext.count {
+                    let piece = min(maxPiece, plaintext.count - offset)
+                    guard EVP_EncryptUpdate(ctx, outBase + written, &len,
+                                            plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, Int32(piece)) == 1
+                    else { return false }
+                    written += Int(len)
+                    offset += piece
+                }
+                guard EVP_EncryptFinal_ex(ctx, outBase + written, &len) == 1 else { return false }
+                written += Int(len)
+                return written == plaintext.count
+                    && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, outBase + written) == 1
+            }
+        }
+        guard ok else { throw CryptoError.failure("AES-256-GCM encrypt") }
+        return out
+    }
+
+    public static func aes256GCMSeal(key: SecretKey, nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
+        try plaintext.withUnsafeBytes { try aes256GCMSeal(key: key, nonce: nonce, aad: aad, plaintext: $0) }
+    }
+
+    /// AES-256-GCM decryption of ciphertext-with-tag. Throws `CryptoError.authenticationFailed`
+    /// when the tag does not match (wrong key, or damaged or forged data).
+    public static func aes256GCMOpen(key: SecretKey, nonce: [UInt8], aad: [UInt8], sealed: UnsafeRawBufferPointer) throws -> [UInt8] {
+        precondition(nonce.count == 12, "AES-GCM nonces are 12 bytes")
+        guard sealed.count >= 16 else { throw CryptoError.authenticationFailed }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.failure("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let bodyCount = sealed.count - 16
+        var out = [UInt8](repeating: 0, count: bodyCount)
+        guard let sealedBase = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self) else { throw CryptoError.authenticationFailed }
+        let ok: Bool = key.withUnsafeBytes { keyPtr in
+            out.withUnsafeMutableBufferPointer { outPtr -> Bool in
+                guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
+                else { return false }
+                var len: Int32 = 0
+                if !aad.isEmpty, EVP_DecryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
+                var written = 0
+                var offset = 0
+                while offset < bodyCount {
+                    let piece = min(maxPiece, bodyCount - offset)
+                    guard EVP_DecryptUpdate(ctx, outPtr.baseAddress! + written, &len, sealedBase + offset, Int32(piece)) == 1
+                    else { return false }
+                    written += Int(len)
+                    offset += piece
+                }
+                var tag = [UInt8](UnsafeBufferPointer(start: sealedBase + bodyCount, count: 16))
+                guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { return false }
+                let finalPtr = outPtr.baseAddress.map { $0 + written }
+                return EVP_DecryptFinal_ex(ctx, finalPtr, &len) == 1
+            }
+        }
+        guard ok else { throw CryptoError.authenticationFailed }
+        return out
+    }
+
+    public static func aes256GCMOpen(key: SecretKey, nonce: [UInt8], aad: [UInt8], sealed: [UInt8]) throws -> [UInt8] {
+        try sealed.withUnsafeBytes { try aes256GCMOpen(key: key, nonce: nonce, aad: aad, sealed: $0) }
+    }
+
+    /// Constant-time comparison of two byte strings of equal length.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { ap in b.withUnsafeBytes { bp in CRYPTO_memcmp(ap.baseAddress, bp.baseAddress, a.count) == 0 } }
+    }
+
+    static func cleanse(_ ptr: UnsafeMutableRawBufferPointer) {
+        if let base = ptr.baseAddress { planvault_cleanse(base, ptr.count) }
+    }
+}
+
+public enum CryptoError: Error, CustomStringConvertible, Equatable {
+    case failure(String)
+    case authenticationFailed
+
+    public var description: String {
+        switch self {
+        case .failure(let what): return "libcrypto call failed: \(what)"
+        case .authenticationFailed: return "authentication failed (wrong key, or damaged or forged data)"
+        }
+    }
+}

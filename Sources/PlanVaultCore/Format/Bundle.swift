@@ -1,0 +1,195 @@
+/// Bundles: many encrypted chunks in one content-addressed object.
+///
+///     "PVB1" | salt (32) | record 0 | record 1 | ... | header record | header length (u32 LE) | "PVBE"
+///
+/// Record i = AES-256-GCM(bundleKey, nonce = 0x00000000 || u64be(i), aad = "PVB1" || chunk ID)
+///            of (encoding || payload), followed by its 16-byte tag.
+/// Header   = AES-256-GCM(bundleKey, nonce = 0x00000001 || 0^8, aad = "PVB1 header")
+///            of (u32 count || count × (chunk ID (32) | offset u32 | length u32 | raw length u32)).
+/// bundleKey = HKDF-SHA256(dataKey, salt, "planvault/v1/bundle"). The nonce is a counter
+/// within one key, and the key is fresh per bundle: no (key, nonce) pair repeats.
+public struct BundleEntry: Sendable, Hashable {
+    public var id: Digest32
+    /// Position of the record in the bundle; also its nonce counter.
+    public var slot: UInt32
+    public var offset: UInt32
+    /// Record length including the tag.
+    public var length: UInt32
+    /// Plaintext chunk length.
+    public var rawLength: UInt32
+}
+
+public struct SealedChunk: Sendable {
+    public let id: Digest32
+    public let record: [UInt8]
+    public let rawLength: Int
+}
+
+public enum BundleFormat {
+    static let magic = Array("PVB1".utf8)
+    static let endMagic = Array("PVBE".utf8)
+    static let saltLength = 32
+    static let prefixLength = 4 + saltLength
+    static let trailerLength = 8
+    static let headerAAD = Array("PVB1 header".utf8)
+    static let headerEntrySize = 32 + 12
+
+    static func chunkNonce(slot: UInt32) -> [UInt8] { [0, 0, 0, 0] + UInt64(slot).bigEndianBytes }
+    static let headerNonce: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    static func chunkAAD(_ id: Digest32) -> [UInt8] { magic + id.bytes }
+}
+
+/// Encrypts the chunks of one bundle under that bundle's own key. Immutable, so
+/// worker tasks can seal chunks of the same bundle concurrently.
+public final class BundleSealer: Sendable {
+    public let salt: [UInt8]
+    let key: SecretKey
+
+    public init(keys: MasterKeys) throws {
+        salt = try LibCrypto.randomBytes(BundleFormat.saltLength)
+        key = try keys.bundleKey(salt: salt)
+    }
+
+    /// Compresses (when worthwhile) and encrypts one chunk as record `slot`.
+    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32) throws -> SealedChunk {
+        var plain: [UInt8]
+        if CompressibilityProbe.isWorthCompressing(data), let packed = Zlib.compressIfSmaller(data) {
+            plain = [UInt8](repeating: PayloadEncoding.zlib.rawValue, count: 1)
+            plain.reserveCapacity(packed.count + 1)
+            plain += packed
+        } else {
+            plain = [UInt8](repeating: PayloadEncoding.stored.rawValue, count: 1)
+            plain.reserveCapacity(data.count + 1)
+            plain.append(contentsOf: data.bindMemory(to: UInt8.self))
+        }
+        let record = try LibCrypto.aes256GCMSeal(key: key, nonce: BundleFormat.chunkNonce(slot: slot),
+                                                 aad: BundleFormat.chunkAAD(id), plaintext: plain)
+        return SealedChunk(id: id, record: record, rawLength: data.count)
+    }
+
+    /// Lays out sealed records (given in slot order) into a complete bundle.
+    public func assemble(_ records: [SealedChunk]) throws -> (bytes: [UInt8], entries: [BundleEntry]) {
+        let total = BundleFormat.prefixLength + records.reduce(0) { $0 + $1.record.count }
+            + 4 + records.count * BundleFormat.headerEntrySize + 16 + BundleFormat.trailerLength
+        var out = [UInt8]()
+        out.reserveCapacity(total)
+        out += BundleFormat.magic
+        out += salt
+        var entries = [BundleEntry]()
+        entries.reserveCapacity(records.count)
+        for (slot, chunk) in records.enumerated() {
+            entries.append(BundleEntry(id: chunk.id, slot: UInt32(slot), offset: UInt32(out.count),
+                                       length: UInt32(chunk.record.count), rawLength: UInt32(chunk.rawLength)))
+            out += chunk.record
+        }
+        guard out.count < Int(UInt32.max) else { throw PlanVaultError.invalidArgument("bundle larger than 4 GiB") }
+        var header = ByteWriter(capacity: 4 + entries.count * BundleFormat.headerEntrySize)
+        header.u32(UInt32(entries.count))
+        for e in entries {
+            header.digest(e.id)
+            header.u32(e.offset)
+            header.u32(e.length)
+            header.u32(e.rawLength)
+        }
+        let sealedHeader = try LibCrypto.aes256GCMSeal(key: key, nonce: BundleFormat.headerNonce, aad: BundleFormat.headerAAD, plaintext: header.bytes)
+        out += sealedHeader
+        var trailer = ByteWriter()
+        trailer.u32(UInt32(sealedHeader.count))
+        out += trailer.bytes
+        out += BundleFormat.endMagic
+        return (out, entries)
+    }
+}
+
+/// Reads bundles back: the header, and single chunks, each authenticated.
+public struct BundleOpener: Sendable {
+    let key: SecretKey
+    public let name: String
+
+    /// `prefix` is the first 36 bytes of the bundle ("PVB1" and the salt).
+    public init(prefix: ArraySlice<UInt8>, name: String, keys: MasterKeys) throws {
+        guard prefix.count >= BundleFormat.prefixLength, Array(prefix.prefix(4)) == BundleFormat.magic else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "bad magic: not a PlanVault bundle")
+        }
+        let salt = Array(prefix[(prefix.startIndex + 4)..<(prefix.startIndex + BundleFormat.prefixLength)])
+        key = try keys.bundleKey(salt: salt)
+        self.name = name
+    }
+
+    /// Length of the sealed header, from a bundle's last 8 bytes.
+    public static func headerLength(trailer: ArraySlice<UInt8>, bundleSize: UInt64, name: String) throws -> Int {
+        guard trailer.count == BundleFormat.trailerLength, Array(trailer.suffix(4)) == BundleFormat.endMagic else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "bad end marker (truncated?)")
+        }
+        var reader = ByteReader(Array(trailer.prefix(4)))
+        let length = Int((try? reader.u32()) ?? 0)
+        guard length >= 16 + 4, UInt64(length) + UInt64(BundleFormat.prefixLength + BundleFormat.trailerLength) <= bundleSize else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header length \(length) does not fit the bundle's \(bundleSize) bytes")
+        }
+        return length
+    }
+
+    /// Decrypts and parses the sealed header record.
+    public func entries(sealedHeader: ArraySlice<UInt8>) throws -> [BundleEntry] {
+        let plain: [UInt8]
+        do {
+            plain = try sealedHeader.withUnsafeBytes {
+                try LibCrypto.aes256GCMOpen(key: key, nonce: BundleFormat.headerNonce, aad: BundleFormat.headerAAD, sealed: $0)
+            }
+        } catch {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header authentication failed")
+        }
+        do {
+            var reader = ByteReader(plain)
+            let count = Int(try reader.u32())
+            guard count * BundleFormat.headerEntrySize == reader.remaining else { throw ByteReaderError.truncated }
+            var out = [BundleEntry]()
+            out.reserveCapacity(count)
+            for slot in 0..<count {
+                out.append(BundleEntry(id: try reader.digest(), slot: UInt32(slot), offset: try reader.u32(),
+                                       length: try reader.u32(), rawLength: try reader.u32()))
+            }
+            return out
+        } catch {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header is malformed")
+        }
+    }
+
+    /// All entries of a bundle held entirely in memory.
+    public func entries(bundle: [UInt8]) throws -> [BundleEntry] {
+        guard bundle.count >= BundleFormat.prefixLength + BundleFormat.trailerLength else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "only \(bundle.count) bytes (truncated)")
+        }
+        let length = try Self.headerLength(trailer: bundle[(bundle.count - 8)...], bundleSize: UInt64(bundle.count), name: name)
+        let end = bundle.count - BundleFormat.trailerLength
+        return try entries(sealedHeader: bundle[(end - length)..<end])
+    }
+
+    /// Decrypts one record, decodes it and checks that its content hashes to its ID.
+    public func openChunk(_ record: UnsafeRawBufferPointer, entry: BundleEntry, keys: MasterKeys) throws -> [UInt8] {
+        let plain: [UInt8]
+        do {
+            plain = try LibCrypto.aes256GCMOpen(key: key, nonce: BundleFormat.chunkNonce(slot: entry.slot),
+                                                aad: BundleFormat.chunkAAD(entry.id), sealed: record)
+        } catch {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) at offset \(entry.offset) failed authentication")
+        }
+        let data: [UInt8]
+        switch plain.first.flatMap(PayloadEncoding.init(rawValue:)) {
+        case .stored?:
+            data = Array(plain[1...])
+        case .zlib?:
+            do {
+                data = try plain.withUnsafeBytes { try Zlib.decompress(UnsafeRawBufferPointer(rebasing: $0[1...]), expectedSize: Int(entry.rawLength)) }
+            } catch {
+                throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex): \(error)")
+            }
+        case nil:
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) has an unknown encoding")
+        }
+        guard data.count == Int(entry.rawLength), data.withUnsafeBytes({ keys.chunkID($0) }) == entry.id else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) does not match its ID")
+        }
+        return data
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// A key file wraps the master key under a passphrase. Plain JSON:
+///
+///     { "version": 1, "repository": ID, "created": TIME, "host": ..., "username": ..., "label": ...,
+///       "kdf": { "algorithm": "scrypt", "n": 32768, "r": 8, "p": 1, "salt": BASE64(32 bytes) },
+///       "nonce": BASE64(12 bytes), "wrapped": BASE64(ciphertext || tag) }
+///
+/// wrapping key = scrypt(passphrase UTF-8, salt, n, r, p, 32);
+/// wrapped = AES-256-GCM(wrapping key, nonce, aad = "planvault/v1/key-file/" || repository ID)
+///           of the JSON { "master_key": BASE64(32 bytes) }.
+public struct KeyFile: Codable, Sendable {
+    public struct KDF: Codable, Sendable {
+        public var algorithm = "scrypt"
+        public var n: UInt64
+        public var r: UInt64
+        public var p: UInt64
+        public var salt: String
+    }
+
+    public var version = 1
+    public var repository: String
+    public var created: String
+    public var host: String
+    public var username: String
+    public var label: String?
+    public var kdf: KDF
+    public var nonce: String
+    public var wrapped: String
+
+    /// scrypt cost: N=2^15, r=8, p=1 (32 MiB, about 0.1 s here).
+    public static let defaultCost = (n: UInt64(1) << 15, r: UInt64(8), p: UInt64(1))
+
+    struct Payload: Codable {
+        var masterKey: String
+        enum CodingKeys: String, CodingKey { case masterKey = "master_key" }
+    }
+
+    static func aad(repository: String) -> [UInt8] { Array("planvault/v1/key-file/\(repository)".utf8) }
+
+    public static func wrap(_ keys: MasterKeys, passphrase: String, repository: String, label: String?,
+                            host: String, username: String, cost: (n: UInt64, r: UInt64, p: UInt64) = defaultCost) throws -> KeyFile {
+        let salt = try LibCrypto.randomBytes(32)
+        let nonce = try LibCrypto.randomBytes(12)
+        let kek = try LibCrypto.scrypt(passphrase: Array(passphrase.utf8), salt: salt, n: cost.n, r: cost.r, p: cost.p, length: 32)
+        var payload = Array(try JSONEncoder().encode(Payload(masterKey: Data(keys.master.exportBytes()).base64EncodedString())))
+        defer { LibCrypto.wipe(&payload) }
+        let wrapped = try LibCrypto.aes256GCMSeal(key: kek, nonce: nonce, aad: aad(repository: repository), plaintext: payload)
+        return KeyFile(repository: repository, created: Timestamps.format(Date()), host: host, username: username, label: label,
+                       kdf: KDF(n: cost.n, r: cost.r, p: cost.p, salt: Data(salt).base64EncodedString()),
+                       nonce: Data(nonce).base64EncodedString(), wrapped: Data(wrapped).base64EncodedString())
+    }
+
+    /// The master keys, or nil when the passphrase does not fit this key file.
+    public func unwrap(passphrase: String, name: String) throws -> MasterKeys? {
+        guard kdf.algorithm == "scrypt", let salt = Data(base64Encoded: kdf.salt), let nonceBytes = Data(base64Encoded: nonce),
+              nonceBytes.count == 12, let sealed = Data(base64Encoded: wrapped),
+              kdf.n >= 1024, kdf.n <= 1 << 22, kdf.n & (kdf.n - 1) == 0, kdf.r >= 1, kdf.r <= 32, kdf.p >= 1, kdf.p <= 16
+        else { throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "malformed key file") }
+        let kek = try LibCrypto.scrypt(passphrase: Array(passphrase.utf8), salt: Array(salt), n: kdf.n, r: kdf.r, p: kdf.p, length: 32)
+        guard var plain = try? LibCrypto.aes256GCMOpen(key: kek, nonce: Array(nonceBytes), aad: Self.aad(repository: repository), sealed: Array(sealed)) else {
+            return nil
+        }
+        defer { LibCrypto.wipe(&plain) }
+        guard let payload = try? JSONDecoder().decode(Payload.self, from: Data(plain)), let master = Data(base64Encoded: payload.masterKey) else {
+            throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "wrapped key is malformed")
+        }
+        return try MasterKeys(master: SecretKey(bytes: Array(master)))
+    }
+
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try encoder.encode(self))
+    }
+}
+
+extension LibCrypto {
+    /// Overwrites a buffer that held secret bytes.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { cleanse($0) }
+    }
+}

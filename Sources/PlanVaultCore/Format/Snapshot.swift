@@ -1,0 +1,115 @@
+import Foundation
+
+/// A snapshot: the state of the source paths at one time. Stored as JSON,
+/// zlib-compressed and sealed as an object of kind `snapshot`; its ID is the
+/// SHA-256 of the stored object.
+public struct Snapshot: Codable, Sendable {
+    public var version: Int = 1
+    /// RFC 3339 time in UTC, with fractional seconds.
+    public var time: String
+    public var host: String
+    public var username: String
+    /// Absolute source paths; each appears in `nodes` under its last path component.
+    public var paths: [String]
+    public var tags: [String]
+    /// ID of the snapshot used to skip unchanged files, if any.
+    public var parent: String?
+    public var summary: SnapshotSummary
+    /// Every entry, parents before children, sorted by path.
+    public var nodes: [SnapshotNode]
+
+    public init(time: String, host: String, username: String, paths: [String], tags: [String], parent: String?,
+                summary: SnapshotSummary, nodes: [SnapshotNode]) {
+        self.time = time
+        self.host = host
+        self.username = username
+        self.paths = paths
+        self.tags = tags
+        self.parent = parent
+        self.summary = summary
+        self.nodes = nodes
+    }
+
+    public var date: Date? { Timestamps.parse(time) }
+}
+
+public struct SnapshotSummary: Codable, Sendable, Equatable {
+    public var files: Int = 0
+    public var directories: Int = 0
+    public var symlinks: Int = 0
+    /// Bytes of file content in the snapshot.
+    public var totalBytes: UInt64 = 0
+    /// Files read this run (the rest were unchanged since the parent).
+    public var filesRead: Int = 0
+    public var bytesRead: UInt64 = 0
+    public var newChunks: Int = 0
+    public var newBundles: Int = 0
+    /// Bytes written to the target this run (bundles, index, snapshot).
+    public var bytesStored: UInt64 = 0
+    /// Sources that could not be read and are not in the snapshot.
+    public var errors: Int = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case files, directories, symlinks
+        case totalBytes = "total_bytes", filesRead = "files_read", bytesRead = "bytes_read"
+        case newChunks = "new_chunks", newBundles = "new_bundles", bytesStored = "bytes_stored", errors
+    }
+}
+
+public enum NodeType: String, Codable, Sendable {
+    case file, dir, symlink
+}
+
+public struct SnapshotNode: Codable, Sendable, Equatable {
+    /// Relative path, "/"-separated; its first component is a source's name.
+    public var path: String
+    public var type: NodeType
+    /// Permission bits (07777).
+    public var mode: UInt32
+    /// Modification time, nanoseconds since the Unix epoch.
+    public var mtimeNs: Int64
+    public var size: UInt64?
+    /// Device and inode at push time, used to skip unchanged files next time.
+    public var inode: UInt64?
+    public var device: UInt64?
+    /// Chunk IDs (hex) in order; files only.
+    public var chunks: [String]?
+    /// Link target; symlinks only.
+    public var target: String?
+
+    public init(path: String, type: NodeType, mode: UInt32, mtimeNs: Int64, size: UInt64? = nil, inode: UInt64? = nil,
+                device: UInt64? = nil, chunks: [String]? = nil, target: String? = nil) {
+        self.path = path
+        self.type = type
+        self.mode = mode
+        self.mtimeNs = mtimeNs
+        self.size = size
+        self.inode = inode
+        self.device = device
+        self.chunks = chunks
+        self.target = target
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path, type, mode, mtimeNs = "mtime_ns", size, inode, device, chunks, target
+    }
+}
+
+public enum Timestamps {
+    public static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
+    }
+
+    public static func parse(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: s)
+    }
+}

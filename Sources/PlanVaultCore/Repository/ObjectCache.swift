@@ -1,0 +1,38 @@
+import Foundation
+
+/// A local copy of index files and snapshots, so a push or restore against a
+/// remote target does not download them again. Objects are stored as they are
+/// on the target (encrypted) and checked against their names on load, so the
+/// cache is safe to delete at any time and cannot inject data.
+final class ObjectCache: Sendable {
+    let folder: String
+
+    init(root: String, repositoryID: String) {
+        folder = "\(root)/\(repositoryID)"
+    }
+
+    private func path(_ kind: ObjectKind, _ name: String) -> String { "\(folder)/\(kind.rawValue)/\(name)" }
+
+    func load(_ kind: ObjectKind, name: String) -> [UInt8]? {
+        guard ObjectName.isValid(name), let bytes = try? FileIO.readFile(path(kind, name)) else { return nil }
+        guard LibCrypto.sha256(bytes).hex == name else {
+            unlink(path(kind, name))
+            return nil
+        }
+        return bytes
+    }
+
+    func store(_ kind: ObjectKind, name: String, bytes: [UInt8]) {
+        let dir = "\(folder)/\(kind.rawValue)"
+        // The cache is an optimisation: failing to fill it is never an error.
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileIO.writeAtomically(bytes, to: "\(dir)/\(name)", inDirectory: dir)
+    }
+
+    /// Drops cached objects that the target no longer lists.
+    func retainOnly(_ kind: ObjectKind, names: Set<String>) {
+        let dir = "\(folder)/\(kind.rawValue)"
+        guard let present = try? FileIO.listDirectory(dir) else { return }
+        for name in present where !names.contains(name) { unlink("\(dir)/\(name)") }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Every failure PlanVault reports to a user. Each description says what failed,
+/// where, and what to do about it; `exitCode` is the one table of exit codes.
+public enum PlanVaultError: Error, LocalizedError, Equatable {
+    case repositoryNotFound(location: String)
+    case repositoryExists(location: String)
+    case wrongPassphrase(location: String)
+    case noPassphrase
+    case objectMissing(kind: ObjectKind, name: String)
+    case objectDamaged(kind: ObjectKind, name: String, reason: String)
+    case io(path: String, operation: String, errno: Int32)
+    case invalidArgument(String)
+    case invalidName(String)
+    case snapshotNotFound(String)
+    case ambiguousSnapshot(prefix: String, matches: [String])
+    case unsafePath(String)
+    case lockHeld(path: String)
+    case alreadyExists(path: String)
+    case insecurePermissions(path: String, mode: UInt32)
+    case unsupportedFormat(String)
+    case backend(location: String, message: String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .repositoryNotFound(let location):
+            return "no PlanVault repository at \(location): check --repo / PLANVAULT_REPO, or create one with `planvault init`"
+        case .repositoryExists(let location):
+            return "a repository already exists at \(location); use it as it is, or choose another location"
+        case .wrongPassphrase(let location):
+            return "the passphrase does not open any key of the repository at \(location): check PLANVAULT_PASSPHRASE, --passphrase-file or --passphrase-command"
+        case .noPassphrase:
+            return "no passphrase given: set PLANVAULT_PASSPHRASE, or use --passphrase-file FILE, --passphrase-command CMD or --keys FILE (no prompt is shown when standard input is not a terminal)"
+        case .objectMissing(let kind, let name):
+            return "\(kind.singular) \(name) is missing from the repository"
+        case .objectDamaged(let kind, let name, let reason):
+            return "\(kind.singular) \(name) is damaged: \(reason)"
+        case .io(let path, let operation, let code):
+            return "\(operation) \(path): \(String(cString: strerror(code)))"
+        case .invalidArgument(let message):
+            return message
+        case .invalidName(let name):
+            return "invalid object name \"\(name)\": names are 64 lowercase hex digits"
+        case .snapshotNotFound(let what):
+            return "no snapshot matches \"\(what)\": list them with `planvault snapshots`"
+        case .ambiguousSnapshot(let prefix, let matches):
+            return "snapshot prefix \"\(prefix)\" matches \(matches.count) snapshots (\(matches.prefix(4).joined(separator: ", "))): give more digits"
+        case .unsafePath(let message):
+            return "refusing unsafe path: \(message)"
+        case .lockHeld(let path):
+            return "another planvault run holds the lock \(path): wait for it to finish (the lock is released automatically when that process exits)"
+        case .alreadyExists(let path):
+            return "\(path) already exists: restore refuses to overwrite files unless --overwrite is given"
+        case .insecurePermissions(let path, let mode):
+            return "\(path) is readable by group or others (mode \(String(mode & 0o777, radix: 8))): run `chmod 600 \(path)`"
+        case .unsupportedFormat(let message):
+            return "unsupported repository format: \(message)"
+        case .backend(let location, let message):
+            return "\(location): \(message)"
+        }
+    }
+
+    /// Exit codes, chosen to match restic's where the meaning is the same.
+    public var exitCode: Int32 {
+        switch self {
+        case .repositoryNotFound: return ExitCodes.repositoryNotFound
+        case .lockHeld: return ExitCodes.locked
+        case .wrongPassphrase, .noPassphrase: return ExitCodes.wrongPassphrase
+        default: return ExitCodes.failure
+        }
+    }
+}
+
+public enum ExitCodes {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    /// A push finished, but some files could not be read and are not in the snapshot.
+    public static let partial: Int32 = 3
+    /// `verify` found missing or damaged data.
+    public static let verificationFailed: Int32 = 4
+    /// `verify --max-age`: the newest snapshot is older than allowed.
+    public static let stale: Int32 = 5
+    public static let repositoryNotFound: Int32 = 10
+    public static let locked: Int32 = 11
+    public static let wrongPassphrase: Int32 = 12
+}

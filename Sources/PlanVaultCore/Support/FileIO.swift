@@ -1,0 +1,134 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small POSIX helpers shared by the directory backend, the cache and restore.
+public enum FileIO {
+    /// Write to a temporary name in `directory`, fsync, rename over `path`, fsync the folder.
+    public static func writeAtomically(_ data: [UInt8], to path: String, inDirectory directory: String, mode: mode_t = 0o600) throws {
+        let suffix = (try? LibCrypto.randomBytes(8)).map(Hex.encode) ?? String(getpid())
+        let tmp = "\(directory)/.tmp-\(suffix)"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        do {
+            try writeFully(fd: fd, data, path: tmp)
+            guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "close", errno: errno) }
+        guard rename(tmp, path) == 0 else { throw PlanVaultError.io(path: path, operation: "rename into place", errno: errno) }
+        ok = true
+        try fsyncDirectory(directory)
+    }
+
+    public static func writeFully(fd: Int32, _ data: [UInt8], path: String) throws {
+        try data.withUnsafeBytes { p in
+            var done = 0
+            while done < p.count {
+                let n = Glibc.write(fd, p.baseAddress! + done, p.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw PlanVaultError.io(path: path, operation: "write", errno: errno)
+                }
+                done += n
+            }
+        }
+    }
+
+    public static func pwriteFully(fd: Int32, _ data: UnsafeRawBufferPointer, offset: UInt64, path: String) throws {
+        var done = 0
+        while done < data.count {
+            let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PlanVaultError.io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at end of file.
+    public static func preadFully(fd: Int32, count: Int, offset: UInt64, path: String) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let got = try out.withUnsafeMutableBytes { p -> Int in
+            var done = 0
+            while done < count {
+                let n = pread(fd, p.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw PlanVaultError.io(path: path, operation: "read", errno: errno)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        if got < count { out.removeLast(count - got) }
+        return out
+    }
+
+    /// Reads into `buffer` until it is full or the file ends; returns the byte count.
+    public static func readFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PlanVaultError.io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    public static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open folder", errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw PlanVaultError.io(path: path, operation: "fsync folder", errno: errno) }
+    }
+
+    /// Names in a folder, without "." and "..", unsorted.
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            throw PlanVaultError.io(path: path, operation: "list folder", errno: errno)
+        }
+        defer { closedir(dir) }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Reads a whole small file.
+    public static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw PlanVaultError.io(path: path, operation: "stat", errno: errno) }
+        return try preadFully(fd: fd, count: Int(st.st_size), offset: 0, path: path)
+    }
+
+    /// Refuses a secrets file that group or others can read.
+    public static func requirePrivate(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw PlanVaultError.io(path: path, operation: "stat", errno: errno) }
+        if st.st_mode & 0o077 != 0 {
+            throw PlanVaultError.insecurePermissions(path: path, mode: UInt32(st.st_mode))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// An exclusive lock held with flock(2) on a file in the local cache. The kernel
+/// releases it when the process exits, however it exits, so a killed push never
+/// leaves a stale lock behind.
+public final class LocalLock: Sendable {
+    let fd: Int32
+    public let path: String
+
+    public init(path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open lock file", errno: errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { throw PlanVaultError.lockHeld(path: path) }
+            throw PlanVaultError.io(path: path, operation: "lock", errno: code)
+        }
+        let note = Array("pid \(getpid()) on \(HostInfo.hostname)\n".utf8)
+        _ = ftruncate(fd, 0)
+        try? FileIO.writeFully(fd: fd, note, path: path)
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

@@ -1,0 +1,3 @@
+import PlanVaultCLI
+
+await PlanVaultCommand.runFromCommandLine()
