@@ -91,7 +91,11 @@ if want planvault; then
   [[ -x $PV ]] || { echo "run.sh: planvault binary not found at $PV" >&2; exit 1; }
 fi
 
-# Both tools: same fixed passphrase, fresh caches inside the work dir.
+# Both tools: same fixed passphrase, fresh caches inside the work dir, and no
+# stray settings from the caller's environment or a planvault.toml in the
+# current folder (planvault reads one from there; the steps run in $WORK).
+unset PLANVAULT_REPO PLANVAULT_KEYS_FILE RESTIC_REPOSITORY RESTIC_REPOSITORY_FILE \
+  RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND
 export PLANVAULT_PASSPHRASE="planvault-bench-not-a-secret"
 export RESTIC_PASSWORD="$PLANVAULT_PASSPHRASE"
 export PLANVAULT_CACHE_DIR="$WORK/cache/planvault"
@@ -222,6 +226,7 @@ echo "work dir: $WORK"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); tools: ${TOOLS[*]}"
 want restic && echo "restic: $(restic version | head -n 1)"
 want planvault && echo "planvault: $PV"
+cd "$WORK"
 echo "[generate] $SIZE_MIB MiB, $FILES files, seed $SEED"
 python3 "$GEN" "$SRC" --size-mib "$SIZE_MIB" --files "$FILES" --seed "$SEED" | sed 's/^/  /'
 
@@ -273,8 +278,13 @@ printf '%-20s | %29s | %29s |\n' "snapshots" "${SNAPS[planvault]:--}" "${SNAPS[r
 printf '%-20s | %29s | %29s |\n' "restore check" "${CHECK[planvault]:--}" "${CHECK[restic]:--}"
 
 status=0
+keepnote=""
+((KEEP)) || keepnote=", removed at exit: re-run with --keep to keep them"
 for t in "${TOOLS[@]}"; do
-  if [[ -n ${FAILED[$t]:-} ]]; then echo "$t FAILED at: ${FAILED[$t]} (logs in $WORK/logs; use --keep to inspect)"; status=1; fi
+  if [[ -n ${FAILED[$t]:-} ]]; then
+    echo "$t FAILED at: ${FAILED[$t]} (logs in $WORK/logs$keepnote)"
+    status=1
+  fi
   if [[ ${CHECK[$t]:-} == FAIL* ]]; then status=1; fi
 done
 for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo "note: $n"; done

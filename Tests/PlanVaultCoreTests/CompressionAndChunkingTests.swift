@@ -1,0 +1,76 @@
+import XCTest
+@testable import PlanVaultCore
+
+final class CompressionTests: XCTestCase {
+    func testZlibRoundTripOfText() throws {
+        let text = Array(String(repeating: "Call tree: Jane Doe, +1 555 0100, backup site B.\n", count: 2000).utf8)
+        let packed = try XCTUnwrap(text.withUnsafeBytes { Zlib.compressIfSmaller($0) })
+        XCTAssertLessThan(packed.count, text.count / 10)
+        XCTAssertEqual(try packed.withUnsafeBytes { try Zlib.decompress($0, expectedSize: text.count) }, text)
+        XCTAssertEqual(try Zlib.decompress(packed), text)
+    }
+
+    func testIncompressibleDataIsStoredAsIs() throws {
+        let random = try LibCrypto.randomBytes(256 * 1024)
+        XCTAssertNil(random.withUnsafeBytes { Zlib.compressIfSmaller($0) })
+        XCTAssertFalse(random.withUnsafeBytes { CompressibilityProbe.isWorthCompressing($0) })
+        let text = Array(String(repeating: "runbook step ", count: 30000).utf8)
+        XCTAssertTrue(text.withUnsafeBytes { CompressibilityProbe.isWorthCompressing($0) })
+    }
+
+    func testDamagedZlibDataIsRejected() throws {
+        var packed = try Zlib.compress(Array(repeating: 7, count: 10000))
+        packed[packed.count / 2] ^= 0xff
+        XCTAssertThrowsError(try packed.withUnsafeBytes { try Zlib.decompress($0, expectedSize: 10000) })
+    }
+}
+
+final class ChunkerTests: XCTestCase {
+    let params = ChunkerParameters(minSize: 16 * 1024, averageSize: 64 * 1024, maxSize: 256 * 1024)
+
+    func chunker(seed: UInt8) -> Chunker {
+        Chunker(parameters: params, gear: GearTable(keyMaterial: (0..<2048).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ Int(seed) &* 7) ^ seed }))
+    }
+
+    func chunks(_ data: [UInt8], _ c: Chunker) -> [[UInt8]] {
+        var out = [[UInt8]]()
+        var offset = 0
+        for len in c.cuts(of: data) {
+            out.append(Array(data[offset..<(offset + len)]))
+            offset += len
+        }
+        return out
+    }
+
+    func testChunkSizesRespectMinimumAndMaximum() throws {
+        let data = try LibCrypto.randomBytes(4 * 1024 * 1024)
+        let cuts = chunker(seed: 1).cuts(of: data)
+        XCTAssertEqual(cuts.reduce(0, +), data.count)
+        for len in cuts.dropLast() {
+            XCTAssertGreaterThanOrEqual(len, params.minSize)
+            XCTAssertLessThanOrEqual(len, params.maxSize)
+        }
+        let average = data.count / cuts.count
+        XCTAssertTrue((params.averageSize / 2...params.averageSize * 2).contains(average), "average chunk \(average)")
+    }
+
+    func testBoundariesAreStableUnderAnInsertionInTheMiddle() throws {
+        let original = try LibCrypto.randomBytes(8 * 1024 * 1024)
+        var edited = original
+        edited.insert(contentsOf: Array("INSERTED PARAGRAPH".utf8), at: original.count / 2)
+        let c = chunker(seed: 2)
+        let before = chunks(original, c)
+        let after = chunks(edited, c)
+        let beforeSet = Set(before)
+        let changed = after.filter { !beforeSet.contains($0) }
+        // Only the chunk holding the insertion (and at most its neighbour) differ.
+        XCTAssertLessThanOrEqual(changed.count, 4, "only the chunks around the insertion change")
+        XCTAssertGreaterThan(before.count, 50)
+        XCTAssertEqual(after.reduce(0) { $0 + $1.count }, edited.count)
+    }
+
+    func testDifferentKeysCutDifferently() throws {
+        let data = try LibCrypto.randomBytes(2 * 1024 * 1024)
+        XCTAssertNotEqual(chunker(seed: 3).cuts(of: data), chunker(seed: 4).cuts(of: data))
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import XCTest
+@testable import PlanVaultCore
+
+/// A temporary folder removed when the test ends.
+final class TempDir {
+    let path: String
+
+    init() throws {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        var template = Array("\(base)/planvault-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw PlanVaultError.io(path: base, operation: "mkdtemp", errno: errno) }
+        path = String(cString: made)
+    }
+
+    func sub(_ name: String) -> String { "\(path)/\(name)" }
+
+    deinit {
+        // Tests may leave read-only files behind; make them writable so they can be removed.
+        _ = try? Process.run(URL(fileURLWithPath: "/bin/rm"), arguments: ["-rf", path]).waitUntilExit()
+    }
+}
+
+enum Fixture {
+    static let passphrase = "correct horse battery staple"
+    static let logger: Logger = {
+        var l = Logger(label: "test")
+        l.logLevel = .error
+        return l
+    }()
+    /// Cheap scrypt for tests that create many repositories; the CLI uses the real cost.
+    static let fastKDF: (n: UInt64, r: UInt64, p: UInt64) = (1024, 8, 1)
+
+    static func write(_ path: String, _ bytes: [UInt8]) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw PlanVaultError.io(path: path, operation: "create", errno: errno)
+        }
+    }
+
+    static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
+
+    /// Deterministic pseudo-random bytes (fast, reproducible).
+    static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed &+ 0x9E3779B97F4A7C15
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { p in
+            var i = 0
+            while i + 8 <= count {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                p.storeBytes(of: state, toByteOffset: i, as: UInt64.self)
+                i += 8
+            }
+            while i < count { state ^= state << 13; state ^= state >> 7; state ^= state << 17; p[i] = UInt8(truncatingIfNeeded: state); i += 1 }
+        }
+        return out
+    }
+
+    static func text(_ lines: Int, seed: Int) -> String {
+        (0..<lines).map { "Line \($0 + seed): call the duty officer on +1 555 01\($0 % 100), then the alternate site.\n" }.joined()
+    }
+
+    static func makeRepository(_ dir: TempDir, cache: Bool = false, bundleSize: Int = RepositoryConfig.defaultBundleSize) async throws -> RepositoryWriter {
+        let backend = DirectoryBackend(root: dir.sub("repo"))
+        let repository = try await Repository.initialize(backend: backend, passphrase: passphrase, bundleSize: bundleSize, kdfCost: fastKDF,
+                                                         cacheRoot: cache ? dir.sub("cache") : nil, logger: logger)
+        return RepositoryWriter(repository: repository, backend: backend)
+    }
+
+    static func push(_ writer: RepositoryWriter, _ paths: [String]) async throws -> PushResult {
+        try await Archiver(writer: writer, logger: logger).push(PushOptions(paths: paths))
+    }
+
+    static func restore(_ repository: Repository, snapshot: String = "latest", to dest: String, includes: [String] = [], overwrite: Bool = false) async throws -> RestoreResult {
+        let (_, snap) = try await repository.resolveSnapshot(snapshot)
+        var options = RestoreOptions(destination: dest)
+        options.includes = includes
+        options.overwrite = overwrite
+        return try await Restorer(repository: repository, logger: logger).restore(snap, options: options, index: try await repository.loadIndex().index)
+    }
+}
+
+/// Compares two trees: same entries, same types, same bytes, same modes and mtimes, same link targets.
+enum TreeCompare {
+    static func differences(_ a: String, _ b: String) throws -> [String] {
+        var problems = [String]()
+        let fm = FileManager.default
+        let left = try entries(a), right = try entries(b)
+        if left.keys.sorted() != right.keys.sorted() {
+            problems.append("entries differ: only left \(Set(left.keys).subtracting(right.keys).sorted().prefix(5)), only right \(Set(right.keys).subtracting(left.keys).sorted().prefix(5))")
+            return problems
+        }
+        for (rel, l) in left {
+            guard let r = right[rel] else { continue }
+            if l.type != r.type { problems.append("\(rel): type \(l.type) vs \(r.type)"); continue }
+            if l.mode != r.mode && l.type != "l" { problems.append("\(rel): mode \(String(l.mode, radix: 8)) vs \(String(r.mode, radix: 8))") }
+            if l.type == "f" {
+                if l.mtime != r.mtime { problems.append("\(rel): mtime \(l.mtime) vs \(r.mtime)") }
+                if fm.contentsEqual(atPath: "\(a)/\(rel)", andPath: "\(b)/\(rel)") == false { problems.append("\(rel): content differs") }
+            }
+            if l.type == "l" {
+                let lt = try fm.destinationOfSymbolicLink(atPath: "\(a)/\(rel)"), rt = try fm.destinationOfSymbolicLink(atPath: "\(b)/\(rel)")
+                if lt != rt { problems.append("\(rel): link \(lt) vs \(rt)") }
+            }
+        }
+        return problems
+    }
+
+    struct Entry { var type: String; var mode: UInt32; var mtime: Int64 }
+
+    static func entries(_ root: String) throws -> [String: Entry] {
+        var out = [String: Entry]()
+        func walk(_ rel: String) throws {
+            let path = rel.isEmpty ? root : "\(root)/\(rel)"
+            for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+                let childRel = rel.isEmpty ? name : "\(rel)/\(name)"
+                var st = stat()
+                guard lstat("\(root)/\(childRel)", &st) == 0 else { continue }
+                let kind = st.st_mode & S_IFMT
+                let type = kind == S_IFDIR ? "d" : kind == S_IFLNK ? "l" : "f"
+                out[childRel] = Entry(type: type, mode: UInt32(st.st_mode & 0o7777),
+                                      mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+                if type == "d" { try walk(childRel) }
+            }
+        }
+        try walk("")
+        return out
+    }
+}
+
+/// Runs the real `planvault` executable.
+enum CLI {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: String {
+        if let explicit = ProcessInfo.processInfo.environment["PLANVAULT_BIN"] { return explicit }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("planvault").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/planvault").path
+    }
+
+    static func environment(_ extra: [String: String]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("PLANVAULT_") { env.removeValue(forKey: key) }
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
+    /// Starts the executable with stdout and stderr going to files (no pipe can fill up and block it).
+    static func start(_ args: [String], env: [String: String], cwd: String? = nil, output: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = args
+        process.environment = environment(env)
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        FileManager.default.createFile(atPath: output + ".out", contents: nil)
+        FileManager.default.createFile(atPath: output + ".err", contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: output + ".out")
+        process.standardError = FileHandle(forWritingAtPath: output + ".err")
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func collect(_ output: String, status: Int32) -> Result {
+        let out = (try? String(contentsOfFile: output + ".out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? ""
+        unlink(output + ".out")
+        unlink(output + ".err")
+        return Result(status: status, stdout: out, stderr: err)
+    }
+
+    @discardableResult
+    static func run(_ args: [String], env: [String: String], cwd: String? = nil) throws -> Result {
+        let output = NSTemporaryDirectory() + "/planvault-cli-\(UUID().uuidString)"
+        let process = try start(args, env: env, cwd: cwd, output: output)
+        process.waitUntilExit()
+        return collect(output, status: process.terminationStatus)
+    }
+}
