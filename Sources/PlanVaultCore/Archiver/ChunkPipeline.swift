@@ -26,14 +26,20 @@ struct ChunkPipeline {
         case uploaded(IndexedBundle)
     }
 
+    /// A bundle being filled. Sealed records are appended to `bytes` as they arrive (in any
+    /// order), so a bundle is held in memory once, never as records plus a copy.
     final class OpenBundle {
         let sealer: BundleSealer
-        var records: [SealedChunk?] = []
+        var bytes: [UInt8]
+        var entries: [BundleEntry?] = []
         var pending = 0
         var rawBytes = 0
         var closed = false
 
-        init(sealer: BundleSealer) { self.sealer = sealer }
+        init(sealer: BundleSealer, capacity: Int) {
+            self.sealer = sealer
+            bytes = sealer.start(reservingCapacity: capacity)
+        }
     }
 
     let repository: Repository
@@ -140,12 +146,12 @@ struct ChunkPipeline {
         } else {
             seq = nextBundle
             nextBundle += 1
-            bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys))
+            bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys), capacity: bundleSize + chunker.parameters.maxSize)
             current = seq
         }
         guard let bundle = bundles[seq] else { return }
-        let slot = bundle.records.count
-        bundle.records.append(nil)
+        let slot = bundle.entries.count
+        bundle.entries.append(nil)
         bundle.pending += 1
         bundle.rawBytes += chunk.count
         newChunks += 1
@@ -166,25 +172,27 @@ struct ChunkPipeline {
         case .sealed(let seq, let slot, let chunk):
             sealsInFlight -= 1
             guard let bundle = bundles[seq] else { return }
-            bundle.records[slot] = chunk
+            bundle.entries[slot] = bundle.sealer.append(chunk, slot: UInt32(slot), to: &bundle.bytes)
             bundle.pending -= 1
             if bundle.closed && bundle.pending == 0 { ready.append(seq) }
         case .uploaded(let indexed):
             uploadsInFlight -= 1
             uploaded.append(indexed)
         }
-        startUploads(&group)
+        try startUploads(&group)
     }
 
-    private mutating func startUploads(_ group: inout Group) {
+    private mutating func startUploads(_ group: inout Group) throws {
         while uploadsInFlight < uploadConcurrency, !ready.isEmpty {
             let seq = ready.removeFirst()
             guard let bundle = bundles.removeValue(forKey: seq) else { continue }
-            let records = bundle.records.compactMap { $0 }
-            let sealer = bundle.sealer
+            let entries = bundle.entries.compactMap { $0 }
+            // The header is small: finish the bundle here, so the upload task owns the only copy.
+            try bundle.sealer.finish(&bundle.bytes, entries: entries)
+            let bytes = bundle.bytes
+            bundle.bytes = []
             let writer = self.writer
             group.addTask {
-                let (bytes, entries) = try sealer.assemble(records)
                 let id = try await writer.saveBundle(bytes)
                 return .uploaded(IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
             }
@@ -199,7 +207,7 @@ struct ChunkPipeline {
             current = nil
             if bundle.pending == 0 { ready.append(c) }
         }
-        startUploads(&group)
+        try startUploads(&group)
         while sealsInFlight + uploadsInFlight > 0 || !ready.isEmpty {
             try await handleNext(&group)
         }

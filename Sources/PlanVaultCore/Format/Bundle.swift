@@ -2,6 +2,7 @@
 ///
 ///     "PVB1" | salt (32) | record 0 | record 1 | ... | header record | header length (u32 LE) | "PVBE"
 ///
+/// Records may appear in any order; the header gives each one's offset.
 /// Record i = AES-256-GCM(bundleKey, nonce = 0x00000000 || u64be(i), aad = "PVB1" || chunk ID)
 ///            of (encoding || payload), followed by its 16-byte tag.
 /// Header   = AES-256-GCM(bundleKey, nonce = 0x00000001 || 0^8, aad = "PVB1 header")
@@ -67,37 +68,49 @@ public final class BundleSealer: Sendable {
         return SealedChunk(id: id, record: record, rawLength: data.count)
     }
 
-    /// Lays out sealed records (given in slot order) into a complete bundle.
-    public func assemble(_ records: [SealedChunk]) throws -> (bytes: [UInt8], entries: [BundleEntry]) {
-        let total = BundleFormat.prefixLength + records.reduce(0) { $0 + $1.record.count }
-            + 4 + records.count * BundleFormat.headerEntrySize + 16 + BundleFormat.trailerLength
+    /// A new bundle's bytes so far: magic and salt. Records are appended as they are sealed.
+    public func start(reservingCapacity capacity: Int) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(total)
+        out.reserveCapacity(capacity)
         out += BundleFormat.magic
         out += salt
-        var entries = [BundleEntry]()
-        entries.reserveCapacity(records.count)
-        for (slot, chunk) in records.enumerated() {
-            entries.append(BundleEntry(id: chunk.id, slot: UInt32(slot), offset: UInt32(out.count),
-                                       length: UInt32(chunk.record.count), rawLength: UInt32(chunk.rawLength)))
-            out += chunk.record
-        }
-        guard out.count < Int(UInt32.max) else { throw PlanVaultError.invalidArgument("bundle larger than 4 GiB") }
+        return out
+    }
+
+    /// Appends a sealed record (in any order) and returns its header entry.
+    public func append(_ chunk: SealedChunk, slot: UInt32, to bytes: inout [UInt8]) -> BundleEntry {
+        let entry = BundleEntry(id: chunk.id, slot: slot, offset: UInt32(bytes.count), length: UInt32(chunk.record.count),
+                                rawLength: UInt32(chunk.rawLength))
+        bytes += chunk.record
+        return entry
+    }
+
+    /// Appends the sealed header (entries in slot order) and the trailer, completing the bundle.
+    public func finish(_ bytes: inout [UInt8], entries: [BundleEntry]) throws {
+        guard bytes.count < Int(UInt32.max) else { throw PlanVaultError.invalidArgument("bundle larger than 4 GiB") }
         var header = ByteWriter(capacity: 4 + entries.count * BundleFormat.headerEntrySize)
         header.u32(UInt32(entries.count))
-        for e in entries {
+        for (slot, e) in entries.enumerated() {
+            precondition(e.slot == UInt32(slot), "bundle entries must be given in slot order")
             header.digest(e.id)
             header.u32(e.offset)
             header.u32(e.length)
             header.u32(e.rawLength)
         }
         let sealedHeader = try LibCrypto.aes256GCMSeal(key: key, nonce: BundleFormat.headerNonce, aad: BundleFormat.headerAAD, plaintext: header.bytes)
-        out += sealedHeader
+        bytes += sealedHeader
         var trailer = ByteWriter()
         trailer.u32(UInt32(sealedHeader.count))
-        out += trailer.bytes
-        out += BundleFormat.endMagic
-        return (out, entries)
+        bytes += trailer.bytes
+        bytes += BundleFormat.endMagic
+    }
+
+    /// Lays out sealed records, given in slot order, into a complete bundle.
+    public func assemble(_ records: [SealedChunk]) throws -> (bytes: [UInt8], entries: [BundleEntry]) {
+        var bytes = start(reservingCapacity: records.reduce(BundleFormat.prefixLength + 64) { $0 + $1.record.count + BundleFormat.headerEntrySize })
+        let entries = records.enumerated().map { append($1, slot: UInt32($0), to: &bytes) }
+        try finish(&bytes, entries: entries)
+        return (bytes, entries)
     }
 }
 
