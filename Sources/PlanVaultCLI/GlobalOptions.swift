@@ -2,10 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlanVaultCore
+import PlanVaultHTTP
 
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository: a folder path or file:// URL. Default: PLANVAULT_REPO, then `repo` in the config file.", valueName: "URL"))
+    @Option(name: .long, help: ArgumentHelp("Repository: a folder path, file:// URL, or https://HOST:PORT/NAME of a PlanVault server. Default: PLANVAULT_REPO, then `repo` in the config file.", valueName: "URL"))
     var repo: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM file of the CA that signed the server's certificate (for a private CA). Default: PLANVAULT_CACERT.", valueName: "FILE"))
+    var cacert: String?
 
     @Option(name: .long, help: ArgumentHelp("TOML config file (default: planvault.toml in the current folder, if present).", valueName: "FILE"))
     var config: String?
@@ -69,7 +73,17 @@ struct Context {
     }
 
     func backend() throws -> any Backend {
-        try BackendFactory.make(try repositoryURL)
+        let url = try repositoryURL
+        if url.hasPrefix("https://") || url.hasPrefix("http://") {
+            let token = environment["PLANVAULT_SERVER_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? keys?.serverToken
+            return try HTTPBackend(url: url, token: token, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
+        }
+        return try BackendFactory.make(url)
+    }
+
+    /// Remote targets have latency to hide: more uploads in flight.
+    func uploadConcurrency(for backend: any Backend) -> Int {
+        backend is DirectoryBackend ? 2 : 4
     }
 
     var cacheRoot: String? {
@@ -109,7 +123,7 @@ enum BackendFactory {
             return DirectoryBackend(root: String(url.dropFirst("file://".count)))
         }
         if let scheme = url.range(of: "://").map({ String(url[..<$0.lowerBound]) }) {
-            throw PlanVaultError.invalidArgument("repository URL scheme \"\(scheme)://\" is not supported by this version: use a folder path or file:// URL")
+            throw PlanVaultError.invalidArgument("repository URL scheme \"\(scheme)://\" is not supported: use a folder path, file:// URL or https://HOST:PORT/NAME")
         }
         return DirectoryBackend(root: URL(fileURLWithPath: url).standardizedFileURL.path)
     }

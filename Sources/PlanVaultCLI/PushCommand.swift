@@ -53,6 +53,7 @@ struct PushCommand: AsyncParsableCommand {
             let context = try Context(global)
             let writer = try await context.openWriter()
             let lock = try context.lock(repositoryID: writer.repository.config.id)
+            defer { withExtendedLifetime(lock) {} }
             var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
             options.excludes = context.config.excludes + exclude
             options.tags = context.config.tags + tag
@@ -62,10 +63,10 @@ struct PushCommand: AsyncParsableCommand {
             let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
             var onProgress: (@Sendable (PushProgress) -> Void)?
             if let progress { onProgress = { @Sendable update in progress.update(update) } }
-            let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress)
+            let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress,
+                                    uploadConcurrency: context.uploadConcurrency(for: writer.backend))
             let result = try await archiver.push(options)
             progress?.finish()
-            _ = lock  // held until the snapshot is saved
             let s = result.snapshot.summary
             if json {
                 try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,

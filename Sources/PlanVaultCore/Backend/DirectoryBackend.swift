@@ -21,7 +21,7 @@ public struct DirectoryBackend: Backend {
         self.root = path
     }
 
-    func folder(_ kind: ObjectKind, name: String) -> String {
+    public func folder(_ kind: ObjectKind, name: String) -> String {
         switch kind {
         case .config: return root
         case .bundle: return "\(root)/bundles/\(name.prefix(2))"
@@ -29,7 +29,7 @@ public struct DirectoryBackend: Backend {
         }
     }
 
-    func path(_ kind: ObjectKind, name: String) -> String {
+    public func path(_ kind: ObjectKind, name: String) -> String {
         "\(folder(kind, name: name))/\(name)"
     }
 

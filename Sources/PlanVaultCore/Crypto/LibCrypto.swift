@@ -180,3 +180,31 @@ public enum CryptoError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// Incremental SHA-256, for content that arrives in pieces (uploads to the server).
+public final class SHA256Stream: @unchecked Sendable {
+    private let ctx: OpaquePointer
+
+    public init() throws {
+        guard let ctx = EVP_MD_CTX_new() else { throw CryptoError.failure("EVP_MD_CTX_new") }
+        guard EVP_DigestInit_ex(ctx, EVP_sha256(), nil) == 1 else {
+            EVP_MD_CTX_free(ctx)
+            throw CryptoError.failure("EVP_DigestInit_ex(SHA-256)")
+        }
+        self.ctx = ctx
+    }
+
+    public func update(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress, data.count > 0 else { return }
+        _ = EVP_DigestUpdate(ctx, base, data.count)
+    }
+
+    public func finalize() -> Digest32 {
+        var out = Digest32.zeroBytes
+        var len: UInt32 = 32
+        _ = EVP_DigestFinal_ex(ctx, &out, &len)
+        return Digest32(out)
+    }
+
+    deinit { EVP_MD_CTX_free(ctx) }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PlanVaultCore
+import PlanVaultServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the PlanVault server at the alternate site.",
+        discussion: """
+        Each repository is a folder under --root in the directory-target layout. Every request needs a bearer
+        token from --tokens (manage them with `planvault serve token add|list|revoke`). Stops cleanly on SIGTERM or SIGINT.
+        """,
+        subcommands: [TokenCommand.self]
+    )
+
+    @Option(help: ArgumentHelp("Folder holding the repositories.", valueName: "DIR"))
+    var root: String?
+
+    @Option(help: ArgumentHelp("Address to listen on (port 0 picks a free port).", valueName: "HOST:PORT"))
+    var listen = "127.0.0.1:8443"
+
+    @Option(help: ArgumentHelp("Tokens file (JSON, mode 600).", valueName: "FILE"))
+    var tokens: String?
+
+    @Option(help: ArgumentHelp("TLS certificate chain (PEM).", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS private key (PEM, mode 600).", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Flag(help: "Refuse every DELETE and overwrite, whatever the token.")
+    var appendOnly = false
+
+    @Flag(help: "Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).")
+    var insecureHttp = false
+
+    @Option(help: "Largest object accepted, in MiB.")
+    var maxObjectMib = 1024
+
+    @Option(help: "Seconds before an idle or stalled connection is closed.")
+    var idleTimeout: Int64 = 120
+
+    @Option(help: ArgumentHelp("Write the bound HOST:PORT to FILE once listening (for scripts and tests).", valueName: "FILE"))
+    var portFile: String?
+
+    @Flag(name: .shortAndLong, help: "Only errors (no access log).")
+    var quiet = false
+
+    func run() async throws {
+        try await guarded {
+            guard let root, let tokens else {
+                throw PlanVaultError.invalidArgument("planvault serve needs --root DIR and --tokens FILE")
+            }
+            guard let (host, port) = ServerOptions.parseListen(listen) else {
+                throw PlanVaultError.invalidArgument("--listen \(listen): expected HOST:PORT")
+            }
+            var options = ServerOptions(root: root, host: host, port: port, tokensPath: tokens)
+            options.tlsCertificatePath = tlsCert
+            options.tlsKeyPath = tlsKey
+            options.appendOnly = appendOnly
+            options.allowInsecureHTTP = insecureHttp
+            options.maxObjectSize = maxObjectMib * 1024 * 1024
+            options.idleTimeout = idleTimeout
+            var logger = Logger(label: "planvault-serve")
+            logger.logLevel = quiet ? .error : .info
+            let portFile = self.portFile
+            try await PlanVaultServer.run(options, logger: logger) { address in
+                if let portFile { try? FileIO.writeAtomically(Array((address + "\n").utf8), to: portFile, inDirectory: (portFile as NSString).deletingLastPathComponent, mode: 0o644) }
+            }
+        }
+    }
+
+    struct TokenCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage the server's bearer tokens.",
+                                                        subcommands: [Add.self, List.self, Revoke.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
+
+            @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (created with mode 600 if missing).", valueName: "FILE"))
+            var tokens: String
+
+            @Option(help: "agent (read + add), auditor (read only) or admin (everything).")
+            var role: String = "agent"
+
+            @Option(name: .customLong("repo"), help: ArgumentHelp("Repository name the token may reach (repeatable; * for all).", valueName: "NAME"))
+            var repositories: [String] = []
+
+            @Option(help: "Who or what the token is for.")
+            var label: String?
+
+            func run() async throws {
+                try await guarded {
+                    guard let role = TokenRole(rawValue: role) else {
+                        throw PlanVaultError.invalidArgument("--role must be one of agent, auditor, admin")
+                    }
+                    guard !repositories.isEmpty else { throw PlanVaultError.invalidArgument("name at least one --repo (or --repo '*')") }
+                    var file = try TokenFile.loadOrEmpty(path: tokens)
+                    let (token, entry) = try file.add(role: role, repositories: repositories, label: label)
+                    try file.save(path: tokens)
+                    Output.error("added token \(entry.id) (\(role.rawValue) for \(repositories.joined(separator: ", "))); it is shown only now:")
+                    Output.line(token)
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List tokens (IDs, roles, repositories; never the secrets).")
+
+            @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (the one `serve --tokens` reads).", valueName: "FILE"))
+            var tokens: String
+
+            func run() async throws {
+                try await guarded {
+                    for entry in try TokenFile.load(path: tokens).tokens {
+                        Output.line("\(entry.id)  \(entry.role.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0))  \(entry.repositories.joined(separator: ","))  \(entry.created)  \(entry.label ?? "")")
+                    }
+                }
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Revoke a token (a running server applies it on the next request).")
+
+            @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (the one `serve --tokens` reads).", valueName: "FILE"))
+            var tokens: String
+
+            @Argument(help: "Token ID (as shown by `token list`).")
+            var id: String
+
+            func run() async throws {
+                try await guarded {
+                    var file = try TokenFile.load(path: tokens)
+                    guard file.revoke(id: id) else { throw PlanVaultError.invalidArgument("no token with ID \(id) in \(tokens)") }
+                    try file.save(path: tokens)
+                    Output.line("revoked token \(id)")
+                }
+            }
+        }
+    }
+}

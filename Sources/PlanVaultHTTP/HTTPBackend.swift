@@ -1,0 +1,180 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PlanVaultCore
+
+/// A repository on a PlanVault server: `https://HOST:PORT/NAME` (or `http://` on loopback).
+/// Transient failures (connection errors, timeouts, 5xx) are retried with exponential backoff;
+/// errors that retrying cannot fix (401, 403, 404, 400) are reported at once.
+public final class HTTPBackend: Backend, @unchecked Sendable {
+    public let location: String
+    let base: String
+    let token: String?
+    let client: HTTPClient
+    let logger: Logger
+    let attempts: Int
+
+    public init(url: String, token: String?, caCertificatePath: String?, logger: Logger, attempts: Int = 6) throws {
+        var trimmed = url
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let parsed = URL(string: trimmed), let scheme = parsed.scheme, scheme == "https" || scheme == "http", parsed.host != nil,
+              parsed.path.split(separator: "/").count == 1
+        else {
+            throw PlanVaultError.invalidArgument("server repository URL \(url) must look like https://HOST:PORT/NAME")
+        }
+        base = trimmed
+        location = trimmed
+        self.token = token
+        self.logger = logger
+        self.attempts = max(1, attempts)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let ca = caCertificatePath {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            } catch {
+                throw PlanVaultError.invalidArgument("cannot read --cacert \(ca): \(error)")
+            }
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(15), read: .seconds(120)))
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    deinit {
+        try? client.syncShutdown()
+    }
+
+    func url(_ kind: ObjectKind, _ name: String) -> String {
+        kind == .config ? "\(base)/config" : "\(base)/\(kind.rawValue)/\(name)"
+    }
+
+    struct Reply {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: [UInt8]
+    }
+
+    /// Sends a request, retrying transient failures, and returns the final reply.
+    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers extra: [(String, String)] = [], limit: Int = 1 << 30) async throws -> Reply {
+        var delay: UInt64 = 250_000_000
+        var lastError = "no attempt made"
+        for attempt in 1...attempts {
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            for (name, value) in extra { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(body) }
+            do {
+                let response = try await client.execute(request, timeout: .seconds(600))
+                let bytes = try await response.body.collect(upTo: limit)
+                let reply = Reply(status: response.status, headers: response.headers, body: Array(buffer: bytes))
+                if reply.status.code >= 500 || reply.status == .tooManyRequests {
+                    lastError = "HTTP \(reply.status.code) \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
+                } else {
+                    return reply
+                }
+            } catch {
+                lastError = "\(error)"
+            }
+            guard attempt < attempts else { break }
+            logger.info("\(method) \(url) failed (\(lastError)); retrying in \(delay / 1_000_000) ms")
+            try await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 8_000_000_000)
+        }
+        throw PlanVaultError.backend(location: location, message: "\(method) failed after \(attempts) attempts: \(lastError)")
+    }
+
+    /// Turns a non-success reply into an error that says what to do.
+    func failure(_ reply: Reply, _ kind: ObjectKind, _ name: String) -> PlanVaultError {
+        let detail = String(decoding: reply.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        switch reply.status.code {
+        case 401:
+            return .backend(location: location, message: "the server refused the token (401): set PLANVAULT_SERVER_TOKEN or server_token in the keys file")
+        case 403:
+            return .backend(location: location, message: "the token is not allowed to do this (403): \(detail)")
+        case 404:
+            return kind == .config ? .repositoryNotFound(location: location) : .objectMissing(kind: kind, name: name)
+        default:
+            return .backend(location: location, message: "HTTP \(reply.status.code) for \(kind.singular) \(name.prefix(12)): \(detail)")
+        }
+    }
+
+    public func prepare() async throws {
+        let reply = try await send(.POST, "\(base)?create=true")
+        guard reply.status == .created || reply.status == .ok else { throw failure(reply, .config, ObjectName.config) }
+    }
+
+    struct Listed: Decodable {
+        var name: String
+        var size: UInt64
+    }
+
+    public func list(_ kind: ObjectKind) async throws -> [ObjectInfo] {
+        if kind == .config {
+            return try await stat(.config, name: ObjectName.config).map { [$0] } ?? []
+        }
+        let reply = try await send(.GET, "\(base)/\(kind.rawValue)/")
+        if reply.status == .notFound { throw PlanVaultError.repositoryNotFound(location: location) }
+        guard reply.status == .ok else { throw failure(reply, kind, "") }
+        guard let listed = try? JSONDecoder().decode([Listed].self, from: Data(reply.body)) else {
+            throw PlanVaultError.backend(location: location, message: "the server sent an unreadable listing of \(kind.rawValue)")
+        }
+        return listed.filter { ObjectName.isValid($0.name) }.map { ObjectInfo(name: $0.name, size: $0.size) }
+    }
+
+    public func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8] {
+        try ObjectName.validate(kind, name)
+        var headers = [(String, String)]()
+        if let range {
+            guard !range.isEmpty else { return [] }
+            headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
+        }
+        let reply = try await send(.GET, url(kind, name), headers: headers)
+        guard reply.status == .ok || reply.status == .partialContent else {
+            if reply.status == .rangeNotSatisfiable {
+                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")
+            }
+            throw failure(reply, kind, name)
+        }
+        if let range, reply.status == .ok {
+            // A server that ignores Range sends everything: cut out the part asked for.
+            guard UInt64(reply.body.count) >= range.upperBound else {
+                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")
+            }
+            return Array(reply.body[Int(range.lowerBound)..<Int(range.upperBound)])
+        }
+        if let range, UInt64(reply.body.count) != UInt64(range.count) {
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(range.count) bytes, got \(reply.body.count) (truncated?)")
+        }
+        return reply.body
+    }
+
+    public func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo? {
+        try ObjectName.validate(kind, name)
+        let reply = try await send(.HEAD, url(kind, name))
+        if reply.status == .notFound { return nil }
+        guard reply.status == .ok else { throw failure(reply, kind, name) }
+        let size = reply.headers.first(name: "Content-Length").flatMap(UInt64.init) ?? 0
+        return ObjectInfo(name: name, size: size)
+    }
+
+    public func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
+        try ObjectName.validate(kind, name)
+        // An interrupted push resumes cheaply: objects the server already has are not sent again.
+        if kind.isContentAddressed, let existing = try await stat(kind, name: name), existing.size == UInt64(data.count) { return }
+        let reply = try await send(.PUT, url(kind, name), body: data, headers: [("Content-Type", "application/octet-stream")])
+        guard reply.status == .created || reply.status == .ok else {
+            if reply.status == .conflict { throw PlanVaultError.repositoryExists(location: location) }
+            throw failure(reply, kind, name)
+        }
+    }
+
+    public func delete(_ kind: ObjectKind, name: String) async throws {
+        try ObjectName.validate(kind, name)
+        let reply = try await send(.DELETE, url(kind, name))
+        guard reply.status == .noContent || reply.status == .ok || reply.status == .notFound else { throw failure(reply, kind, name) }
+    }
+}

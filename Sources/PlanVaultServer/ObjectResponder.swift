@@ -1,0 +1,246 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PlanVaultCore
+
+/// The REST protocol (see FORMAT.md, "Server protocol"): authenticates every request,
+/// authorises it by role and repository, and serves objects from the `ObjectStore`.
+struct ObjectResponder: HTTPResponder {
+    typealias Context = ServerContext
+
+    let store: ObjectStore
+    let tokens: TokenStore
+    let appendOnly: Bool
+    let maxObjectSize: Int
+    let accessLog: AccessLog
+
+    enum Action { case read, add, remove }
+
+    func respond(to request: Request, context: ServerContext) async throws -> Response {
+        let started = Date()
+        var tokenID = "-"
+        let response: Response
+        do {
+            response = try await handle(request, tokenID: &tokenID)
+        } catch let failure as HTTPFailure {
+            response = failure.response
+        } catch {
+            accessLog.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
+            response = HTTPFailure(.internalServerError, "internal error").response
+        }
+        accessLog.record(request: request, context: context, tokenID: tokenID, response: response, started: started)
+        return response
+    }
+
+    private func handle(_ request: Request, tokenID: inout String) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              let token = tokens.current.authenticate(String(header.dropFirst(7)))
+        else {
+            var failure = HTTPFailure(.unauthorized, "missing or unknown token")
+            failure.headers[.wwwAuthenticate] = "Bearer realm=\"planvault\""
+            throw failure
+        }
+        tokenID = token.id
+        guard let target = ServerTarget.parse(request.uri.path) else {
+            throw HTTPFailure(.badRequest, "invalid path: expected /REPO, /REPO/config, /REPO/TYPE/ or /REPO/TYPE/NAME with a 64-hex-digit NAME")
+        }
+        guard token.allows(repository: target.repository) else {
+            throw HTTPFailure(.forbidden, "this token may not reach repository \(target.repository)")
+        }
+        switch (request.method, target) {
+        case (.post, .repository(let repo)):
+            try authorize(token, .add)
+            return try await createRepository(repo)
+        case (.get, .listing(let repo, let kind)):
+            try authorize(token, .read)
+            return try await list(repo, kind)
+        case (.head, .object(let repo, let kind, let name)):
+            try authorize(token, .read)
+            return try head(repo, kind, name)
+        case (.get, .object(let repo, let kind, let name)):
+            try authorize(token, .read)
+            return try get(repo, kind, name, range: request.headers[.range])
+        case (.put, .object(let repo, let kind, let name)):
+            try authorize(token, .add)
+            return try await put(repo, kind, name, request: request)
+        case (.delete, .object(let repo, let kind, let name)):
+            try authorize(token, .remove)
+            return try delete(repo, kind, name)
+        default:
+            throw HTTPFailure(.methodNotAllowed, "\(request.method) is not supported on \(request.uri.path)")
+        }
+    }
+
+    private func authorize(_ token: TokenEntry, _ action: Action) throws {
+        switch (token.role, action) {
+        case (_, .read), (.agent, .add), (.admin, .add): break
+        case (.admin, .remove):
+            if appendOnly { throw HTTPFailure(.forbidden, "the server is append-only: nothing can be deleted or overwritten") }
+        default:
+            throw HTTPFailure(.forbidden, "a token with role \(token.role.rawValue) may not \(action == .remove ? "delete" : "write")")
+        }
+    }
+
+    private func requireRepository(_ repo: String) throws -> DirectoryBackend {
+        guard store.exists(repo) else { throw HTTPFailure(.notFound, "no repository \(repo)") }
+        return store.backend(repo)
+    }
+
+    private func createRepository(_ repo: String) async throws -> Response {
+        let existed = store.exists(repo)
+        try await store.backend(repo).prepare()
+        return Response(status: existed ? .ok : .created)
+    }
+
+    private func list(_ repo: String, _ kind: ObjectKind) async throws -> Response {
+        let objects = try await requireRepository(repo).list(kind)
+        // Streamed in batches: a repository may hold 100,000+ objects.
+        let body = ResponseBody { writer in
+            var buffer = ByteBuffer(string: "[")
+            for (i, object) in objects.enumerated() {
+                buffer.writeString("\(i == 0 ? "" : ","){\"name\":\"\(object.name)\",\"size\":\(object.size)}")
+                if buffer.readableBytes > 64 * 1024 {
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
+            }
+            buffer.writeString("]")
+            try await writer.write(buffer)
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func head(_ repo: String, _ kind: ObjectKind, _ name: String) throws -> Response {
+        let path = try requireRepository(repo).path(kind, name: name)
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw HTTPFailure(.notFound, "no such object") }
+        var headers = HTTPFields()
+        headers[.contentLength] = String(st.st_size)
+        headers[.acceptRanges] = "bytes"
+        return Response(status: .ok, headers: headers, body: ResponseBody())
+    }
+
+    private func get(_ repo: String, _ kind: ObjectKind, _ name: String, range rangeHeader: String?) throws -> Response {
+        let path = try requireRepository(repo).path(kind, name: name)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw HTTPFailure(.notFound, "no such object") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw HTTPFailure(.notFound, "no such object")
+        }
+        let size = UInt64(st.st_size)
+        var headers = HTTPFields()
+        headers[.acceptRanges] = "bytes"
+        headers[.contentType] = "application/octet-stream"
+        let span: Range<UInt64>
+        let status: HTTPResponse.Status
+        switch ByteRange.parse(rangeHeader, size: size) {
+        case .whole:
+            span = 0..<size
+            status = .ok
+        case .part(let r):
+            span = r
+            status = .partialContent
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
+        case .unsatisfiable:
+            close(fd)
+            var failure = HTTPFailure(.rangeNotSatisfiable, "range not satisfiable")
+            failure.headers[.contentRange] = "bytes */\(size)"
+            throw failure
+        }
+        let descriptor = FileDescriptorBox(fd: fd)
+        let body = ResponseBody(contentLength: Int(span.count)) { writer in
+            defer { descriptor.close() }
+            var offset = span.lowerBound
+            while offset < span.upperBound {
+                let count = Int(min(1 << 20, span.upperBound - offset))
+                let bytes = try FileIO.preadFully(fd: descriptor.fd, count: count, offset: offset, path: path)
+                guard !bytes.isEmpty else { break }
+                try await writer.write(ByteBuffer(bytes: bytes))
+                offset += UInt64(bytes.count)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    private func put(_ repo: String, _ kind: ObjectKind, _ name: String, request: Request) async throws -> Response {
+        let backend = try requireRepository(repo)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxObjectSize {
+            throw HTTPFailure(.contentTooLarge, "object of \(length) bytes exceeds the server's limit of \(maxObjectSize)")
+        }
+        let exists = access(backend.path(kind, name: name), F_OK) == 0
+        if exists && kind == .config {
+            throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
+        }
+        let upload = try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name)
+        for try await buffer in request.body {
+            guard upload.size + buffer.readableBytes <= maxObjectSize else {
+                throw HTTPFailure(.contentTooLarge, "object exceeds the server's limit of \(maxObjectSize) bytes")
+            }
+            try buffer.withUnsafeReadableBytes { try upload.append($0) }
+        }
+        if kind.isContentAddressed {
+            let digest = upload.hash.finalize()
+            guard digest.hex == name else {
+                throw HTTPFailure(.badRequest, "body SHA-256 \(digest.hex) does not match the object name \(name)")
+            }
+            // Same name, same content: the object is already there and stays untouched.
+            if exists { return Response(status: .ok) }
+        }
+        try upload.commit()
+        return Response(status: .created)
+    }
+
+    private func delete(_ repo: String, _ kind: ObjectKind, _ name: String) throws -> Response {
+        let path = try requireRepository(repo).path(kind, name: name)
+        guard unlink(path) == 0 else {
+            throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+        }
+        try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        return Response(status: .noContent)
+    }
+}
+
+/// An HTTP error response with a one-line plain-text explanation.
+struct HTTPFailure: Error {
+    var status: HTTPResponse.Status
+    var message: String
+    var headers = HTTPFields()
+
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    var response: Response {
+        var headers = self.headers
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: message + "\n")))
+    }
+}
+
+/// Closes a file descriptor once, from whichever path finishes with it.
+final class FileDescriptorBox: @unchecked Sendable {
+    let fd: Int32
+    private let lock = NSLock()
+    private var closed = false
+
+    init(fd: Int32) { self.fd = fd }
+
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if !closed {
+            closed = true
+            _ = Glibc.close(fd)
+        }
+    }
+
+    deinit { close() }
+}

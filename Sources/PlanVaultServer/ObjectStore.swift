@@ -1,0 +1,67 @@
+import Foundation
+import PlanVaultCore
+
+/// The server's storage: one folder per repository under the root, each in the
+/// directory-target layout (so a server's data folder is itself a directory target).
+struct ObjectStore: Sendable {
+    let root: String
+
+    func repositoryPath(_ name: String) -> String { "\(root)/\(name)" }
+
+    func backend(_ repository: String) -> DirectoryBackend { DirectoryBackend(root: repositoryPath(repository)) }
+
+    func exists(_ repository: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: repositoryPath(repository), isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// Receives an upload into a temporary file beside its destination, hashing as it goes;
+    /// only a complete body whose SHA-256 matches a content-addressed name is renamed into place.
+    final class Upload {
+        let fd: Int32
+        let tmp: String
+        let final: String
+        let folder: String
+        let hash: SHA256Stream
+        var size = 0
+        var done = false
+
+        init(store: ObjectStore, repository: String, kind: ObjectKind, name: String) throws {
+            let backend = store.backend(repository)
+            folder = backend.folder(kind, name: name)
+            final = backend.path(kind, name: name)
+            if kind == .bundle { mkdir(folder, 0o700) }
+            tmp = "\(folder)/.tmp-\(Hex.encode(try LibCrypto.randomBytes(8)))"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
+            hash = try SHA256Stream()
+        }
+
+        func append(_ bytes: UnsafeRawBufferPointer) throws {
+            hash.update(bytes)
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw PlanVaultError.io(path: tmp, operation: "write", errno: errno)
+                }
+                offset += n
+            }
+            size += bytes.count
+        }
+
+        /// fsync, rename into place, fsync the folder.
+        func commit() throws {
+            guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+            guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+            done = true
+            try FileIO.fsyncDirectory(folder)
+        }
+
+        deinit {
+            close(fd)
+            if !done { unlink(tmp) }
+        }
+    }
+}

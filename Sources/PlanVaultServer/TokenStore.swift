@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import PlanVaultCore
+
+/// The tokens file as the server sees it: reloaded when the file changes, so
+/// `planvault serve token revoke` takes effect on the next request without a restart.
+final class TokenStore: @unchecked Sendable {
+    private let path: String
+    private let logger: Logger
+    private let lock = NSLock()
+    private var file: TokenFile
+    private var stamp: (Int, Int64)
+
+    init(path: String, logger: Logger) throws {
+        self.path = path
+        self.logger = logger
+        file = try TokenFile.load(path: path)
+        stamp = Self.stamp(path)
+    }
+
+    private static func stamp(_ path: String) -> (Int, Int64) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return (0, 0) }
+        return (Int(st.st_ino), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+    }
+
+    var current: TokenFile {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Self.stamp(path)
+        if now != stamp {
+            do {
+                file = try TokenFile.load(path: path)
+                stamp = now
+                logger.notice("reloaded tokens file \(path): \(file.tokens.count) token(s)")
+            } catch {
+                // Fail closed: an unreadable tokens file admits nobody until it is fixed.
+                file = TokenFile()
+                stamp = now
+                logger.error("tokens file \(path) could not be reloaded (\(error)); refusing every request until it is fixed")
+            }
+        }
+        return file
+    }
+}

@@ -1,0 +1,259 @@
+import NIOHTTP1
+import XCTest
+@testable import PlanVaultCore
+@testable import PlanVaultHTTP
+@testable import PlanVaultServer
+
+/// A real `planvault serve` on loopback with TLS, started and stopped by the test.
+final class TestServer {
+    let dir: TempDir
+    let root: String
+    let tokensPath: String
+    let certPath: String
+    var process: Process?
+    var address = ""
+    var agent = "", auditor = "", admin = "", otherRepoAgent = ""
+
+    init(appendOnly: Bool = false) throws {
+        dir = try TempDir()
+        root = dir.sub("root")
+        tokensPath = dir.sub("tokens.json")
+        certPath = dir.sub("cert.pem")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var file = TokenFile()
+        agent = try file.add(role: .agent, repositories: ["plans"], label: "office").token
+        auditor = try file.add(role: .auditor, repositories: ["plans"], label: "auditor").token
+        admin = try file.add(role: .admin, repositories: ["*"], label: "admin").token
+        otherRepoAgent = try file.add(role: .agent, repositories: ["other"], label: "other office").token
+        try file.save(path: tokensPath)
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                             "-keyout", dir.sub("key.pem"), "-out", certPath]
+        openssl.standardError = FileHandle.nullDevice
+        openssl.standardOutput = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw PlanVaultError.invalidArgument("openssl failed") }
+        chmod(dir.sub("key.pem"), 0o600)
+        try start(appendOnly: appendOnly)
+    }
+
+    func start(appendOnly: Bool = false) throws {
+        let portFile = dir.sub("port-\(UUID().uuidString)")
+        var args = ["serve", "--root", root, "--listen", "127.0.0.1:0", "--tokens", tokensPath,
+                    "--tls-cert", certPath, "--tls-key", dir.sub("key.pem"), "--port-file", portFile]
+        if appendOnly { args.append("--append-only") }
+        let process = try CLI.start(args, env: [:], output: dir.sub("server-log-\(UUID().uuidString)"))
+        self.process = process
+        // Wait for the condition (the server wrote its address), not for a fixed time.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), text.hasSuffix("\n") {
+                address = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+            usleep(2000)
+        }
+        throw PlanVaultError.invalidArgument("server did not start")
+    }
+
+    var url: String { "https://\(address)/plans" }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    func backend(token: String?, repository: String = "plans") throws -> HTTPBackend {
+        try HTTPBackend(url: "https://\(address)/\(repository)", token: token, caCertificatePath: certPath, logger: Fixture.logger, attempts: 1)
+    }
+
+    deinit { kill(SIGTERM) }
+}
+
+final class ServerTests: XCTestCase {
+    func cliEnv(_ server: TestServer, _ dir: TempDir) -> [String: String] {
+        ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_SERVER_TOKEN": server.agent, "PLANVAULT_CACERT": server.certPath,
+         "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+    }
+
+    func testFullCycleOverHTTPS() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        try RoundTripTests.makeAwkwardTree(dir.sub("plans"))
+        let env = cliEnv(server, dir)
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
+        let push = try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env)
+        XCTAssertEqual(push.status, 0, push.stderr)
+        let again = try CLI.run(["push", "--repo", server.url, "--json", dir.sub("plans")], env: env)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("\"files_read\" : 0"), again.stdout)
+        // The alternate site: no cache, only address, token, CA and passphrase.
+        var fresh = env
+        fresh["PLANVAULT_CACHE_DIR"] = dir.sub("other-cache")
+        let restore = try CLI.run(["restore", "latest", "--repo", server.url, "--to", dir.sub("out")], env: fresh)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+        let verify = try CLI.run(["verify", "--repo", server.url, "--read-data"], env: fresh)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        // The server's data folder is itself a directory target.
+        let direct = try CLI.run(["verify", "--repo", server.root + "/plans", "--read-data"], env: fresh)
+        XCTAssertEqual(direct.status, 0, direct.stdout + direct.stderr)
+    }
+
+    func testMissingWrongReadOnlyAndOutOfScopeTokensAreRefused() async throws {
+        let server = try TestServer()
+        try await server.backend(token: server.agent).prepare()
+        let body = Array("some object".utf8)
+        let name = LibCrypto.sha256(body).hex
+        let url = "https://\(server.address)/plans/keys/\(name)"
+
+        let none = try await server.backend(token: nil).send(.GET, "https://\(server.address)/plans/keys/")
+        XCTAssertEqual(none.status.code, 401)
+        let unknown = try await server.backend(token: "pvt_00000000_forged").send(.GET, "https://\(server.address)/plans/keys/")
+        XCTAssertEqual(unknown.status.code, 401)
+        let tampered = try await server.backend(token: server.agent + "x").send(.GET, "https://\(server.address)/plans/keys/")
+        XCTAssertEqual(tampered.status.code, 401)
+        let readOnly = try await server.backend(token: server.auditor).send(.PUT, url, body: body)
+        XCTAssertEqual(readOnly.status.code, 403)
+        let otherRepo = try await server.backend(token: server.otherRepoAgent).send(.GET, "https://\(server.address)/plans/keys/")
+        XCTAssertEqual(otherRepo.status.code, 403)
+        let put = try await server.backend(token: server.agent).send(.PUT, url, body: body)
+        XCTAssertEqual(put.status.code, 201)
+        let auditorRead = try await server.backend(token: server.auditor).send(.GET, url)
+        XCTAssertEqual(auditorRead.body, body)
+        let agentDelete = try await server.backend(token: server.agent).send(.DELETE, url)
+        XCTAssertEqual(agentDelete.status.code, 403)
+        let adminDelete = try await server.backend(token: server.admin).send(.DELETE, url)
+        XCTAssertEqual(adminDelete.status.code, 204)
+    }
+
+    func testRevokedTokenIsRefusedWithoutRestart() async throws {
+        let server = try TestServer()
+        try await server.backend(token: server.agent).prepare()
+        var file = try TokenFile.load(path: server.tokensPath)
+        let id = try XCTUnwrap(file.tokens.first { $0.label == "office" }?.id)
+        XCTAssertTrue(file.revoke(id: id))
+        try file.save(path: server.tokensPath)
+        let reply = try await server.backend(token: server.agent).send(.GET, "https://\(server.address)/plans/keys/")
+        XCTAssertEqual(reply.status.code, 401)
+    }
+
+    func testAppendOnlyRefusesDeleteAndOverwrite() async throws {
+        let server = try TestServer(appendOnly: true)
+        let admin = try server.backend(token: server.admin)
+        try await admin.prepare()
+        let body = Array("{}".utf8)
+        try await admin.write(.config, name: ObjectName.config, data: body)
+        let overwrite = try await admin.send(.PUT, "https://\(server.address)/plans/config", body: Array("{\"x\":1}".utf8))
+        XCTAssertEqual(overwrite.status.code, 409)
+        let delete = try await admin.send(.DELETE, "https://\(server.address)/plans/config")
+        XCTAssertEqual(delete.status.code, 403)
+        let kept = try await admin.read(.config, name: ObjectName.config, range: nil)
+        XCTAssertEqual(kept, body)
+    }
+
+    func testBundleUploadedUnderTheWrongNameIsRefusedAndLeavesNothing() async throws {
+        let server = try TestServer()
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        let wrongName = LibCrypto.sha256(Array("something else".utf8)).hex
+        let reply = try await agent.send(.PUT, "https://\(server.address)/plans/bundles/\(wrongName)", body: Array(repeating: 7, count: 100_000))
+        XCTAssertEqual(reply.status.code, 400)
+        let folder = "\(server.root)/plans/bundles/\(wrongName.prefix(2))"
+        XCTAssertEqual(try FileIO.listDirectory(folder), [], "neither the object nor a temporary file remains")
+    }
+
+    func testTraversalAndOddNamesAreRefused() async throws {
+        let server = try TestServer()
+        let admin = try server.backend(token: server.admin)
+        try await admin.prepare()
+        for path in ["/plans/../x", "/plans/keys/..%2F..%2Fx", "/plans/keys/../../etc", "/plans/keys/ABCDEF", "/../plans/config",
+                     "/plans/bundles/\(String(repeating: "a", count: 63))/", "/pl%61ns/config", "/plans/evil/\(String(repeating: "a", count: 64))"] {
+            let reply = try await admin.send(.PUT, "https://\(server.address)\(path)", body: [1, 2, 3])
+            XCTAssertTrue([400, 404, 405].contains(reply.status.code), "\(path) gave \(reply.status.code)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(server.root)/x"))
+        XCTAssertEqual(try FileIO.listDirectory(server.root).sorted(), ["plans"])
+    }
+
+    func testRangedGetReturnsTheRightBytes() async throws {
+        let server = try TestServer()
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        let data = Fixture.noise(300_000, seed: 3)
+        let name = LibCrypto.sha256(data).hex
+        try await agent.write(.bundle, name: name, data: data)
+        let part = try await agent.read(.bundle, name: name, range: 1000..<251_000)
+        XCTAssertEqual(part, Array(data[1000..<251_000]))
+        let whole = try await agent.read(.bundle, name: name, range: nil)
+        XCTAssertEqual(whole, data)
+        let suffix = try await agent.send(.GET, "https://\(server.address)/plans/bundles/\(name)", headers: [("Range", "bytes=-8")])
+        XCTAssertEqual(suffix.status.code, 206)
+        XCTAssertEqual(suffix.body, Array(data.suffix(8)))
+        let stat = try await agent.stat(.bundle, name: name)
+        XCTAssertEqual(stat?.size, 300_000)
+    }
+
+    func testServerKilledDuringPushThenRestartedPushCompletes() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        var env = cliEnv(server, dir)
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url, "--bundle-size-mib", "1"], env: env).status, 0)
+        for i in 0..<10 { try Fixture.write(dir.sub("plans/part-\(i).bin"), Fixture.noise(3 * 1024 * 1024, seed: UInt64(i))) }
+        let push = try CLI.start(["push", "--repo", server.url, dir.sub("plans")], env: env, output: dir.sub("push"))
+        func bundles() -> Int {
+            (FileManager.default.enumerator(atPath: "\(server.root)/plans/bundles")?.allObjects as? [String] ?? [])
+                .filter { ($0 as NSString).lastPathComponent.count == 64 }.count
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while push.isRunning && bundles() < 4 && Date() < deadline { usleep(1000) }
+        server.kill(SIGKILL)
+        kill(push.processIdentifier, SIGKILL)
+        push.waitUntilExit()
+        let stored = bundles()
+        XCTAssertGreaterThanOrEqual(stored, 4)
+
+        try server.start()
+        env["PLANVAULT_SERVER_TOKEN"] = server.agent
+        let again = try CLI.run(["push", "--repo", server.url, "--json", dir.sub("plans")], env: env)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("\"adopted_bundles\" : \(stored)"), "bundles already on the server are adopted, not re-sent: \(again.stdout)")
+        let verify = try CLI.run(["verify", "--repo", server.url, "--read-data"], env: env)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertEqual(try CLI.run(["restore", "latest", "--repo", server.url, "--to", dir.sub("out")], env: env).status, 0)
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+    }
+
+    func testPlainHTTPOnANonLoopbackAddressIsRefused() throws {
+        let dir = try TempDir()
+        var file = TokenFile()
+        _ = try file.add(role: .agent, repositories: ["*"], label: nil)
+        try file.save(path: dir.sub("tokens.json"))
+        try FileManager.default.createDirectory(atPath: dir.sub("root"), withIntermediateDirectories: true)
+        let r = try CLI.run(["serve", "--root", dir.sub("root"), "--tokens", dir.sub("tokens.json"), "--listen", "0.0.0.0:0"], env: [:])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("without TLS"), r.stderr)
+    }
+
+    func testTokenCommandsManageTheFile() throws {
+        let dir = try TempDir()
+        let add = try CLI.run(["serve", "token", "add", "--file", dir.sub("t.json"), "--role", "auditor", "--repo", "plans", "--label", "state auditor"], env: [:])
+        XCTAssertEqual(add.status, 0, add.stderr)
+        let token = add.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(token.hasPrefix("pvt_"))
+        var st = stat()
+        XCTAssertEqual(stat(dir.sub("t.json"), &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        let raw = try String(contentsOfFile: dir.sub("t.json"), encoding: .utf8)
+        XCTAssertFalse(raw.contains(token), "only the token's hash is stored")
+        let list = try CLI.run(["serve", "token", "list", "--file", dir.sub("t.json")], env: [:])
+        XCTAssertTrue(list.stdout.contains("auditor"))
+        let id = String(token.split(separator: "_")[1])
+        XCTAssertEqual(try CLI.run(["serve", "token", "revoke", "--file", dir.sub("t.json"), id], env: [:]).status, 0)
+        XCTAssertNil(try TokenFile.load(path: dir.sub("t.json")).authenticate(token))
+    }
+}
