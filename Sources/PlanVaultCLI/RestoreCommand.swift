@@ -42,7 +42,8 @@ struct RestoreCommand: AsyncParsableCommand {
             let context = try Context(global)
             let repository = try await context.openRepository()
             let (id, snap) = try await repository.resolveSnapshot(snapshot, host: host)
-            let index = try await repository.loadIndex().index
+            // The bundles' own headers back up the index: a damaged index file does not block a restore.
+            let index = try await repository.loadIndexWithBundles().load.index
             var options = RestoreOptions(destination: to)
             options.includes = include
             options.overwrite = overwrite

@@ -2,7 +2,7 @@ import Foundation
 import PlanVaultCore
 
 /// Finds the passphrase: --passphrase-file, --passphrase-command, PLANVAULT_PASSPHRASE,
-/// the keys file, then (on a terminal only) a prompt.
+/// the keys file's passphrase_command, then its passphrase, then (on a terminal only) a prompt.
 enum Secrets {
     static func passphrase(options: GlobalOptions, keys: KeysFile?, confirm: Bool, environmentName: String = "PLANVAULT_PASSPHRASE",
                            fileOverride: String? = nil) throws -> String {
@@ -10,11 +10,12 @@ enum Secrets {
             try FileIO.requirePrivate(file)
             return try firstLine(of: FileIO.readFile(file), source: file)
         }
-        if fileOverride == nil, let command = options.passphraseCommand ?? keys?.passphraseCommand {
-            return try runCommand(command)
-        }
+        if fileOverride == nil, let command = options.passphraseCommand { return try runCommand(command) }
         if let value = ProcessInfo.processInfo.environment[environmentName], !value.isEmpty { return value }
-        if fileOverride == nil, environmentName == "PLANVAULT_PASSPHRASE", let value = keys?.passphrase, !value.isEmpty { return value }
+        if fileOverride == nil, environmentName == "PLANVAULT_PASSPHRASE" {
+            if let command = keys?.passphraseCommand { return try runCommand(command) }
+            if let value = keys?.passphrase, !value.isEmpty { return value }
+        }
         guard isatty(STDIN_FILENO) == 1 else { throw PlanVaultError.noPassphrase }
         let first = try prompt("Passphrase: ")
         if confirm {

@@ -36,7 +36,7 @@ final class RoundTripTests: XCTestCase {
         let restored = try await Fixture.restore(reopened, to: dir.sub("out"))
         XCTAssertTrue(restored.problems.isEmpty, "\(restored.problems)")
         XCTAssertEqual(try TreeCompare.differences(source, dir.sub("out/plans")), [])
-        XCTAssertFalse(try FileIO.listDirectory(dir.sub("out/plans")).contains { $0.contains("planvault-partial") })
+        XCTAssertFalse(try FileIO.listDirectory(dir.sub("out/plans")).contains { $0.hasPrefix(".pv-restore-") })
     }
 
     func testRepositoryHoldsNoPlaintext() async throws {

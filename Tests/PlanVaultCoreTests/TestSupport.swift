@@ -77,7 +77,7 @@ enum Fixture {
         var options = RestoreOptions(destination: dest)
         options.includes = includes
         options.overwrite = overwrite
-        return try await Restorer(repository: repository, logger: logger).restore(snap, options: options, index: try await repository.loadIndex().index)
+        return try await Restorer(repository: repository, logger: logger).restore(snap, options: options, index: try await repository.loadIndexWithBundles().load.index)
     }
 }
 

@@ -75,7 +75,7 @@ final class VerifyTests: XCTestCase {
         for problem in result.problems {
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out/\(problem.path)")), "a damaged file must not appear under its name")
         }
-        XCTAssertFalse(try FileIO.listDirectory(dir.sub("out/plans")).contains { $0.contains("planvault-partial") })
+        XCTAssertFalse(try FileIO.listDirectory(dir.sub("out/plans")).contains { $0.hasPrefix(".pv-restore-") })
     }
 
     func testMaxAgeFlagsAStaleCopy() async throws {

@@ -55,10 +55,9 @@ public final class Archiver: Sendable {
     public func push(_ options: PushOptions) async throws -> PushResult {
         let started = Date()
         let sources = try Self.resolveSources(options.paths)
-        var loaded = try await repository.loadIndex()
-        // Adopt bundles an interrupted push left behind, so their chunks are not sent again.
-        let adopted = try await repository.unindexedBundles(index: loaded.index)
-        for bundle in adopted { loaded.index.add(bundle, fromIndexFile: nil) }
+        // Adopt bundles an interrupted push left behind, so their chunks are not sent again,
+        // and forget chunks whose bundle was lost, so they are stored again.
+        let (loaded, adopted, _) = try await repository.loadIndexWithBundles()
         if !adopted.isEmpty { logger.info("adopted \(adopted.count) bundle(s) left by an interrupted push") }
 
         let parent = options.rereadAll ? nil : try await findParent(host: options.host, paths: sources.map(\.path))

@@ -149,7 +149,7 @@ struct ChunkPipeline {
             bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys), capacity: bundleSize + chunker.parameters.maxSize)
             current = seq
         }
-        guard let bundle = bundles[seq] else { return }
+        guard let bundle = bundles[seq] else { preconditionFailure("open bundle \(seq) vanished") }
         let slot = bundle.entries.count
         bundle.entries.append(nil)
         bundle.pending += 1
@@ -171,7 +171,7 @@ struct ChunkPipeline {
         switch completion {
         case .sealed(let seq, let slot, let chunk):
             sealsInFlight -= 1
-            guard let bundle = bundles[seq] else { return }
+            guard let bundle = bundles[seq] else { preconditionFailure("sealed chunk for unknown bundle \(seq)") }
             bundle.entries[slot] = bundle.sealer.append(chunk, slot: UInt32(slot), to: &bundle.bytes)
             bundle.pending -= 1
             if bundle.closed && bundle.pending == 0 { ready.append(seq) }

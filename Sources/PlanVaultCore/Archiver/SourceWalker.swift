@@ -83,7 +83,13 @@ struct SourceWalker {
         guard let dir = opendir(path) else { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
         defer { closedir(dir) }
         var names = [[UInt8]]()
-        while let entry = readdir(dir) {
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                // NULL with errno set is a read error (EIO, ESTALE on a share), not the end.
+                if errno != 0 { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
+                break
+            }
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
                 Array(raw.prefix(while: { $0 != 0 }))
             }

@@ -18,10 +18,12 @@ public enum LibCrypto {
     /// SHA-256 of `data`.
     public static func sha256(_ data: UnsafeRawBufferPointer) -> Digest32 {
         var out = Digest32.zeroBytes
-        out.withUnsafeMutableBytes { outPtr in
-            _ = SHA256(data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
-                       outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        let ok = out.withUnsafeMutableBytes { outPtr in
+            SHA256(data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                   outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self)) != nil
         }
+        // A failed hash would silently merge distinct content: stop rather than continue.
+        guard ok else { fatalError("libcrypto SHA256 failed") }
         return Digest32(out)
     }
 
@@ -33,13 +35,15 @@ public enum LibCrypto {
     public static func hmacSHA256(key: SecretKey, _ data: UnsafeRawBufferPointer) -> Digest32 {
         var out = Digest32.zeroBytes
         var outLen: UInt32 = 32
-        key.withUnsafeBytes { keyPtr in
+        let ok = key.withUnsafeBytes { keyPtr in
             out.withUnsafeMutableBytes { outPtr in
-                _ = HMAC(EVP_sha256(), keyPtr.baseAddress, Int32(keyPtr.count),
-                         data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
-                         outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), &outLen)
+                HMAC(EVP_sha256(), keyPtr.baseAddress, Int32(keyPtr.count),
+                     data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                     outPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), &outLen) != nil
             }
         }
+        // A failed MAC would give every chunk the same ID and merge them: stop rather than continue.
+        guard ok, outLen == 32 else { fatalError("libcrypto HMAC-SHA256 failed") }
         return Digest32(out)
     }
 

@@ -16,9 +16,11 @@ extension Repository {
 
     /// Bundles present on the target but named by no index file, with their headers.
     /// A push killed after writing bundles but before its index leaves these behind.
-    public func unindexedBundles(index: ChunkIndex) async throws -> [IndexedBundle] {
+    public func unindexedBundles(index: ChunkIndex, listing: [ObjectInfo]? = nil) async throws -> [IndexedBundle] {
         var found = [IndexedBundle]()
-        for info in try await backend.list(.bundle) {
+        let listed: [ObjectInfo]
+        if let listing { listed = listing } else { listed = try await backend.list(.bundle) }
+        for info in listed {
             guard let id = Digest32(hex: info.name), index.bundles[id] == nil else { continue }
             do {
                 found.append(IndexedBundle(id: id, size: info.size, entries: try await readBundleHeader(name: info.name, size: info.size)))

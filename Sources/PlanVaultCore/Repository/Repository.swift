@@ -62,9 +62,14 @@ public final class Repository: Sendable {
                 logger.warning("key file \(name.prefix(8)) is not a key of this repository; skipped")
                 continue
             }
-            if let keys = try keyFile.unwrap(passphrase: passphrase, name: name) {
-                return Repository(backend: backend, config: config, keys: keys, keyName: name,
-                                  cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
+            do {
+                if let keys = try keyFile.unwrap(passphrase: passphrase, name: name) {
+                    return Repository(backend: backend, config: config, keys: keys, keyName: name,
+                                      cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
+                }
+            } catch {
+                // One unreadable key file must not lock out the holders of the others.
+                logger.warning("key file \(name.prefix(8)) skipped: \(error)")
             }
         }
         throw PlanVaultError.wrongPassphrase(location: backend.location)
@@ -119,6 +124,21 @@ public final class Repository: Sendable {
             }
         }
         return IndexLoad(index: index, damaged: damaged, files: names)
+    }
+
+    /// The index plus what the bundles themselves say: bundles no index names are adopted
+    /// from their own headers, and entries whose bundle is missing from the target are dropped.
+    /// Restore uses it so a damaged index file does not make intact bundles unreachable;
+    /// push uses it so a lost bundle's chunks are stored again rather than referenced.
+    public func loadIndexWithBundles() async throws -> (load: IndexLoad, adopted: [IndexedBundle], present: [Digest32: UInt64]) {
+        var load = try await loadIndex()
+        let listing = try await backend.list(.bundle)
+        var present = [Digest32: UInt64]()
+        for info in listing { if let id = Digest32(hex: info.name) { present[id] = info.size } }
+        let adopted = try await unindexedBundles(index: load.index, listing: listing)
+        for bundle in adopted { load.index.add(bundle, fromIndexFile: nil) }
+        load.index.retainBundles(present)
+        return (load, adopted, present)
     }
 
     // MARK: Snapshots

@@ -20,14 +20,15 @@ struct Destination: Sendable {
 
     func absolute(_ relative: String) -> String { "\(root)/\(relative)" }
 
-    private func partialPath(_ relative: String) -> String {
-        let url = URL(fileURLWithPath: absolute(relative))
-        return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".planvault-partial"
+    /// The folder that will hold `relative`, split on "/" bytes.
+    private func parentFolder(_ relative: String) -> String {
+        let parts = SnapshotPathRules.byteComponents(relative)
+        return parts.dropLast().reduce(root) { $0 + "/" + String(decoding: $1, as: UTF8.self) }
     }
 
     /// Every folder above `relative` must exist as a real folder, not a symlink.
     private func checkParents(_ relative: String) throws {
-        let parts = relative.split(separator: "/")
+        let parts = SnapshotPathRules.byteComponents(relative).map { String(decoding: $0, as: UTF8.self) }
         var current = root
         for part in parts.dropLast() {
             current += "/\(part)"
@@ -56,41 +57,60 @@ struct Destination: Sendable {
         }
     }
 
-    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws {
+    /// Creates a hidden, uniquely named file beside `relative`, sized to `size`; returns its path.
+    /// The real name is taken only by `commitPartial`, once every byte is in and synced.
+    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> String {
         try checkParents(relative)
         let path = absolute(relative)
         if let kind = lstatKind(path) {
             guard overwrite, kind != S_IFDIR else { throw PlanVaultError.alreadyExists(path: path) }
         }
-        let partial = partialPath(relative)
-        unlink(partial)
-        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw PlanVaultError.io(path: partial, operation: "create", errno: errno) }
-        defer { close(fd) }
-        guard ftruncate(fd, off_t(size)) == 0 else { throw PlanVaultError.io(path: partial, operation: "size", errno: errno) }
+        let folder = parentFolder(relative)
+        for _ in 0..<8 {
+            let partial = "\(folder)/.pv-restore-\(Hex.encode(try LibCrypto.randomBytes(8)))"
+            let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd < 0 {
+                if errno == EEXIST { continue }
+                throw PlanVaultError.io(path: partial, operation: "create", errno: errno)
+            }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(size)) == 0 else {
+                unlink(partial)
+                throw PlanVaultError.io(path: partial, operation: "size", errno: errno)
+            }
+            return partial
+        }
+        throw PlanVaultError.io(path: folder, operation: "create a temporary file in", errno: EEXIST)
     }
 
-    func writePartial(_ relative: String, data: UnsafeRawBufferPointer, offset: UInt64) throws {
-        let partial = partialPath(relative)
+    func writePartial(_ partial: String, data: UnsafeRawBufferPointer, offset: UInt64) throws {
         let fd = open(partial, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw PlanVaultError.io(path: partial, operation: "open", errno: errno) }
         defer { close(fd) }
         try FileIO.pwriteFully(fd: fd, data, offset: offset, path: partial)
     }
 
-    func commitPartial(_ relative: String, mode: UInt32, mtimeNs: Int64) throws {
-        let partial = partialPath(relative)
+    func commitPartial(_ partial: String, as relative: String, mode: UInt32, mtimeNs: Int64) throws {
         let path = absolute(relative)
         guard chmod(partial, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: partial, operation: "chmod", errno: errno) }
         var times = Self.times(mtimeNs)
         guard utimensat(AT_FDCWD, partial, &times, AT_SYMLINK_NOFOLLOW) == 0 else {
             throw PlanVaultError.io(path: partial, operation: "set time", errno: errno)
         }
+        try checkParents(relative)
         guard rename(partial, path) == 0 else { throw PlanVaultError.io(path: path, operation: "rename into place", errno: errno) }
     }
 
-    func discardPartial(_ relative: String) {
-        unlink(partialPath(relative))
+    func discardPartial(_ partial: String) {
+        unlink(partial)
+    }
+
+    /// Flushes everything written below the destination to disk (one syncfs, not one fsync per file).
+    func sync() {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = linuxSyncfs(fd)
+        close(fd)
     }
 
     func makeSymlink(_ relative: String, target: String, overwrite: Bool) throws {
@@ -116,3 +136,7 @@ struct Destination: Sendable {
         return [mtime, mtime]
     }
 }
+
+/// syncfs(2) is a GNU extension that Glibc's Swift overlay does not expose.
+@_silgen_name("syncfs")
+private func linuxSyncfs(_ fd: Int32) -> Int32

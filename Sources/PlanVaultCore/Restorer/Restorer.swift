@@ -35,6 +35,7 @@ public struct Restorer: Sendable {
 
     struct FileJob {
         var node: SnapshotNode
+        var partial: String
         var remaining: Int
         var failed: String?
     }
@@ -54,9 +55,10 @@ public struct Restorer: Sendable {
     }
 
     public func restore(_ snapshot: Snapshot, options: RestoreOptions, index: ChunkIndex) async throws -> RestoreResult {
-        _ = try SnapshotPathRules.validate(snapshot.nodes)
+        try SnapshotPathRules.validate(snapshot.nodes)
         let includes = try options.includes.map { raw -> String in
-            let trimmed = raw.split(separator: "/").joined(separator: "/")
+            let parts = SnapshotPathRules.byteComponents(raw).filter { !$0.isEmpty }
+            let trimmed = String(decoding: Array(parts.joined(separator: [UInt8(ascii: "/")])), as: UTF8.self)
             _ = try SnapshotPathRules.components(of: trimmed)
             return trimmed
         }
@@ -82,13 +84,14 @@ public struct Restorer: Sendable {
         var plan = [Digest32: [Digest32: (entry: BundleEntry, targets: [ChunkTarget])]]()
         for node in nodes where node.type == .file {
             let fileIndex = files.count
-            var job = FileJob(node: node, remaining: 0, failed: nil)
+            let partial: String
             do {
-                try dest.createPartial(node.path, size: node.size ?? 0, overwrite: options.overwrite)
+                partial = try dest.createPartial(node.path, size: node.size ?? 0, overwrite: options.overwrite)
             } catch let error as PlanVaultError {
                 result.problems.append((node.path, error.localizedDescription))
                 continue
             }
+            var job = FileJob(node: node, partial: partial, remaining: 0, failed: nil)
             var offset: UInt64 = 0
             var missing: String?
             var targets = [(Digest32, BundleEntry, ChunkTarget)]()
@@ -112,22 +115,23 @@ public struct Restorer: Sendable {
         }
 
         var finished = Set<Int>()
+        var complete = [Int]()
         for i in files.indices where files[i].failed != nil || files[i].remaining == 0 {
-            finish(&files[i], dest: dest, result: &result)
+            finish(files[i], dest: dest, complete: &complete, index: i, result: &result)
             finished.insert(i)
         }
 
         let work = plan.map { bundle, chunks in
             BundleWork(bundle: bundle, chunks: chunks.values.sorted { $0.entry.offset < $1.entry.offset })
         }.sorted { $0.bundle < $1.bundle }
-        let fileNodes = files.map(\.node)
+        let partials = files.map(\.partial)
         try await withThrowingTaskGroup(of: BundleOutcome.self) { group in
             var next = 0
             func startNext(_ group: inout ThrowingTaskGroup<BundleOutcome, any Error>) {
                 guard next < work.count else { return }
                 let item = work[next]
                 next += 1
-                group.addTask { try await self.restoreBundle(item, files: fileNodes, dest: dest) }
+                group.addTask { try await self.restoreBundle(item, partials: partials, dest: dest) }
             }
             for _ in 0..<concurrency { startNext(&group) }
             while let outcome = try await group.next() {
@@ -138,8 +142,8 @@ public struct Restorer: Sendable {
                 }
                 for (file, count) in written { files[file].remaining -= count }
                 for file in Set(written.map(\.file) + failures.map(\.file)) where !finished.contains(file) {
-                    if files[file].remaining <= 0 || files[file].failed != nil && files[file].remaining <= 0 {
-                        finish(&files[file], dest: dest, result: &result)
+                    if files[file].remaining <= 0 {
+                        finish(files[file], dest: dest, complete: &complete, index: file, result: &result)
                         finished.insert(file)
                     }
                 }
@@ -148,7 +152,21 @@ public struct Restorer: Sendable {
         // Files whose chunks failed mid-way are finished (removed) here.
         for i in files.indices where !finished.contains(i) {
             if files[i].failed == nil { files[i].failed = "not all chunks could be restored" }
-            finish(&files[i], dest: dest, result: &result)
+            finish(files[i], dest: dest, complete: &complete, index: i, result: &result)
+        }
+
+        // Make the data durable before any file takes its real name, then rename them all:
+        // after a crash a real name never holds a partly written file.
+        dest.sync()
+        for i in complete {
+            do {
+                try dest.commitPartial(files[i].partial, as: files[i].node.path, mode: files[i].node.mode, mtimeNs: files[i].node.mtimeNs)
+                result.files += 1
+                result.bytes += files[i].node.size ?? 0
+            } catch let error as PlanVaultError {
+                dest.discardPartial(files[i].partial)
+                result.problems.append((files[i].node.path, error.localizedDescription))
+            }
         }
 
         for node in nodes where node.type == .symlink {
@@ -166,49 +184,45 @@ public struct Restorer: Sendable {
         return result
     }
 
-    private func finish(_ job: inout FileJob, dest: Destination, result: inout RestoreResult) {
+    /// A file whose chunks are all in is queued for renaming; a failed one is removed and reported.
+    private func finish(_ job: FileJob, dest: Destination, complete: inout [Int], index: Int, result: inout RestoreResult) {
         if let failure = job.failed {
-            dest.discardPartial(job.node.path)
+            dest.discardPartial(job.partial)
             result.problems.append((job.node.path, failure))
-            return
-        }
-        do {
-            try dest.commitPartial(job.node.path, mode: job.node.mode, mtimeNs: job.node.mtimeNs)
-            result.files += 1
-            result.bytes += job.node.size ?? 0
-        } catch let error as PlanVaultError {
-            dest.discardPartial(job.node.path)
-            result.problems.append((job.node.path, error.localizedDescription))
-        } catch {
-            dest.discardPartial(job.node.path)
-            result.problems.append((job.node.path, "\(error)"))
+        } else {
+            complete.append(index)
         }
     }
 
-    /// Reads one bundle (the span that holds the needed chunks), opens each chunk and writes it to its files.
-    private func restoreBundle(_ work: BundleWork, files: [SnapshotNode], dest: Destination) async throws -> BundleOutcome {
+    /// Reads one bundle (only the span that holds the needed chunks), opens each chunk and writes it to its files.
+    private func restoreBundle(_ work: BundleWork, partials: [String], dest: Destination) async throws -> BundleOutcome {
         let name = work.bundle.hex
         var written = [(file: Int, chunks: Int)]()
         var failures = [(file: Int, message: String)]()
         let allFiles = work.chunks.flatMap { $0.targets.map(\.file) }
         let end = UInt64(work.chunks.map { $0.entry.offset + $0.entry.length }.max() ?? 0)
+        let first = UInt64(work.chunks.map(\.entry.offset).min() ?? 0)
+        // Read from the start when the needed span begins near it; otherwise the prefix (for the salt) and the span.
+        let spanStart = first <= 1 << 20 ? 0 : first
         let data: [UInt8]
         let opener: BundleOpener
         do {
-            data = try await repository.backend.read(.bundle, name: name, range: 0..<end)
-            opener = try BundleOpener(prefix: data.prefix(BundleFormat.prefixLength), name: name, keys: repository.keys)
+            data = try await repository.backend.read(.bundle, name: name, range: spanStart..<end)
+            let prefix = spanStart == 0 ? data.prefix(BundleFormat.prefixLength)
+                : try await repository.backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
+            opener = try BundleOpener(prefix: prefix, name: name, keys: repository.keys)
         } catch let error as PlanVaultError {
             return .done(written: [], failures: allFiles.map { ($0, error.localizedDescription) })
         }
         for (entry, targets) in work.chunks {
             do {
-                let start = Int(entry.offset), stop = Int(entry.offset + entry.length)
+                let start = Int(UInt64(entry.offset) - spanStart), stop = start + Int(entry.length)
                 guard stop <= data.count else {
                     throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) lies past the end")
                 }
                 let plain = try data.withUnsafeBytes { try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[start..<stop]), entry: entry, keys: repository.keys) }
                 for target in targets {
-                    try plain.withUnsafeBytes { try dest.writePartial(files[target.file].path, data: $0, offset: target.offset) }
+                    try plain.withUnsafeBytes { try dest.writePartial(partials[target.file], data: $0, offset: target.offset) }
                     written.append((target.file, 1))
                 }
             } catch let error as PlanVaultError {

@@ -104,7 +104,12 @@ public enum FileIO {
         }
         defer { closedir(dir) }
         var names = [String]()
-        while let entry = readdir(dir) {
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
+                break
+            }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
                 String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
             }
