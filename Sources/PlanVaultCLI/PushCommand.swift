@@ -75,6 +75,8 @@ struct PushCommand: AsyncParsableCommand {
                                        adoptedBundles: result.adoptedBundles))
             } else {
                 for problem in result.problems { Output.error("planvault: skipped \(problem.path): \(problem.message)") }
+            }
+            if !json && !global.quiet {
                 Output.line("snapshot \(result.snapshotID.prefix(8)) saved")
                 Output.line("  files: \(s.files) (\(s.filesRead) read, \(s.files - s.filesRead) unchanged), folders: \(s.directories), symlinks: \(s.symlinks)")
                 Output.line("  data: \(Output.bytes(s.totalBytes)) in snapshot, \(Output.bytes(s.bytesRead)) read, \(s.newChunks) new chunks, \(Output.bytes(s.bytesStored)) stored")

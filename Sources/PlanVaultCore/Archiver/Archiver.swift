@@ -74,7 +74,7 @@ public final class Archiver: Sendable {
             case .dir: summary.directories += 1
             case .symlink: summary.symlinks += 1
             case .file:
-                if let old = parentFiles[entry.node.path], let chunks = Self.reusableChunks(old, entry.node, loaded.index) {
+                if let old = parentFiles[Array(entry.node.path.utf8)], let chunks = Self.reusableChunks(old, entry.node, loaded.index) {
                     entries[i].node.chunks = chunks
                 } else {
                     toRead.append(i)
@@ -99,6 +99,7 @@ public final class Archiver: Sendable {
                     entries[i].node.chunks = result.chunks.map(\.hex)
                     entries[i].node.size = result.size
                     entries[i].node.mtimeNs = result.mtimeNs
+                    entries[i].node.ctimeNs = result.ctimeNs
                     entries[i].node.mode = result.mode
                     entries[i].node.inode = result.inode
                     entries[i].node.device = result.device
@@ -176,17 +177,20 @@ public final class Archiver: Sendable {
         return all.last { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }
     }
 
-    static func fileMap(_ snapshot: Snapshot?) -> [String: SnapshotNode] {
+    /// Keyed by the path's UTF-8 bytes: String keys would merge NFC and NFD spellings of one name.
+    static func fileMap(_ snapshot: Snapshot?) -> [[UInt8]: SnapshotNode] {
         guard let snapshot else { return [:] }
-        var map = [String: SnapshotNode]()
+        var map = [[UInt8]: SnapshotNode]()
         map.reserveCapacity(snapshot.nodes.count)
-        for node in snapshot.nodes where node.type == .file { map[node.path] = node }
+        for node in snapshot.nodes where node.type == .file { map[Array(node.path.utf8)] = node }
         return map
     }
 
-    /// The parent's chunk list if the file is unchanged (size, mtime, inode) and every chunk is still indexed.
+    /// The parent's chunk list if the file is unchanged (size, mtime, inode and, as restic does,
+    /// ctime, which catches a rewrite that restored the old mtime) and every chunk is still indexed.
     static func reusableChunks(_ old: SnapshotNode, _ new: SnapshotNode, _ index: ChunkIndex) -> [String]? {
-        guard old.size == new.size, old.mtimeNs == new.mtimeNs, old.inode == new.inode, let chunks = old.chunks else { return nil }
+        guard old.size == new.size, old.mtimeNs == new.mtimeNs, old.inode == new.inode, old.ctimeNs == new.ctimeNs,
+              let chunks = old.chunks else { return nil }
         for hex in chunks {
             guard let id = Digest32(hex: hex), index.contains(id) else { return nil }
         }

@@ -9,6 +9,7 @@ struct FileReadResult {
     var chunks: [Digest32]
     var size: UInt64
     var mtimeNs: Int64
+    var ctimeNs: Int64
     var mode: UInt32
     var inode: UInt64
     var device: UInt64
@@ -132,6 +133,7 @@ struct ChunkPipeline {
             || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || UInt64(after.st_size) != total
         return FileReadResult(chunks: ids, size: total,
                               mtimeNs: Int64(before.st_mtim.tv_sec) * 1_000_000_000 + Int64(before.st_mtim.tv_nsec),
+                              ctimeNs: Int64(before.st_ctim.tv_sec) * 1_000_000_000 + Int64(before.st_ctim.tv_nsec),
                               mode: UInt32(before.st_mode) & 0o7777, inode: UInt64(before.st_ino), device: UInt64(before.st_dev),
                               changedWhileReading: changed)
     }

@@ -18,8 +18,16 @@ struct SourceWalker {
         self.excludes = excludes
     }
 
+    /// A source named on the command line is followed if it is a symlink (`/srv/plans -> /data/plans`
+    /// means the plans, not the link); links inside it are stored as links.
     mutating func walk(source: String, as name: String) {
-        visit(absolute: source, relative: name)
+        var st = stat()
+        if lstat(source, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK, let real = realpath(source, nil) {
+            visit(absolute: String(cString: real), relative: name)
+            free(real)
+        } else {
+            visit(absolute: source, relative: name)
+        }
     }
 
     private func isExcluded(relative: String, name: String) -> Bool {
@@ -40,9 +48,10 @@ struct SourceWalker {
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         switch st.st_mode & S_IFMT {
         case S_IFREG:
-            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .file, mode: mode, mtimeNs: mtime, size: UInt64(st.st_size),
-                                                          inode: UInt64(st.st_ino), device: UInt64(st.st_dev), chunks: []),
-                                       sourcePath: absolute))
+            var node = SnapshotNode(path: relative, type: .file, mode: mode, mtimeNs: mtime, size: UInt64(st.st_size),
+                                    inode: UInt64(st.st_ino), device: UInt64(st.st_dev), chunks: [])
+            node.ctimeNs = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+            entries.append(WalkedEntry(node: node, sourcePath: absolute))
         case S_IFLNK:
             var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = readlink(absolute, &buf, buf.count - 1)

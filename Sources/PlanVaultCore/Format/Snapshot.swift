@@ -71,7 +71,8 @@ public struct SnapshotNode: Codable, Sendable, Equatable {
     /// Modification time, nanoseconds since the Unix epoch.
     public var mtimeNs: Int64
     public var size: UInt64?
-    /// Device and inode at push time, used to skip unchanged files next time.
+    /// Status-change time, device and inode at push time, used to skip unchanged files next time.
+    public var ctimeNs: Int64?
     public var inode: UInt64?
     public var device: UInt64?
     /// Chunk IDs (hex) in order; files only.
@@ -93,7 +94,7 @@ public struct SnapshotNode: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case path, type, mode, mtimeNs = "mtime_ns", size, inode, device, chunks, target
+        case path, type, mode, mtimeNs = "mtime_ns", ctimeNs = "ctime_ns", size, inode, device, chunks, target
     }
 }
 

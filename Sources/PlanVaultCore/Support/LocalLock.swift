@@ -10,7 +10,13 @@ public final class LocalLock: Sendable {
     public init(path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // The folder may sit in a shared place (/tmp with --no-cache): it must be ours and private,
+        // and the lock file is never opened through a symlink.
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), st.st_mode & 0o022 == 0 else {
+            throw PlanVaultError.unsafePath("lock folder \(dir) is not a private folder owned by this user; remove it or choose another --cache-dir")
+        }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open lock file", errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
