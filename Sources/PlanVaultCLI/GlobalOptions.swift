@@ -23,6 +23,21 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Run CMD through /bin/sh; its first output line is the passphrase.", valueName: "CMD"))
     var passphraseCommand: String?
 
+    @Option(name: .long, help: ArgumentHelp("S3 endpoint for s3:// repositories (default: AWS for the region). Default: PLANVAULT_S3_ENDPOINT.", valueName: "URL"))
+    var s3Endpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, then us-east-1).", valueName: "REGION"))
+    var s3Region: String?
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "S3 path-style addressing (default: on for custom endpoints, off for AWS).")
+    var s3PathStyle: Bool?
+
+    @Option(name: .long, help: ArgumentHelp("S3 Object Lock: give every object written this many days of retention; `verify` reports objects locked for less.", valueName: "DAYS"))
+    var s3ObjectLockDays: Int?
+
+    @Option(name: .long, help: ArgumentHelp("S3 Object Lock mode: COMPLIANCE (default) or GOVERNANCE.", valueName: "MODE"))
+    var s3ObjectLockMode: String = "COMPLIANCE"
+
     @Option(name: .long, help: ArgumentHelp("Local cache folder (safe to delete). Default: PLANVAULT_CACHE_DIR, then ~/.cache/planvault.", valueName: "DIR"))
     var cacheDir: String?
 
@@ -74,11 +89,39 @@ struct Context {
 
     func backend() throws -> any Backend {
         let url = try repositoryURL
+        if url.hasPrefix("s3://") {
+            return try s3Backend(url)
+        }
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             let token = environment["PLANVAULT_SERVER_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? keys?.serverToken
             return try HTTPBackend(url: url, token: token, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
         }
         return try BackendFactory.make(url)
+    }
+
+    func s3Backend(_ url: String) throws -> S3Backend {
+        func secret(_ env: String, _ fromKeys: String?) -> String? {
+            environment[env].flatMap { $0.isEmpty ? nil : $0 } ?? fromKeys
+        }
+        guard let accessKey = secret("AWS_ACCESS_KEY_ID", keys?.awsAccessKeyID),
+              let secretKey = secret("AWS_SECRET_ACCESS_KEY", keys?.awsSecretAccessKey) else {
+            throw PlanVaultError.invalidArgument("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or aws_access_key_id and aws_secret_access_key in the keys file")
+        }
+        let credentials = S3Credentials(accessKeyID: accessKey, secretAccessKey: secretKey,
+                                        sessionToken: secret("AWS_SESSION_TOKEN", keys?.awsSessionToken))
+        let region = options.s3Region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+        var s3 = try S3Options.parse(url: url, endpoint: options.s3Endpoint ?? environment["PLANVAULT_S3_ENDPOINT"], region: region,
+                                     pathStyle: options.s3PathStyle, credentials: credentials)
+        if let days = options.s3ObjectLockDays {
+            guard days > 0 else { throw PlanVaultError.invalidArgument("--s3-object-lock-days must be at least 1") }
+            guard ["COMPLIANCE", "GOVERNANCE"].contains(options.s3ObjectLockMode.uppercased()) else {
+                throw PlanVaultError.invalidArgument("--s3-object-lock-mode must be COMPLIANCE or GOVERNANCE")
+            }
+            s3.objectLockDays = days
+            s3.objectLockMode = options.s3ObjectLockMode.uppercased()
+        }
+        if let part = environment["PLANVAULT_S3_PART_SIZE_MIB"].flatMap(Int.init), part >= 5 { s3.partSize = part * 1024 * 1024 }
+        return try S3Backend(options: s3, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
     }
 
     /// Remote targets have latency to hide: more uploads in flight.

@@ -35,6 +35,7 @@ struct VerifyCommand: AsyncParsableCommand {
             var options = VerifyOptions()
             if readData { options.readData = .all } else if let p = readDataSubset { options.readData = .subset(percent: p) }
             options.maxAge = maxAge.flatMap(Duration.parse)
+            options.requiredRetentionDays = global.s3ObjectLockDays
             let report = try await Checker(repository: repository, logger: context.logger).verify(options)
             if json {
                 try Output.json(report)

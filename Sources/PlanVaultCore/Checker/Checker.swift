@@ -12,6 +12,8 @@ public struct VerifyOptions: Sendable {
     public var readData: DataCheck = .none
     /// Fail when the newest snapshot is older than this many seconds.
     public var maxAge: TimeInterval?
+    /// On a target with retention locks (S3 Object Lock): every object must be locked for at least this many days.
+    public var requiredRetentionDays: Int?
 
     public init() {}
 }
@@ -125,6 +127,10 @@ public struct Checker: Sendable {
             try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report)
         }
 
+        if let days = options.requiredRetentionDays, let inspector = repository.backend as? any RetentionInspecting {
+            report.findings += try await checkRetention(inspector, days: days, now: now)
+        }
+
         if let newest = snapshots.snapshots.last {
             report.newestSnapshot = newest.id
             if let date = newest.snapshot.date { report.newestSnapshotAgeSeconds = now.timeIntervalSince(date) }
@@ -133,6 +139,27 @@ public struct Checker: Sendable {
             report.stale = (report.newestSnapshotAgeSeconds ?? .infinity) > maxAge
         }
         return report
+    }
+
+    /// Every object must carry a retention lock lasting at least `days` from when it was written.
+    private func checkRetention(_ inspector: any RetentionInspecting, days: Int, now: Date) async throws -> [Finding] {
+        var findings = [Finding]()
+        for kind in [ObjectKind.key, .index, .snapshot, .bundle] {
+            for object in try await repository.backend.list(kind) {
+                let retention = try await inspector.retention(kind, name: object.name)
+                guard let until = retention.retainUntil else {
+                    findings.append(Finding(kind: "retention", object: object.name, problem: "\(kind.singular) has no Object Lock retention", affects: []))
+                    continue
+                }
+                let required = (retention.lastModified ?? now).addingTimeInterval(Double(days) * 86400 - 86400)
+                if until < required {
+                    findings.append(Finding(kind: "retention", object: object.name,
+                                            problem: "\(kind.singular) is locked only until \(Timestamps.format(until)), less than \(days) days after it was written",
+                                            affects: []))
+                }
+            }
+        }
+        return findings
     }
 
     private func readBundles(_ bundles: [Digest32], chunksOfBundle: [Digest32: [BundleEntry]], users: [Digest32: [String]],

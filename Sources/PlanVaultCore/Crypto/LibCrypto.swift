@@ -1,3 +1,4 @@
+import Foundation
 import CLibCrypto
 
 /// Thin, typed wrappers over OpenSSL's libcrypto. This is the only file that
@@ -211,4 +212,14 @@ public final class SHA256Stream: @unchecked Sendable {
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
+}
+
+extension LibCrypto {
+    /// Base64 MD5, only for S3's Content-MD5 header (required with Object Lock); never for integrity here.
+    public static func md5Base64(_ data: [UInt8]) -> String {
+        var out = [UInt8](repeating: 0, count: 16)
+        var len: UInt32 = 16
+        _ = data.withUnsafeBytes { p in EVP_Digest(p.baseAddress, p.count, &out, &len, EVP_md5(), nil) }
+        return Data(out).base64EncodedString()
+    }
 }

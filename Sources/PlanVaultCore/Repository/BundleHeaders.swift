@@ -25,7 +25,7 @@ extension Repository {
             do {
                 found.append(IndexedBundle(id: id, size: info.size, entries: try await readBundleHeader(name: info.name, size: info.size)))
             } catch {
-                logger.warning("unindexed bundle \(info.name.prefix(12)) is unreadable and was not adopted: \(error)")
+                logger.warning("unindexed bundle \(info.name.prefix(12)) is unreadable and was not adopted: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
             }
         }
         return found

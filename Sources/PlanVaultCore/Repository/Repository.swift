@@ -69,7 +69,7 @@ public final class Repository: Sendable {
                 }
             } catch {
                 // One unreadable key file must not lock out the holders of the others.
-                logger.warning("key file \(name.prefix(8)) skipped: \(error)")
+                logger.warning("key file \(name.prefix(8)) skipped: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
             }
         }
         throw PlanVaultError.wrongPassphrase(location: backend.location)
