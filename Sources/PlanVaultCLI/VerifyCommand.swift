@@ -22,6 +22,9 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Flag(help: "Do not append a signed verification record to the repository.")
+    var noRecord = false
+
     func validate() throws {
         if let p = readDataSubset, !(p > 0 && p <= 100) { throw ValidationError("--read-data-subset takes a percentage above 0 and at most 100") }
         if readData && readDataSubset != nil { throw ValidationError("give --read-data or --read-data-subset, not both") }
@@ -37,6 +40,7 @@ struct VerifyCommand: AsyncParsableCommand {
             options.maxAge = maxAge.flatMap(Duration.parse)
             options.requiredRetentionDays = global.s3ObjectLockDays
             let report = try await Checker(repository: repository, logger: context.logger).verify(options)
+            if !noRecord { await record(report, context: context, repository: repository) }
             if json {
                 try Output.json(report)
             } else {
@@ -44,6 +48,20 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             if !report.findings.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }
             if report.stale { throw ExitCode(ExitCodes.stale) }
+        }
+    }
+
+    /// Appends the signed verification record; a target that refuses writes (an auditor's
+    /// read-only credential) only costs the record, never the verification.
+    private func record(_ report: VerifyReport, context: Context, repository: Repository) async {
+        var record = AttestationLog.record(.verify, repository: repository)
+        let depth = readData ? "verify --read-data" : readDataSubset.map { "verify --read-data-subset \($0)" } ?? "verify"
+        record.check = .init(what: depth, result: report.ok ? "ok" : (report.findings.isEmpty ? "stale" : "failed"), findings: report.findings.count,
+                             detail: "\(report.snapshots) snapshots, \(report.bundles) bundles, \(report.bundlesRead) read")
+        do {
+            try await AttestationLog.append(record, writer: RepositoryWriter(repository: repository, backend: try context.backend()))
+        } catch {
+            context.logger.warning("the verification record could not be written: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
         }
     }
 

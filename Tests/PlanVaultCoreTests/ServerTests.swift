@@ -257,3 +257,29 @@ final class ServerTests: XCTestCase {
         XCTAssertNil(try TokenFile.load(path: dir.sub("t.json")).authenticate(token))
     }
 }
+
+final class ServerAuditTests: XCTestCase {
+    func testAuditorTokenCanAuditButNotWrite() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/plan.md"), Fixture.text(200, seed: 4))
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_SERVER_TOKEN": server.agent, "PLANVAULT_CACERT": server.certPath,
+                   "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env).status, 0)
+        let key = try CLI.run(["key", "export-public", "--repo", server.url], env: env)
+        try Fixture.write(dir.sub("audit.pub"), key.stdout)
+        // The auditor: another machine, a read-only token, the public key, no passphrase.
+        let auditorEnv = ["PLANVAULT_SERVER_TOKEN": server.auditor, "PLANVAULT_CACERT": server.certPath, "HOME": dir.sub("auditor")]
+        let audit = try CLI.run(["audit", "--repo", server.url, "--public-key", dir.sub("audit.pub"), "--read-data", "--report", dir.sub("a.html")], env: auditorEnv)
+        XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
+        XCTAssertTrue(audit.stdout.contains("verdict: PASS"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("a.html")))
+        // The auditor token cannot add a record: verify still answers, the record is refused.
+        var readOnly = env
+        readOnly["PLANVAULT_SERVER_TOKEN"] = server.auditor
+        let verify = try CLI.run(["verify", "--repo", server.url], env: readOnly)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stderr.contains("verification record could not be written"), verify.stderr)
+    }
+}

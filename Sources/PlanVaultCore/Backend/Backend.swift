@@ -6,6 +6,8 @@ public enum ObjectKind: String, CaseIterable, Sendable, Codable {
     case bundle = "bundles"
     case index
     case snapshot = "snapshots"
+    /// Signed, unencrypted records of pushes, verifications, drills and retention (see FORMAT.md).
+    case attestation = "attestations"
 
     public var singular: String {
         switch self {
@@ -14,6 +16,7 @@ public enum ObjectKind: String, CaseIterable, Sendable, Codable {
         case .bundle: return "bundle"
         case .index: return "index file"
         case .snapshot: return "snapshot"
+        case .attestation: return "attestation"
         }
     }
 

@@ -56,6 +56,8 @@ public struct DirectoryBackend: Backend {
             }
             return all
         }
+        // A kind added in a later version has no folder in an older repository yet: nothing to list.
+        if kind == .attestation, access("\(root)/\(kind.rawValue)", F_OK) != 0 { return [] }
         return try listFolder("\(root)/\(kind.rawValue)")
     }
 
@@ -113,7 +115,7 @@ public struct DirectoryBackend: Backend {
         let dir = folder(kind, name: name)
         let final = "\(dir)/\(name)"
         if kind.isContentAddressed, access(final, F_OK) == 0 { return }
-        if kind == .bundle { try makeDirectory(dir, allowExisting: true) }
+        if kind == .bundle || kind == .attestation { try makeDirectory(dir, allowExisting: true) }
         try FileIO.writeAtomically(data, to: final, inDirectory: dir)
     }
 

@@ -223,3 +223,47 @@ extension LibCrypto {
         return Data(out).base64EncodedString()
     }
 }
+
+/// Ed25519 (RFC 8032) signatures, for attestations an auditor can check with a public key alone.
+public enum Ed25519 {
+    public static func publicKey(privateKey: SecretKey) throws -> [UInt8] {
+        let pkey = try privateKeyHandle(privateKey)
+        defer { EVP_PKEY_free(pkey) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var len = 32
+        guard EVP_PKEY_get_raw_public_key(pkey, &out, &len) == 1, len == 32 else { throw CryptoError.failure("Ed25519 public key") }
+        return out
+    }
+
+    public static func sign(privateKey: SecretKey, message: [UInt8]) throws -> [UInt8] {
+        let pkey = try privateKeyHandle(privateKey)
+        defer { EVP_PKEY_free(pkey) }
+        guard let ctx = EVP_MD_CTX_new() else { throw CryptoError.failure("EVP_MD_CTX_new") }
+        defer { EVP_MD_CTX_free(ctx) }
+        var signature = [UInt8](repeating: 0, count: 64)
+        var len = 64
+        guard EVP_DigestSignInit(ctx, nil, nil, nil, pkey) == 1,
+              EVP_DigestSign(ctx, &signature, &len, message, message.count) == 1, len == 64
+        else { throw CryptoError.failure("Ed25519 sign") }
+        return signature
+    }
+
+    public static func verify(publicKey: [UInt8], message: [UInt8], signature: [UInt8]) -> Bool {
+        guard publicKey.count == 32, signature.count == 64,
+              let pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, 32) else { return false }
+        defer { EVP_PKEY_free(pkey) }
+        guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, pkey) == 1 else { return false }
+        return EVP_DigestVerify(ctx, signature, 64, message, message.count) == 1
+    }
+
+    private static func privateKeyHandle(_ key: SecretKey) throws -> OpaquePointer {
+        guard key.count == 32 else { throw CryptoError.failure("Ed25519 private keys are 32 bytes") }
+        let pkey = key.withUnsafeBytes { p in
+            EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, p.baseAddress?.assumingMemoryBound(to: UInt8.self), 32)
+        }
+        guard let pkey else { throw CryptoError.failure("EVP_PKEY_new_raw_private_key(Ed25519)") }
+        return pkey
+    }
+}

@@ -9,6 +9,9 @@ public final class MasterKeys: Sendable {
     /// Key for chunk IDs: HMAC-SHA256(chunkIDKey, plaintext).
     let chunkIDKey: SecretKey
     public let gear: GearTable
+    /// Ed25519 private key for attestations, derived from the master key so every key holder
+    /// can sign and repositories made before attestations existed have one too.
+    let signingKey: SecretKey
 
     public init(master: SecretKey) throws {
         guard master.count == Self.masterKeyLength else { throw PlanVaultError.unsupportedFormat("master key must be 32 bytes") }
@@ -16,7 +19,13 @@ public final class MasterKeys: Sendable {
         dataKey = SecretKey(bytes: try LibCrypto.hkdfSHA256(key: master, salt: [], info: Array("planvault/v1/data-key".utf8), length: 32))
         chunkIDKey = SecretKey(bytes: try LibCrypto.hkdfSHA256(key: master, salt: [], info: Array("planvault/v1/chunk-id-key".utf8), length: 32))
         gear = GearTable(keyMaterial: try LibCrypto.hkdfSHA256(key: master, salt: [], info: Array("planvault/v1/gear-table".utf8), length: 2048))
+        signingKey = SecretKey(bytes: try LibCrypto.hkdfSHA256(key: master, salt: [], info: Array("planvault/v1/attestation-signing-key".utf8), length: 32))
     }
+
+    /// The auditor's public key.
+    public func attestationPublicKey() throws -> [UInt8] { try Ed25519.publicKey(privateKey: signingKey) }
+
+    public func signAttestation(_ message: [UInt8]) throws -> [UInt8] { try Ed25519.sign(privateKey: signingKey, message: message) }
 
     public static func generate() throws -> MasterKeys {
         try MasterKeys(master: SecretKey(bytes: LibCrypto.randomBytes(masterKeyLength)))

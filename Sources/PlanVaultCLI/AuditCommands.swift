@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check the offsite copy with the repository's public key alone (no passphrase).",
+        discussion: "Exit code 0 only when every signature verifies, the chain is unbroken, the newest copy is fresh enough and every object the retained snapshots need is present (and, with --read-data, intact); 4 otherwise, 5 when the copy is only stale.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("The auditor's key, from `planvault key export-public`.", valueName: "FILE"))
+    var publicKey: String
+
+    @Flag(help: "Download every needed object and check its SHA-256 against its name.")
+    var readData = false
+
+    @Option(help: ArgumentHelp("Fail when the newest attested copy is older than this, e.g. 26h or 7d.", valueName: "DURATION"))
+    var maxAge: String?
+
+    @Option(help: ArgumentHelp("Write the report to FILE: .json (machine-readable) or .html (one self-contained page). Repeatable.", valueName: "FILE"))
+    var report: [String] = []
+
+    func validate() throws {
+        if let maxAge, Duration.parse(maxAge) == nil { throw ValidationError("--max-age \(maxAge): use a number and unit, like 26h or 7d") }
+        for file in report where !(file.hasSuffix(".json") || file.hasSuffix(".html")) {
+            throw ValidationError("--report \(file): the name must end in .json or .html")
+        }
+    }
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let text: String
+            do { text = try String(contentsOfFile: publicKey, encoding: .utf8) } catch {
+                throw PlanVaultError.invalidArgument("cannot read --public-key \(publicKey): \(error.localizedDescription)")
+            }
+            let key = try AuditPublicKey.parse(text)
+            var options = Auditor.Options()
+            options.readData = readData
+            options.maxAge = maxAge.flatMap(Duration.parse)
+            let result = try await Auditor(backend: try context.backend(), publicKey: key, logger: context.logger).audit(options)
+            for file in report {
+                let bytes = file.hasSuffix(".json") ? try result.json() : Array(AuditHTML.render(result).utf8)
+                try FileIO.writeAtomically(bytes, to: file, inDirectory: (URL(fileURLWithPath: file).deletingLastPathComponent().path), mode: 0o644)
+            }
+            Output.line("audit of \(result.target) (repository \(result.repository.prefix(8)), key \(result.fingerprint.prefix(19))…)")
+            Output.line("  \(result.snapshots.count) attested snapshot(s), newest \(result.newestCopy ?? "none"); \(result.checks.count) verification/drill record(s); \(result.objectsChecked) object(s) checked\(readData ? " and hashed" : "")")
+            for finding in result.findings { Output.line("FAIL \(finding.message)") }
+            Output.line("verdict: \(result.verdict)")
+            if !result.passed {
+                throw ExitCode(result.findings.allSatisfy { $0.kind == .stale } ? ExitCodes.stale : ExitCodes.verificationFailed)
+            }
+        }
+    }
+}
+
+struct ExportPublicKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export-public",
+                                                    abstract: "Print the auditor's public key (give it to the auditor; compare the fingerprint by phone or on paper).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await guarded {
+            let repository = try await Context(global).openRepository()
+            let key = AuditPublicKey(repository: repository.config.id, key: try repository.keys.attestationPublicKey())
+            Output.error("fingerprint: \(key.fingerprint)")
+            FileHandle.standardOutput.write(Data(key.text.utf8))
+        }
+    }
+}
+
+struct DrillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Restore drill: restore the latest snapshot into a scratch folder, check it, and record the result in the repository.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Scratch folder (default: a new temporary folder, removed afterwards).", valueName: "DIR"))
+    var to: String?
+
+    @Flag(help: "Keep the restored files.")
+    var keep = false
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let writer = try await context.openWriter()
+            let repository = writer.repository
+            let started = Date()
+            let (id, snapshot) = try await repository.resolveSnapshot("latest")
+            let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
+            let index = try await repository.loadIndexWithBundles().load.index
+            let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: RestoreOptions(destination: scratch), index: index)
+            let complete = result.problems.isEmpty && result.files == snapshot.summary.files && result.bytes == snapshot.summary.totalBytes
+            let seconds = Date().timeIntervalSince(started)
+            if !keep { try? FileManager.default.removeItem(atPath: scratch) }
+            var record = AttestationLog.record(.drill, repository: repository, time: started)
+            record.check = .init(what: "restore drill of snapshot \(id.prefix(8))", result: complete ? "ok" : "failed", findings: result.problems.count,
+                                 detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
+            try await AttestationLog.append(record, writer: writer)
+            for problem in result.problems { Output.error("planvault: drill: \(problem.path): \(problem.message)") }
+            Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
+                               result.files, snapshot.summary.files, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
+            if !complete { throw ExitCode(ExitCodes.verificationFailed) }
+        }
+    }
+}
+
+struct ForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Remove snapshots and record, signed, which ones and under which policy (the audit chain stays intact).",
+        discussion: "Only the snapshot objects are removed; the data they alone used stays until a future prune.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Snapshot IDs or unique prefixes.")
+    var snapshots: [String] = []
+
+    @Option(help: ArgumentHelp("Keep only the newest N snapshots (of each host and source set) and forget the rest.", valueName: "N"))
+    var keepLast: Int?
+
+    @Option(help: "The retention policy, in words, for the record (e.g. \"keep 400 days per records schedule 12.3\").")
+    var policy: String?
+
+    func run() async throws {
+        try await guarded {
+            let context = try Context(global)
+            let writer = try await context.openWriter()
+            var doomed = [String]()
+            for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }
+            if let keepLast {
+                guard keepLast >= 1 else { throw PlanVaultError.invalidArgument("--keep-last must be at least 1") }
+                let all = try await writer.repository.loadAllSnapshots().snapshots
+                let groups = Dictionary(grouping: all) { "\($0.snapshot.host)|\($0.snapshot.paths.sorted().joined(separator: ","))" }
+                for group in groups.values { doomed += group.dropLast(keepLast).map(\.id) }
+            }
+            doomed = Array(Set(doomed)).sorted()
+            guard !doomed.isEmpty else {
+                Output.line("nothing to forget")
+                return
+            }
+            // Record first: if the deletions are interrupted, the record still explains them.
+            var record = AttestationLog.record(.retention, repository: writer.repository)
+            record.removed = doomed
+            record.policy = policy ?? keepLast.map { "keep last \($0)" } ?? "removed by operator"
+            try await AttestationLog.append(record, writer: writer)
+            for id in doomed { try await writer.backend.delete(.snapshot, name: id) }
+            Output.line("forgot \(doomed.count) snapshot(s): \(doomed.map { String($0.prefix(8)) }.joined(separator: ", "))")
+        }
+    }
+}

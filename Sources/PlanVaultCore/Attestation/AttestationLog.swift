@@ -1,0 +1,82 @@
+import Foundation
+
+/// Reads the attestation chain and appends to it.
+public enum AttestationLog {
+    public struct Entry: Sendable {
+        public var name: String
+        public var attestation: Attestation
+        public var body: [UInt8]
+        public var signature: [UInt8]
+        public var size: Int
+    }
+
+    /// Every attestation that parses, with the names of those that do not.
+    public static func load(_ backend: any ReadableBackend) async throws -> (entries: [Entry], unreadable: [String]) {
+        var entries = [Entry]()
+        var unreadable = [String]()
+        for info in try await backend.list(.attestation) {
+            let bytes = try await backend.read(.attestation, name: info.name, range: nil)
+            guard LibCrypto.sha256(bytes).hex == info.name, let parsed = Attestation.parse(bytes) else {
+                unreadable.append(info.name)
+                continue
+            }
+            entries.append(Entry(name: info.name, attestation: parsed.attestation, body: parsed.body, signature: parsed.signature, size: bytes.count))
+        }
+        entries.sort { ($0.attestation.sequence, $0.name) < ($1.attestation.sequence, $1.name) }
+        return (entries, unreadable)
+    }
+
+    /// Appends a record after the current head of the chain and returns its name.
+    @discardableResult
+    public static func append(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
+        let existing = try await load(writer.backend).entries
+        var record = record
+        if let head = existing.last {
+            record.sequence = head.attestation.sequence + 1
+            record.previous = head.name
+        } else {
+            record.sequence = 0
+            record.previous = nil
+        }
+        record.repository = writer.repository.config.id
+        let bytes = try record.signed(by: writer.repository.keys)
+        let name = LibCrypto.sha256(bytes).hex
+        try await writer.backend.write(.attestation, name: name, data: bytes)
+        return name
+    }
+
+    /// A record with the common fields filled in; `append` sets sequence and previous.
+    public static func record(_ type: Attestation.Kind, repository: Repository, time: Date = Date()) -> Attestation {
+        Attestation(type: type, sequence: 0, previous: nil, repository: repository.config.id, time: Timestamps.format(time), host: HostInfo.hostname)
+    }
+
+    /// The push record for a snapshot: its facts and every object a restore of it needs.
+    public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository) async throws -> Attestation {
+        let load = try await repository.loadIndex()
+        var bundles = Set<Digest32>()
+        for node in snapshot.nodes where node.type == .file {
+            for hex in node.chunks ?? [] {
+                if let id = Digest32(hex: hex), let location = load.index.location(of: id) { bundles.insert(location.bundle) }
+            }
+        }
+        var objects = [Attestation.ObjectRef]()
+        var indexFiles = Set<String>()
+        for bundle in bundles.sorted() {
+            objects.append(.init(kind: ObjectKind.bundle.rawValue, name: bundle.hex, size: load.index.bundles[bundle] ?? 0))
+            if let file = load.index.indexFileOfBundle[bundle] { indexFiles.insert(file) }
+        }
+        let indexSizes = Dictionary(try await repository.backend.list(.index).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
+        for file in indexFiles.sorted() {
+            objects.append(.init(kind: ObjectKind.index.rawValue, name: file, size: indexSizes[file] ?? 0))
+        }
+        let snapshotSize = try await repository.backend.stat(.snapshot, name: snapshotID)?.size ?? 0
+        objects.append(.init(kind: ObjectKind.snapshot.rawValue, name: snapshotID, size: snapshotSize))
+        var record = record(.push, repository: repository, time: snapshot.date ?? Date())
+        record.host = snapshot.host
+        record.snapshot = .init(id: snapshotID, time: snapshot.time,
+                                sourceSet: snapshot.paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
+                                files: snapshot.summary.files, bytes: snapshot.summary.totalBytes)
+        record.objects = objects
+        return record
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Renders an audit report as one self-contained HTML page (inline CSS and SVG, no external
+/// assets) that an auditor can file.
+public enum AuditHTML {
+    public static func render(_ report: AuditReport) -> String {
+        let color = report.passed ? "#1b7f3b" : "#b3261e"
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <title>PlanVault audit: \(escape(report.verdict)) — \(escape(report.target))</title>
+        <style>
+        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1c1b1f;max-width:1100px}
+        h1{font-size:1.5rem;margin:0 0 .5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
+        .verdict{display:inline-block;padding:.6rem 1.4rem;border-radius:.4rem;color:#fff;font-size:1.6rem;font-weight:700;background:\(color)}
+        table{border-collapse:collapse;width:100%;font-size:.9rem} th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+        th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums} .mono{font-family:ui-monospace,monospace}
+        ul.findings li{color:#b3261e;margin:.2rem 0} dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem} dt{font-weight:600}
+        </style></head><body>
+        <h1>PlanVault offsite-copy audit</h1>
+        <p><span class="verdict" id="verdict">\(escape(report.verdict))</span></p>
+        <dl>
+        <dt>Repository</dt><dd class="mono">\(escape(report.repository))</dd>
+        <dt>Target</dt><dd class="mono">\(escape(report.target))</dd>
+        <dt>Public key fingerprint</dt><dd class="mono">\(escape(report.fingerprint))</dd>
+        <dt>Checked at</dt><dd>\(escape(report.checkedAt))</dd>
+        <dt>Newest attested copy</dt><dd>\(escape(report.newestCopy ?? "none"))</dd>
+        <dt>Objects checked</dt><dd>\(report.objectsChecked)\(report.readData ? " (content hashed: \(report.bytesRead) bytes)" : " (presence and size)")</dd>
+        </dl>
+
+        """
+        html += "<h2>Findings</h2>\n"
+        if report.findings.isEmpty {
+            html += "<p>None: every signature verifies, the chain is unbroken, and every object the retained snapshots need is present.</p>\n"
+        } else {
+            html += "<ul class=\"findings\">\n" + report.findings.map { "<li>\(escape($0.message))</li>" }.joined(separator: "\n") + "\n</ul>\n"
+        }
+        html += "<h2>Replications per day</h2>\n" + chart(report.replicationsPerDay, until: String(report.checkedAt.prefix(10))) + "\n"
+        html += "<h2>Snapshots</h2>\n<table><tr><th>Snapshot</th><th>Time (UTC)</th><th>Host</th><th>Sources</th><th>Files</th><th>Bytes</th><th>Retained</th></tr>\n"
+        for row in report.snapshots.reversed() {
+            html += "<tr><td class=\"mono\">\(escape(String(row.id.prefix(12))))</td><td>\(escape(row.time))</td><td>\(escape(row.host))</td><td>\(escape(row.sourceSet))</td>"
+            html += "<td class=\"num\">\(row.files)</td><td class=\"num\">\(row.bytes)</td><td>\(row.retained ? "yes" : "forgotten")</td></tr>\n"
+        }
+        html += "</table>\n<h2>Verification and drill history</h2>\n"
+        if report.checks.isEmpty {
+            html += "<p>No verification or restore drill has been recorded.</p>\n"
+        } else {
+            html += "<table><tr><th>Time (UTC)</th><th>Type</th><th>Host</th><th>What</th><th>Result</th><th>Findings</th></tr>\n"
+            for row in report.checks.reversed() {
+                html += "<tr><td>\(escape(row.time))</td><td>\(escape(row.type))</td><td>\(escape(row.host))</td><td>\(escape(row.what))</td>"
+                html += "<td>\(escape(row.result))</td><td class=\"num\">\(row.type == "retention" ? row.removed : row.findings)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        html += "<p style=\"color:#666;font-size:.8rem\">Produced by planvault audit with the repository's public key only; no plan was readable to produce it.</p>\n</body></html>\n"
+        return html
+    }
+
+    /// A bar chart of pushes per day from the first attested copy to the audit day (at least two
+    /// weeks, at most the last 92 days). Days without a copy since the first one are marked red.
+    static func chart(_ perDay: [(day: String, count: Int)], until auditDay: String) -> String {
+        let width = 1000, height = 220, left = 40, bottom = 30
+        guard let firstDay = perDay.first.flatMap({ day($0.day) }), let lastPush = perDay.last.flatMap({ day($0.day) }) else {
+            return "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"60\"><text x=\"10\" y=\"35\">No replications attested.</text></svg>"
+        }
+        let lastDay = max(lastPush, day(auditDay) ?? lastPush)
+        let start = max(min(firstDay, lastDay.addingTimeInterval(-13 * 86400)), lastDay.addingTimeInterval(-91 * 86400))
+        let days = Int((lastDay.timeIntervalSince(start) / 86400).rounded()) + 1
+        let counts = Dictionary(perDay.map { ($0.day, $0.count) }, uniquingKeysWith: +)
+        let peak = max(1, counts.values.max() ?? 1)
+        let slot = Double(width - left - 10) / Double(days)
+        var svg = "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"Replications per day\">"
+        svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - 5)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>"
+        svg += "<text x=\"4\" y=\"20\" font-size=\"12\">\(peak)</text><text x=\"4\" y=\"\(height - bottom)\" font-size=\"12\">0</text>"
+        for i in 0..<days {
+            let date = start.addingTimeInterval(Double(i) * 86400)
+            let key = label(date)
+            let count = counts[key] ?? 0
+            let barHeight = Double(height - bottom - 20) * Double(count) / Double(peak)
+            let x = Double(left) + Double(i) * slot + 1
+            if count > 0 {
+                svg += String(format: "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#1f6feb\"><title>%@: %d</title></rect>",
+                              x, Double(height - bottom) - barHeight, max(1, slot - 2), barHeight, key, count)
+            } else if date >= firstDay {
+                svg += String(format: "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"3\" fill=\"#d93025\"><title>%@: none</title></rect>",
+                              x, height - bottom - 3, max(1, slot - 2), key)
+            }
+            if i == 0 || i == days - 1 || (days > 14 && i % 7 == 0) {
+                svg += String(format: "<text x=\"%.1f\" y=\"%d\" font-size=\"11\">%@</text>", x, height - 10, String(key.suffix(5)))
+            }
+        }
+        return svg + "</svg>"
+    }
+
+    private static func day(_ text: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f.date(from: text)
+    }
+
+    private static func label(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f.string(from: date)
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+
+/// `planvault audit`: checks the offsite copy with the public key alone. It never sees a
+/// passphrase or a decryption key: it reads attestations, object listings and, with
+/// `--read-data`, the objects' bytes, whose SHA-256 must match their names.
+public struct Auditor: Sendable {
+    let backend: any ReadableBackend
+    let publicKey: AuditPublicKey
+    let logger: Logger
+
+    public init(backend: any ReadableBackend, publicKey: AuditPublicKey, logger: Logger) {
+        self.backend = backend
+        self.publicKey = publicKey
+        self.logger = logger
+    }
+
+    public struct Options: Sendable {
+        public var readData = false
+        public var maxAge: TimeInterval?
+        public init() {}
+    }
+
+    public func audit(_ options: Options, now: Date = Date()) async throws -> AuditReport {
+        var report = AuditReport(repository: publicKey.repository, target: backend.location, fingerprint: publicKey.fingerprint,
+                                 checkedAt: Timestamps.format(now))
+        let (entries, unreadable) = try await AttestationLog.load(backend)
+        for name in unreadable {
+            report.add(.attestationDamaged, name, "attestation \(name.prefix(12)) is damaged or not an attestation")
+        }
+        // Only what the given key signed counts as evidence.
+        var trusted = [AttestationLog.Entry]()
+        for entry in entries {
+            guard Attestation.verifySignature(body: entry.body, signature: entry.signature, publicKey: publicKey.key) else {
+                report.add(.signature, entry.name, "attestation \(entry.name.prefix(12)) (sequence \(entry.attestation.sequence), \(entry.attestation.time)) is not signed by the key \(publicKey.fingerprint.prefix(19))…")
+                continue
+            }
+            guard entry.attestation.repository == publicKey.repository else {
+                report.add(.signature, entry.name, "attestation \(entry.name.prefix(12)) belongs to repository \(entry.attestation.repository.prefix(8)), not \(publicKey.repository.prefix(8))")
+                continue
+            }
+            trusted.append(entry)
+        }
+        guard !trusted.isEmpty else {
+            report.add(.noAttestations, "", "no attestation signed by this key exists: there is no evidence of an offsite copy")
+            return report
+        }
+        checkChain(trusted, &report)
+
+        // Snapshots still retained: pushed, and not removed by a signed retention record.
+        let removed = Set(trusted.flatMap { $0.attestation.type == .retention ? $0.attestation.removed ?? [] : [] })
+        let pushes = trusted.filter { $0.attestation.type == .push && $0.attestation.snapshot != nil }
+        let retained = pushes.filter { !removed.contains($0.attestation.snapshot?.id ?? "") }
+        for entry in trusted {
+            let a = entry.attestation
+            switch a.type {
+            case .push:
+                if let s = a.snapshot {
+                    report.snapshots.append(.init(id: s.id, time: s.time, host: a.host, sourceSet: s.sourceSet, files: s.files, bytes: s.bytes,
+                                                  objects: a.objects?.count ?? 0, retained: !removed.contains(s.id)))
+                }
+            case .verify, .drill, .retention:
+                report.checks.append(.init(time: a.time, type: a.type.rawValue, host: a.host, what: a.check?.what ?? a.policy ?? "",
+                                           result: a.check?.result ?? "recorded", findings: a.check?.findings ?? 0,
+                                           removed: a.removed?.count ?? 0))
+            }
+        }
+
+        // Freshness.
+        if let newest = pushes.compactMap({ $0.attestation.snapshot.flatMap { Timestamps.parse($0.time) } }).max() {
+            report.newestCopy = Timestamps.format(newest)
+            let age = now.timeIntervalSince(newest)
+            if let maxAge = options.maxAge, age > maxAge {
+                report.add(.stale, "", "newest copy is \(Self.describe(age)) old (allowed: \(Self.describe(maxAge)))")
+            }
+        } else {
+            report.add(.noAttestations, "", "no push attestation: no copy has ever been attested")
+        }
+
+        // Every object a retained snapshot needs must exist with its recorded size.
+        var needed = [String: (kind: ObjectKind, size: UInt64, users: [String])]()
+        for entry in retained {
+            for object in entry.attestation.objects ?? [] {
+                guard let kind = ObjectKind(rawValue: object.kind), kind.isContentAddressed else { continue }
+                needed[object.name, default: (kind, object.size, [])].users.append(String(entry.attestation.snapshot?.id.prefix(8) ?? ""))
+            }
+        }
+        var present = [ObjectKind: [String: UInt64]]()
+        for kind in Set(needed.values.map(\.kind)) {
+            present[kind] = Dictionary(try await backend.list(kind).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
+        }
+        for (name, need) in needed.sorted(by: { $0.key < $1.key }) {
+            guard let size = present[need.kind]?[name] else {
+                report.add(.missingObject, name, "\(need.kind.singular) \(name.prefix(12))… missing (needed by snapshot \(need.users.joined(separator: ", ")))")
+                continue
+            }
+            if size != need.size {
+                report.add(.objectSize, name, "\(need.kind.singular) \(name.prefix(12))… has \(size) bytes, the attestation says \(need.size)")
+                continue
+            }
+            report.objectsChecked += 1
+            if options.readData {
+                let bytes = try await backend.read(need.kind, name: name, range: nil)
+                report.bytesRead += UInt64(bytes.count)
+                if LibCrypto.sha256(bytes).hex != name {
+                    report.add(.objectDamaged, name, "\(need.kind.singular) \(name.prefix(12))… is damaged: its SHA-256 does not match its name")
+                }
+            }
+        }
+        report.readData = options.readData
+        return report
+    }
+
+    /// The chain must run 0, 1, 2, ... with each record naming the one before it.
+    private func checkChain(_ entries: [AttestationLog.Entry], _ report: inout AuditReport) {
+        let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (i, entry) in entries.enumerated() {
+            let a = entry.attestation
+            if i == 0 {
+                if a.sequence != 0 || a.previous != nil {
+                    report.add(.chainBroken, entry.name, "attestation chain broken before \(a.time): the records before sequence \(a.sequence) are missing")
+                }
+                continue
+            }
+            let prior = entries[i - 1].attestation
+            if a.sequence == prior.sequence {
+                report.add(.chainOrder, entry.name, "attestation chain forked at sequence \(a.sequence) (\(a.time))")
+            } else if a.sequence != prior.sequence + 1 || (a.previous.flatMap { byName[$0] } == nil) {
+                report.add(.chainBroken, entry.name, "attestation chain broken after \(String(prior.time.prefix(10))): record \(prior.sequence + 1) is missing")
+            } else if a.previous != entries[i - 1].name {
+                report.add(.chainOrder, entry.name, "attestation chain out of order at sequence \(a.sequence) (\(a.time)): it does not follow record \(prior.sequence)")
+            } else if let t = Timestamps.parse(a.time), let p = Timestamps.parse(prior.time), t < p.addingTimeInterval(-300) {
+                report.add(.chainOrder, entry.name, "attestation chain out of order at sequence \(a.sequence): dated \(a.time), before record \(prior.sequence) (\(prior.time))")
+            }
+        }
+    }
+
+    static func describe(_ seconds: TimeInterval) -> String {
+        if seconds >= 2 * 86400 { return "\(Int(seconds / 86400)) days" }
+        if seconds >= 3600 { return "\(Int(seconds / 3600)) hours" }
+        return "\(Int(seconds / 60)) minutes"
+    }
+}

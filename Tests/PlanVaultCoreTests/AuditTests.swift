@@ -1,0 +1,192 @@
+import XCTest
+@testable import PlanVaultCore
+
+final class AuditTests: XCTestCase {
+    func testEd25519MatchesRFC8032Tests1And2() throws {
+        let key1 = SecretKey(bytes: Hex.decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60") ?? [])
+        XCTAssertEqual(Hex.encode(try Ed25519.publicKey(privateKey: key1)), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+        let sig1 = try Ed25519.sign(privateKey: key1, message: [])
+        XCTAssertEqual(Hex.encode(sig1), "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+        let key2 = SecretKey(bytes: Hex.decode("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb") ?? [])
+        let sig2 = try Ed25519.sign(privateKey: key2, message: [0x72])
+        XCTAssertEqual(Hex.encode(sig2), "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+        let pub2 = try Ed25519.publicKey(privateKey: key2)
+        XCTAssertTrue(Ed25519.verify(publicKey: pub2, message: [0x72], signature: sig2))
+        XCTAssertFalse(Ed25519.verify(publicKey: pub2, message: [0x73], signature: sig2))
+    }
+
+    /// A repository with two pushes, a verification and a drill, and the auditor's key.
+    final class AuditedRepository {
+        let dir: TempDir
+        let env: [String: String]
+        var repo: String { dir.sub("repo") }
+        var publicKey: String { dir.sub("audit.pub") }
+
+        init() throws {
+            dir = try TempDir()
+            env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+            try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(1_500_000, seed: 1))
+            try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(300, seed: 2))
+            for args in [["init", "--repo", repo, "--bundle-size-mib", "1"], ["push", "--repo", repo, dir.sub("plans")]] {
+                let r = try CLI.run(args, env: env)
+                guard r.status == 0 else { throw PlanVaultError.invalidArgument(r.stderr) }
+            }
+            try Fixture.write(dir.sub("plans/Runbooks/new.md"), Fixture.text(100, seed: 3))
+            for args in [["push", "--repo", repo, dir.sub("plans")], ["verify", "--repo", repo, "--read-data"], ["drill", "--repo", repo]] {
+                let r = try CLI.run(args, env: env)
+                guard r.status == 0 else { throw PlanVaultError.invalidArgument(r.stdout + r.stderr) }
+            }
+            let key = try CLI.run(["key", "export-public", "--repo", repo], env: env)
+            try Fixture.write(publicKey, key.stdout)
+        }
+
+        /// `planvault audit` as the auditor runs it: no passphrase anywhere in its environment.
+        func audit(_ extra: [String] = []) throws -> CLI.Result {
+            try CLI.run(["audit", "--repo", repo, "--public-key", publicKey] + extra, env: ["HOME": dir.sub("auditor-home")])
+        }
+
+        func attestations() throws -> [(name: String, attestation: Attestation)] {
+            try FileIO.listDirectory(dir.sub("repo/attestations")).compactMap { name in
+                guard let parsed = Attestation.parse(try FileIO.readFile(dir.sub("repo/attestations/\(name)"))) else { return nil }
+                return (name, parsed.attestation)
+            }.sorted { $0.attestation.sequence < $1.attestation.sequence }
+        }
+
+        func keys() async throws -> MasterKeys {
+            try await Repository.open(backend: DirectoryBackend(root: repo), passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger).keys
+        }
+    }
+
+    func testGoodRepositoryAuditsCleanWithOnlyThePublicKey() throws {
+        let r = try AuditedRepository()
+        XCTAssertEqual(try r.attestations().map(\.attestation.type), [.push, .push, .verify, .drill])
+        let result = try r.audit(["--read-data", "--max-age", "26h", "--report", r.dir.sub("audit.json")])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("verdict: PASS"))
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try FileIO.readFile(r.dir.sub("audit.json")))) as? [String: Any])
+        XCTAssertEqual(report["verdict"] as? String, "PASS")
+        XCTAssertEqual((report["snapshots"] as? [Any])?.count, 2)
+        XCTAssertEqual((report["checks"] as? [Any])?.count, 2)
+        // Nothing an auditor sees names a file.
+        let everything = try FileIO.listDirectory(r.dir.sub("repo/attestations")).map { try FileIO.readFile(r.dir.sub("repo/attestations/\($0)")) }
+        for bytes in everything + [try FileIO.readFile(r.dir.sub("audit.json"))] {
+            XCTAssertNil(Data(bytes).range(of: Data("call tree".utf8)))
+        }
+    }
+
+    func testDeletedBundleIsNamed() throws {
+        let r = try AuditedRepository()
+        let bundle = try XCTUnwrap(r.attestations().first?.attestation.objects?.first { $0.kind == "bundles" })
+        XCTAssertEqual(unlink(r.dir.sub("repo/bundles/\(bundle.name.prefix(2))/\(bundle.name)")), 0)
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("bundle \(bundle.name.prefix(12))… missing"), result.stdout)
+    }
+
+    func testFlippedByteInABundleIsFoundWithReadData() throws {
+        let r = try AuditedRepository()
+        let bundle = try XCTUnwrap(r.attestations().first?.attestation.objects?.first { $0.kind == "bundles" })
+        let path = r.dir.sub("repo/bundles/\(bundle.name.prefix(2))/\(bundle.name)")
+        var bytes = try FileIO.readFile(path)
+        bytes[bytes.count / 3] ^= 0x04
+        try FileIO.writeAtomically(bytes, to: path, inDirectory: (path as NSString).deletingLastPathComponent)
+        XCTAssertEqual(try r.audit().status, 0, "same size: only reading the data can tell")
+        let result = try r.audit(["--read-data"])
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("bundle \(bundle.name.prefix(12))… is damaged"), result.stdout)
+    }
+
+    func testDeletedAttestationBreaksTheChain() throws {
+        let r = try AuditedRepository()
+        let second = try r.attestations()[1]
+        XCTAssertEqual(unlink(r.dir.sub("repo/attestations/\(second.name)")), 0)
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("attestation chain broken after \(try r.attestations()[0].attestation.time.prefix(10))"), result.stdout)
+    }
+
+    func testAttestationSignedByAnotherKeyIsRejected() async throws {
+        let r = try AuditedRepository()
+        let other = try await Fixture.makeRepository(try TempDir())
+        let chain = try r.attestations()
+        var forged = chain[chain.count - 1].attestation
+        forged.sequence += 1
+        forged.previous = chain[chain.count - 1].name
+        forged.time = Timestamps.format(Date())
+        let bytes = try forged.signed(by: other.repository.keys)
+        try FileIO.writeAtomically(bytes, to: r.dir.sub("repo/attestations/\(LibCrypto.sha256(bytes).hex)"), inDirectory: r.dir.sub("repo/attestations"))
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("is not signed by the key"), result.stdout)
+    }
+
+    func testReorderedChainIsRejected() async throws {
+        let r = try AuditedRepository()
+        let keys = try await r.keys()
+        let chain = try r.attestations()
+        // A validly signed record that claims the next sequence but links back past the head.
+        var skipping = chain[chain.count - 1].attestation
+        skipping.type = .verify
+        skipping.objects = nil
+        skipping.snapshot = nil
+        skipping.check = .init(what: "verify", result: "ok", findings: 0, detail: nil)
+        skipping.sequence = chain[chain.count - 1].attestation.sequence + 1
+        skipping.previous = chain[0].name
+        let bytes = try skipping.signed(by: keys)
+        try FileIO.writeAtomically(bytes, to: r.dir.sub("repo/attestations/\(LibCrypto.sha256(bytes).hex)"), inDirectory: r.dir.sub("repo/attestations"))
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("attestation chain out of order"), result.stdout)
+    }
+
+    func testStaleCopyIsReported() throws {
+        let r = try AuditedRepository()
+        let result = try r.audit(["--max-age", "0s"])
+        XCTAssertEqual(result.status, 5, result.stdout)
+        XCTAssertTrue(result.stdout.contains("newest copy is"), result.stdout)
+    }
+
+    func testForgottenSnapshotsKeepTheChainIntact() throws {
+        let r = try AuditedRepository()
+        let forget = try CLI.run(["forget", "--repo", r.repo, "--keep-last", "1", "--policy", "test: keep the newest"], env: r.env)
+        XCTAssertEqual(forget.status, 0, forget.stderr)
+        let result = try r.audit(["--read-data", "--report", r.dir.sub("a.json")])
+        XCTAssertEqual(result.status, 0, result.stdout)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try FileIO.readFile(r.dir.sub("a.json")))) as? [String: Any])
+        let rows = try XCTUnwrap(report["snapshots"] as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["retained"] as? Bool }, [false, true])
+    }
+
+    func testHTMLReportRendersVerdictAndChartInHeadlessChromium() throws {
+        let r = try AuditedRepository()
+        XCTAssertEqual(try r.audit(["--report", r.dir.sub("audit.html")]).status, 0)
+        let html = try String(contentsOfFile: r.dir.sub("audit.html"), encoding: .utf8)
+        XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "self-contained")
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let browser = try XCTUnwrap(chromium, "chromium is installed by scripts/setup.sh")
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1200,1400"]
+        let shot = Process()
+        shot.executableURL = URL(fileURLWithPath: browser)
+        shot.arguments = flags + ["--screenshot=\(r.dir.sub("audit.png"))", "file://\(r.dir.sub("audit.html"))"]
+        shot.standardOutput = FileHandle.nullDevice
+        shot.standardError = FileHandle.nullDevice
+        try shot.run()
+        shot.waitUntilExit()
+        let png = try FileIO.readFile(r.dir.sub("audit.png"))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        XCTAssertGreaterThan(png.count, 10_000)
+        // What the browser rendered: the verdict and the chart's bars.
+        let dom = Process()
+        dom.executableURL = URL(fileURLWithPath: browser)
+        dom.arguments = flags + ["--dump-dom", "file://\(r.dir.sub("audit.html"))"]
+        let out = Pipe()
+        dom.standardOutput = out
+        dom.standardError = FileHandle.nullDevice
+        try dom.run()
+        let rendered = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        dom.waitUntilExit()
+        XCTAssertTrue(rendered.contains("id=\"verdict\">PASS</span>"), rendered.prefix(500).description)
+        XCTAssertTrue(rendered.contains("<svg id=\"timeline\""))
+        XCTAssertTrue(rendered.contains("class=\"bar\""))
+    }
+}
