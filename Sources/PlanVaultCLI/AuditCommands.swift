@@ -144,13 +144,27 @@ struct ForgetCommand: AsyncParsableCommand {
                 Output.line("nothing to forget")
                 return
             }
-            // Record first: if the deletions are interrupted, the record still explains them.
-            var record = AttestationLog.record(.retention, repository: writer.repository)
-            record.removed = doomed
-            record.policy = policy ?? keepLast.map { "keep last \($0)" } ?? "removed by operator"
-            try await AttestationLog.append(record, writer: writer)
-            for id in doomed { try await writer.backend.delete(.snapshot, name: id) }
-            Output.line("forgot \(doomed.count) snapshot(s): \(doomed.map { String($0.prefix(8)) }.joined(separator: ", "))")
+            // Record only what was really removed: a refused delete (append-only server, agent
+            // token) must not tell the auditor a snapshot is gone.
+            var removed = [String]()
+            var refused: PlanVaultError?
+            for id in doomed {
+                do {
+                    try await writer.backend.delete(.snapshot, name: id)
+                    removed.append(id)
+                } catch let error as PlanVaultError {
+                    refused = error
+                    break
+                }
+            }
+            if !removed.isEmpty {
+                var record = AttestationLog.record(.retention, repository: writer.repository)
+                record.removed = removed
+                record.policy = policy ?? keepLast.map { "keep last \($0)" } ?? "removed by operator"
+                try await AttestationLog.append(record, writer: writer)
+                Output.line("forgot \(removed.count) snapshot(s): \(removed.map { String($0.prefix(8)) }.joined(separator: ", "))")
+            }
+            if let refused { throw refused }
         }
     }
 }

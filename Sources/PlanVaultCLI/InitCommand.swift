@@ -14,7 +14,7 @@ struct InitCommand: AsyncParsableCommand {
     var bundleSizeMib: Int = RepositoryConfig.defaultBundleSize / (1024 * 1024)
 
     func validate() throws {
-        guard (1...1024).contains(bundleSizeMib) else { throw ValidationError("--bundle-size-mib must be from 1 to 1024") }
+        guard (1...512).contains(bundleSizeMib) else { throw ValidationError("--bundle-size-mib must be from 1 to 512") }
     }
 
     func run() async throws {

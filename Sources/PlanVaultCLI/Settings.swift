@@ -39,8 +39,8 @@ struct ConfigFile {
         config.keys = try string(table, "keys", path).map(relative)
         config.cacheDir = try string(table, "cache_dir", path).map(relative)
         if let value = table["bundle_size_mib"] {
-            guard let n = value.int, n >= 1, n <= 1024 else {
-                throw PlanVaultError.invalidArgument("config file \(path): bundle_size_mib must be a whole number from 1 to 1024")
+            guard let n = value.int, n >= 1, n <= 512 else {
+                throw PlanVaultError.invalidArgument("config file \(path): bundle_size_mib must be a whole number from 1 to 512")
             }
             config.bundleSizeMiB = n
         }

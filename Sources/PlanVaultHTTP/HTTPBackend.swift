@@ -23,6 +23,9 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
         else {
             throw PlanVaultError.invalidArgument("server repository URL \(url) must look like https://HOST:PORT/NAME")
         }
+        if scheme == "http", let host = parsed.host, !(host == "localhost" || host == "::1" || host.hasPrefix("127.")) {
+            throw PlanVaultError.invalidArgument("refusing to send the server token over plain http to \(host): use https:// (http:// is for loopback only)")
+        }
         base = trimmed
         location = trimmed
         self.token = token

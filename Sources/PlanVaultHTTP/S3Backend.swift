@@ -201,12 +201,14 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         guard reply.status == .ok else { throw failure(reply, "writing \(kind.singular) \(name.prefix(12))") }
     }
 
-    /// Object Lock retention headers (S3 then requires Content-MD5 on the request).
+    /// Object Lock retention headers, and Content-MD5 on every body: S3 requires it whenever
+    /// the bucket has Object Lock, even through a default retention rule.
     func lockHeaders(_ data: [UInt8]?) -> [String: String] {
-        guard let days = options.objectLockDays else { return [:] }
-        var headers = ["x-amz-object-lock-mode": options.objectLockMode,
-                       "x-amz-object-lock-retain-until-date": Self.isoDate(Date().addingTimeInterval(Double(days) * 86400))]
+        var headers = [String: String]()
         if let data { headers["content-md5"] = LibCrypto.md5Base64(data) }
+        guard let days = options.objectLockDays else { return headers }
+        headers["x-amz-object-lock-mode"] = options.objectLockMode
+        headers["x-amz-object-lock-retain-until-date"] = Self.isoDate(Date().addingTimeInterval(Double(days) * 86400))
         return headers
     }
 
@@ -228,8 +230,7 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             var part = 1
             while offset < data.count {
                 let piece = Array(data[offset..<min(offset + options.partSize, data.count)])
-                var headers = [String: String]()
-                if options.objectLockDays != nil { headers["content-md5"] = LibCrypto.md5Base64(piece) }
+                let headers = ["content-md5": LibCrypto.md5Base64(piece)]
                 let reply = try await send(.PUT, key: key, query: [("partNumber", String(part)), ("uploadId", uploadID)], headers: headers, body: piece)
                 guard reply.status == .ok, let etag = reply.headers.first(name: "ETag") else { throw failure(reply, "uploading part \(part)") }
                 etags.append(etag)

@@ -60,6 +60,8 @@ struct ObjectResponder: HTTPResponder {
             return try head(repo, kind, name)
         case (.get, .object(let repo, let kind, let name)):
             try authorize(token, .read)
+            // Key files are only useful for guessing passphrases offline; an audit needs none.
+            if kind == .key && token.role == .auditor { throw HTTPFailure(.forbidden, "auditor tokens may not download key files") }
             return try get(repo, kind, name, range: request.headers[.range])
         case (.put, .object(let repo, let kind, let name)):
             try authorize(token, .add)
@@ -185,6 +187,9 @@ struct ObjectResponder: HTTPResponder {
             }
             try buffer.withUnsafeReadableBytes { try upload.append($0) }
         }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length != upload.size {
+            throw HTTPFailure(.badRequest, "body ended after \(upload.size) of \(length) bytes")
+        }
         if kind.isContentAddressed {
             let digest = upload.hash.finalize()
             guard digest.hex == name else {
@@ -192,8 +197,17 @@ struct ObjectResponder: HTTPResponder {
             }
             // Same name, same content: the object is already there and stays untouched.
             if exists { return Response(status: .ok) }
+            _ = try upload.commit(replace: true)
+        } else {
+            // The config is not content-addressed: it must be a config, and it is never replaced,
+            // even by an upload racing another.
+            guard (try? RepositoryConfig.decode(try FileIO.readFile(upload.tmp), location: repo)) != nil else {
+                throw HTTPFailure(.badRequest, "the body is not a PlanVault config")
+            }
+            guard try upload.commit(replace: false) else {
+                throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
+            }
         }
-        try upload.commit()
         return Response(status: .created)
     }
 

@@ -30,7 +30,8 @@ struct ObjectStore: Sendable {
             let backend = store.backend(repository)
             folder = backend.folder(kind, name: name)
             final = backend.path(kind, name: name)
-            if kind == .bundle { mkdir(folder, 0o700) }
+            // Folders a repository made by an older version may not have yet.
+            if kind == .bundle || kind == .attestation { mkdir(folder, 0o700) }
             tmp = "\(folder)/.tmp-\(Hex.encode(try LibCrypto.randomBytes(8)))"
             fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
@@ -51,12 +52,23 @@ struct ObjectStore: Sendable {
             size += bytes.count
         }
 
-        /// fsync, rename into place, fsync the folder.
-        func commit() throws {
+        /// fsync, then put in place and fsync the folder. With `replace` false the object is linked
+        /// in only if the name is free (so a racing upload can never replace it) and `false` is
+        /// returned when it was taken.
+        func commit(replace: Bool) throws -> Bool {
             guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
-            guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+            if replace {
+                guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+            } else {
+                guard link(tmp, final) == 0 else {
+                    if errno == EEXIST { return false }
+                    throw PlanVaultError.io(path: final, operation: "link", errno: errno)
+                }
+                unlink(tmp)
+            }
             done = true
             try FileIO.fsyncDirectory(folder)
+            return true
         }
 
         deinit {

@@ -139,6 +139,24 @@ final class AuditTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("attestation chain out of order"), result.stdout)
     }
 
+    func testPlantedAttestationIsNeverChainedOnto() throws {
+        let r = try AuditedRepository()
+        let chain = try r.attestations()
+        var planted = chain[chain.count - 1].attestation
+        planted.sequence += 1
+        planted.previous = chain[chain.count - 1].name
+        let body = Array(try JSONEncoder().encode(planted))
+        let bytes = body + [10] + Array(Data(repeating: 7, count: 64).base64EncodedString().utf8) + [10]
+        try FileIO.writeAtomically(bytes, to: r.dir.sub("repo/attestations/\(LibCrypto.sha256(bytes).hex)"), inDirectory: r.dir.sub("repo/attestations"))
+        XCTAssertEqual(try CLI.run(["push", "--repo", r.repo, r.dir.sub("plans")], env: r.env).status, 0)
+        let newest = try XCTUnwrap(try r.attestations().filter { $0.attestation.type == .push }.last)
+        XCTAssertEqual(newest.attestation.previous, chain[chain.count - 1].name, "the push follows the last genuine record")
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4)
+        XCTAssertTrue(result.stdout.contains("is not signed by the key"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("chain"), result.stdout)
+    }
+
     func testStaleCopyIsReported() throws {
         let r = try AuditedRepository()
         let result = try r.audit(["--max-age", "0s"])

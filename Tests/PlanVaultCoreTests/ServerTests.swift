@@ -109,7 +109,7 @@ final class ServerTests: XCTestCase {
         try await server.backend(token: server.agent).prepare()
         let body = Array("some object".utf8)
         let name = LibCrypto.sha256(body).hex
-        let url = "https://\(server.address)/plans/keys/\(name)"
+        let url = "https://\(server.address)/plans/index/\(name)"
 
         let none = try await server.backend(token: nil).send(.GET, "https://\(server.address)/plans/keys/")
         XCTAssertEqual(none.status.code, 401)
@@ -146,9 +146,10 @@ final class ServerTests: XCTestCase {
         let server = try TestServer(appendOnly: true)
         let admin = try server.backend(token: server.admin)
         try await admin.prepare()
-        let body = Array("{}".utf8)
+        let config = RepositoryConfig(id: String(repeating: "a", count: 64), created: "2026-01-01T00:00:00Z", chunker: .default, bundleSize: 1 << 24)
+        let body = try config.encoded()
         try await admin.write(.config, name: ObjectName.config, data: body)
-        let overwrite = try await admin.send(.PUT, "https://\(server.address)/plans/config", body: Array("{\"x\":1}".utf8))
+        let overwrite = try await admin.send(.PUT, "https://\(server.address)/plans/config", body: body)
         XCTAssertEqual(overwrite.status.code, 409)
         let delete = try await admin.send(.DELETE, "https://\(server.address)/plans/config")
         XCTAssertEqual(delete.status.code, 403)
@@ -165,6 +166,9 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(reply.status.code, 400)
         let folder = "\(server.root)/plans/bundles/\(wrongName.prefix(2))"
         XCTAssertEqual(try FileIO.listDirectory(folder), [], "neither the object nor a temporary file remains")
+        let notAConfig = try await agent.send(.PUT, "https://\(server.address)/plans/config", body: Array("{}".utf8))
+        XCTAssertEqual(notAConfig.status.code, 400)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(server.root)/plans/config"))
     }
 
     func testTraversalAndOddNamesAreRefused() async throws {
@@ -259,7 +263,7 @@ final class ServerTests: XCTestCase {
 }
 
 final class ServerAuditTests: XCTestCase {
-    func testAuditorTokenCanAuditButNotWrite() throws {
+    func testAuditorTokenCanAuditButNotWrite() async throws {
         let server = try TestServer()
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/plan.md"), Fixture.text(200, seed: 4))
@@ -275,11 +279,13 @@ final class ServerAuditTests: XCTestCase {
         XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
         XCTAssertTrue(audit.stdout.contains("verdict: PASS"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("a.html")))
-        // The auditor token cannot add a record: verify still answers, the record is refused.
-        var readOnly = env
-        readOnly["PLANVAULT_SERVER_TOKEN"] = server.auditor
-        let verify = try CLI.run(["verify", "--repo", server.url], env: readOnly)
-        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
-        XCTAssertTrue(verify.stderr.contains("verification record could not be written"), verify.stderr)
+        // The auditor token can neither add a record nor fetch key files for an offline guess.
+        let auditor = try server.backend(token: server.auditor)
+        let body = Array("not an attestation".utf8)
+        let put = try await auditor.send(.PUT, "https://\(server.address)/plans/attestations/\(LibCrypto.sha256(body).hex)", body: body)
+        XCTAssertEqual(put.status.code, 403)
+        let keyName = try XCTUnwrap(try FileIO.listDirectory("\(server.root)/plans/keys").first { $0.count == 64 })
+        let keyFetch = try await auditor.send(.GET, "https://\(server.address)/plans/keys/\(keyName)")
+        XCTAssertEqual(keyFetch.status.code, 403)
     }
 }

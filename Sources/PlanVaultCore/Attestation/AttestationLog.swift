@@ -26,11 +26,18 @@ public enum AttestationLog {
         return (entries, unreadable)
     }
 
-    /// Appends a record after the current head of the chain and returns its name.
+    /// Appends a record after the current head of the chain and returns its name. Only records
+    /// this repository's key signed count as the head: a planted record is never chained onto.
     @discardableResult
     public static func append(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
-        let existing = try await load(writer.backend).entries
+        let publicKey = try writer.repository.keys.attestationPublicKey()
+        let existing = try await load(writer.backend).entries.filter {
+            $0.attestation.repository == writer.repository.config.id && (0..<Int(Int32.max)).contains($0.attestation.sequence)
+                && Attestation.verifySignature(body: $0.body, signature: $0.signature, publicKey: publicKey)
+        }
         var record = record
+        // The record's time is when it joins the chain, so the chain's times only move forward.
+        record.time = Timestamps.format(Date())
         if let head = existing.last {
             record.sequence = head.attestation.sequence + 1
             record.previous = head.name
@@ -52,11 +59,15 @@ public enum AttestationLog {
 
     /// The push record for a snapshot: its facts and every object a restore of it needs.
     public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository) async throws -> Attestation {
-        let load = try await repository.loadIndex()
+        // The same view of the index a restore uses: lost bundles dropped, their chunks' new copies found.
+        let load = try await repository.loadIndexWithBundles().load
         var bundles = Set<Digest32>()
         for node in snapshot.nodes where node.type == .file {
             for hex in node.chunks ?? [] {
-                if let id = Digest32(hex: hex), let location = load.index.location(of: id) { bundles.insert(location.bundle) }
+                guard let id = Digest32(hex: hex), let location = load.index.location(of: id) else {
+                    throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(hex.prefix(12)) of \(node.path)")
+                }
+                bundles.insert(location.bundle)
             }
         }
         var objects = [Attestation.ObjectRef]()
@@ -71,6 +82,10 @@ public enum AttestationLog {
         }
         let snapshotSize = try await repository.backend.stat(.snapshot, name: snapshotID)?.size ?? 0
         objects.append(.init(kind: ObjectKind.snapshot.rawValue, name: snapshotID, size: snapshotSize))
+        // A restore also needs a key file: name the one in use.
+        if let keySize = try await repository.backend.stat(.key, name: repository.keyName)?.size {
+            objects.append(.init(kind: ObjectKind.key.rawValue, name: repository.keyName, size: keySize))
+        }
         var record = record(.push, repository: repository, time: snapshot.date ?? Date())
         record.host = snapshot.host
         record.snapshot = .init(id: snapshotID, time: snapshot.time,

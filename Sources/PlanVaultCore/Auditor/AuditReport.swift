@@ -5,7 +5,7 @@ public struct AuditReport: Codable, Sendable {
     public enum FindingKind: String, Codable, Sendable {
         case signature, chainBroken = "chain-broken", chainOrder = "chain-order", stale, missingObject = "missing-object"
         case objectSize = "object-size", objectDamaged = "object-damaged", attestationDamaged = "attestation-damaged"
-        case noAttestations = "no-attestations"
+        case noAttestations = "no-attestations", notRestorable = "not-restorable", failedCheck = "failed-check"
     }
 
     public struct Finding: Codable, Sendable, Equatable {

@@ -26,7 +26,7 @@ public struct RepositoryConfig: Codable, Sendable {
         guard config.version == currentVersion else {
             throw PlanVaultError.unsupportedFormat("repository version \(config.version); this planvault reads version \(currentVersion)")
         }
-        guard config.chunker.isValid, config.bundleSize >= 1024 * 1024, config.bundleSize <= 1024 * 1024 * 1024 else {
+        guard config.chunker.isValid, config.bundleSize >= 1024 * 1024, config.bundleSize <= 512 * 1024 * 1024 else {
             throw PlanVaultError.objectDamaged(kind: .config, name: "\(location)/config", reason: "chunker or bundle parameters out of range")
         }
         return config
