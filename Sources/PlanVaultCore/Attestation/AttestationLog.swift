@@ -10,12 +10,22 @@ public enum AttestationLog {
         public var size: Int
     }
 
-    /// Every attestation that parses, with the names of those that do not.
-    public static func load(_ backend: any ReadableBackend) async throws -> (entries: [Entry], unreadable: [String]) {
+    /// Every attestation that parses, with the names of those that do not. Writers pass their
+    /// local cache, so a nightly push does not download a year of records again.
+    public static func load(_ backend: any ReadableBackend, cache: ObjectCache? = nil) async throws -> (entries: [Entry], unreadable: [String]) {
         var entries = [Entry]()
         var unreadable = [String]()
-        for info in try await backend.list(.attestation) {
-            let bytes = try await backend.read(.attestation, name: info.name, range: nil)
+        let names = try await backend.list(.attestation).map(\.name)
+        cache?.retainOnly(.attestation, names: Set(names))
+        for name in names {
+            let bytes: [UInt8]
+            if let cached = cache?.load(.attestation, name: name) {
+                bytes = cached
+            } else {
+                bytes = try await backend.read(.attestation, name: name, range: nil)
+                if LibCrypto.sha256(bytes).hex == name { cache?.store(.attestation, name: name, bytes: bytes) }
+            }
+            let info = ObjectInfo(name: name, size: UInt64(bytes.count))
             guard LibCrypto.sha256(bytes).hex == info.name, let parsed = Attestation.parse(bytes) else {
                 unreadable.append(info.name)
                 continue
@@ -31,7 +41,7 @@ public enum AttestationLog {
     @discardableResult
     public static func append(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
         let publicKey = try writer.repository.keys.attestationPublicKey()
-        let existing = try await load(writer.backend).entries.filter {
+        let existing = try await load(writer.backend, cache: writer.repository.cache).entries.filter {
             $0.attestation.repository == writer.repository.config.id && (0..<Int(Int32.max)).contains($0.attestation.sequence)
                 && Attestation.verifySignature(body: $0.body, signature: $0.signature, publicKey: publicKey)
         }
@@ -49,6 +59,7 @@ public enum AttestationLog {
         let bytes = try record.signed(by: writer.repository.keys)
         let name = LibCrypto.sha256(bytes).hex
         try await writer.backend.write(.attestation, name: name, data: bytes)
+        writer.repository.cache?.store(.attestation, name: name, bytes: bytes)
         return name
     }
 

@@ -4,7 +4,7 @@ import Foundation
 /// remote target does not download them again. Objects are stored as they are
 /// on the target (encrypted) and checked against their names on load, so the
 /// cache is safe to delete at any time and cannot inject data.
-final class ObjectCache: Sendable {
+public final class ObjectCache: Sendable {
     let folder: String
 
     init(root: String, repositoryID: String) {
