@@ -14,7 +14,7 @@ final class TestServer {
     var address = ""
     var agent = "", auditor = "", admin = "", otherRepoAgent = ""
 
-    init(appendOnly: Bool = false) throws {
+    init(appendOnly: Bool = false, extraArguments: [String] = []) throws {
         dir = try TempDir()
         root = dir.sub("root")
         tokensPath = dir.sub("tokens.json")
@@ -37,14 +37,15 @@ final class TestServer {
         openssl.waitUntilExit()
         guard openssl.terminationStatus == 0 else { throw PlanVaultError.invalidArgument("openssl failed") }
         chmod(dir.sub("key.pem"), 0o600)
-        try start(appendOnly: appendOnly)
+        try start(appendOnly: appendOnly, extraArguments: extraArguments)
     }
 
-    func start(appendOnly: Bool = false) throws {
+    func start(appendOnly: Bool = false, extraArguments: [String] = []) throws {
         let portFile = dir.sub("port-\(UUID().uuidString)")
         var args = ["serve", "--root", root, "--listen", "127.0.0.1:0", "--tokens", tokensPath,
                     "--tls-cert", certPath, "--tls-key", dir.sub("key.pem"), "--port-file", portFile]
         if appendOnly { args.append("--append-only") }
+        args += extraArguments
         let process = try CLI.start(args, env: [:], output: dir.sub("server-log-\(UUID().uuidString)"))
         self.process = process
         // Wait for the condition (the server wrote its address), not for a fixed time.
@@ -169,6 +170,17 @@ final class ServerTests: XCTestCase {
         let notAConfig = try await agent.send(.PUT, "https://\(server.address)/plans/config", body: Array("{}".utf8))
         XCTAssertEqual(notAConfig.status.code, 400)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(server.root)/plans/config"))
+    }
+
+    func testOversizedUploadIsRefusedAndLeavesNothing() async throws {
+        let server = try TestServer(extraArguments: ["--max-object-mib", "1"])
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        let data = Fixture.noise(2 * 1024 * 1024, seed: 12)
+        let name = LibCrypto.sha256(data).hex
+        let reply = try await agent.send(.PUT, "https://\(server.address)/plans/bundles/\(name)", body: data)
+        XCTAssertEqual(reply.status.code, 413)
+        XCTAssertEqual(try FileIO.listDirectory("\(server.root)/plans/bundles/\(name.prefix(2))"), [])
     }
 
     func testTraversalAndOddNamesAreRefused() async throws {
