@@ -40,9 +40,9 @@ final class TestServer {
         try start(appendOnly: appendOnly, extraArguments: extraArguments)
     }
 
-    func start(appendOnly: Bool = false, extraArguments: [String] = []) throws {
+    func start(appendOnly: Bool = false, extraArguments: [String] = [], port: Int = 0) throws {
         let portFile = dir.sub("port-\(UUID().uuidString)")
-        var args = ["serve", "--root", root, "--listen", "127.0.0.1:0", "--tokens", tokensPath,
+        var args = ["serve", "--root", root, "--listen", "127.0.0.1:\(port)", "--tokens", tokensPath,
                     "--tls-cert", certPath, "--tls-key", dir.sub("key.pem"), "--port-file", portFile]
         if appendOnly { args.append("--append-only") }
         args += extraArguments
@@ -242,6 +242,29 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
         XCTAssertEqual(try CLI.run(["restore", "latest", "--repo", server.url, "--to", dir.sub("out")], env: env).status, 0)
         XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+    }
+
+    func testPushRetriesThroughAServerRestart() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        let env = cliEnv(server, dir)
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url, "--bundle-size-mib", "1"], env: env).status, 0)
+        for i in 0..<8 { try Fixture.write(dir.sub("plans/part-\(i).bin"), Fixture.noise(3 * 1024 * 1024, seed: UInt64(200 + i))) }
+        let push = try CLI.start(["push", "--repo", server.url, dir.sub("plans")], env: env, output: dir.sub("push"))
+        let deadline = Date().addingTimeInterval(120)
+        func bundles() -> Int {
+            (FileManager.default.enumerator(atPath: "\(server.root)/plans/bundles")?.allObjects as? [String] ?? []).filter { $0.count == 67 }.count
+        }
+        while push.isRunning && bundles() < 2 && Date() < deadline { usleep(1000) }
+        // The server dies mid-push and comes back on the same address: the agent's retries carry the push through.
+        let port = Int(server.address.split(separator: ":").last ?? "") ?? 0
+        server.kill(SIGKILL)
+        try server.start(port: port)
+        push.waitUntilExit()
+        let result = CLI.collect(dir.sub("push"), status: push.terminationStatus)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let verify = try CLI.run(["verify", "--repo", server.url, "--read-data"], env: env)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
     }
 
     func testPlainHTTPOnANonLoopbackAddressIsRefused() throws {
