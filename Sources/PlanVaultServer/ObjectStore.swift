@@ -40,9 +40,10 @@ struct ObjectStore: Sendable {
 
         func append(_ bytes: UnsafeRawBufferPointer) throws {
             hash.update(bytes)
+            guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let n = write(fd, base + offset, bytes.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw PlanVaultError.io(path: tmp, operation: "write", errno: errno)

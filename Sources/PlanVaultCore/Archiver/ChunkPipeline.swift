@@ -93,7 +93,7 @@ struct ChunkPipeline {
             if end - start < maxSize && !eof {
                 if start > 0 {
                     buffer.withUnsafeMutableBytes { p in
-                        if end > start { p.baseAddress!.copyMemory(from: p.baseAddress! + start, byteCount: end - start) }
+                        if end > start, let base = p.baseAddress { base.copyMemory(from: base + start, byteCount: end - start) }
                     }
                     end -= start
                     start = 0

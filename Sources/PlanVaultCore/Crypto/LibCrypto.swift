@@ -98,14 +98,14 @@ public enum LibCrypto {
                 guard let outBase = outPtr.baseAddress,
                       EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
                 else { return false }
+                let plainBase = plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self)
                 var len: Int32 = 0
                 if !aad.isEmpty, EVP_EncryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
                 var written = 0
                 var offset = 0
                 while offset < plaintext.count {
                     let piece = min(maxPiece, plaintext.count - offset)
-                    guard EVP_EncryptUpdate(ctx, outBase + written, &len,
-                                            plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, Int32(piece)) == 1
+                    guard let plainBase, EVP_EncryptUpdate(ctx, outBase + written, &len, plainBase + offset, Int32(piece)) == 1
                     else { return false }
                     written += Int(len)
                     offset += piece
@@ -144,7 +144,7 @@ public enum LibCrypto {
                 var offset = 0
                 while offset < bodyCount {
                     let piece = min(maxPiece, bodyCount - offset)
-                    guard EVP_DecryptUpdate(ctx, outPtr.baseAddress! + written, &len, sealedBase + offset, Int32(piece)) == 1
+                    guard let outBase = outPtr.baseAddress, EVP_DecryptUpdate(ctx, outBase + written, &len, sealedBase + offset, Int32(piece)) == 1
                     else { return false }
                     written += Int(len)
                     offset += piece

@@ -31,9 +31,10 @@ public enum FileIO {
 
     public static func writeFully(fd: Int32, _ data: [UInt8], path: String) throws {
         try data.withUnsafeBytes { p in
+            guard let base = p.baseAddress else { return }
             var done = 0
             while done < p.count {
-                let n = Glibc.write(fd, p.baseAddress! + done, p.count - done)
+                let n = Glibc.write(fd, base + done, p.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw PlanVaultError.io(path: path, operation: "write", errno: errno)
@@ -44,9 +45,10 @@ public enum FileIO {
     }
 
     public static func pwriteFully(fd: Int32, _ data: UnsafeRawBufferPointer, offset: UInt64, path: String) throws {
+        guard let base = data.baseAddress else { return }
         var done = 0
         while done < data.count {
-            let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
+            let n = pwrite(fd, base + done, data.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw PlanVaultError.io(path: path, operation: "write", errno: errno)
@@ -59,9 +61,10 @@ public enum FileIO {
     public static func preadFully(fd: Int32, count: Int, offset: UInt64, path: String) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         let got = try out.withUnsafeMutableBytes { p -> Int in
+            guard let base = p.baseAddress else { return 0 }
             var done = 0
             while done < count {
-                let n = pread(fd, p.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                let n = pread(fd, base + done, count - done, off_t(offset) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw PlanVaultError.io(path: path, operation: "read", errno: errno)
@@ -77,9 +80,10 @@ public enum FileIO {
 
     /// Reads into `buffer` until it is full or the file ends; returns the byte count.
     public static func readFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
         var done = 0
         while done < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
+            let n = Glibc.read(fd, base + done, buffer.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw PlanVaultError.io(path: path, operation: "read", errno: errno)
@@ -111,7 +115,7 @@ public enum FileIO {
                 break
             }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if name != "." && name != ".." { names.append(name) }
         }
