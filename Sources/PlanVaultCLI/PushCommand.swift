@@ -25,6 +25,9 @@ struct PushCommand: AsyncParsableCommand {
     @Flag(help: "Read every file, even those unchanged since the last snapshot.")
     var force = false
 
+    @Option(help: "zlib level for compressible data: 1 fastest … 9 smallest (default 4; 6 saves about 2% of text for twice the CPU).")
+    var compressionLevel: Int?
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -60,6 +63,9 @@ struct PushCommand: AsyncParsableCommand {
             options.host = host ?? context.config.host ?? HostInfo.hostname
             options.rereadAll = force
             options.bundleSize = context.config.bundleSizeMiB.map { $0 * 1024 * 1024 }
+            let level = compressionLevel ?? context.config.compressionLevel ?? Int(Zlib.defaultLevel)
+            guard (1...9).contains(level) else { throw PlanVaultError.invalidArgument("the compression level must be from 1 to 9") }
+            options.compressionLevel = Int32(level)
             let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
             var onProgress: (@Sendable (PushProgress) -> Void)?
             if let progress { onProgress = { @Sendable update in progress.update(update) } }

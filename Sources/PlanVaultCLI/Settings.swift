@@ -12,6 +12,7 @@ struct ConfigFile {
     var keys: String?
     var cacheDir: String?
     var bundleSizeMiB: Int?
+    var compressionLevel: Int?
 
     static let defaultName = "planvault.toml"
 
@@ -24,7 +25,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -43,6 +44,12 @@ struct ConfigFile {
                 throw PlanVaultError.invalidArgument("config file \(path): bundle_size_mib must be a whole number from 1 to 512")
             }
             config.bundleSizeMiB = n
+        }
+        if let value = table["compression_level"] {
+            guard let n = value.int, (1...9).contains(n) else {
+                throw PlanVaultError.invalidArgument("config file \(path): compression_level must be a whole number from 1 to 9")
+            }
+            config.compressionLevel = n
         }
         return config
     }

@@ -74,3 +74,24 @@ final class ChunkerTests: XCTestCase {
         XCTAssertNotEqual(chunker(seed: 3).cuts(of: data), chunker(seed: 4).cuts(of: data))
     }
 }
+
+final class CompressionLevelTests: XCTestCase {
+    func testHigherCompressionLevelStoresTextSmaller() throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/runbook.md"), Fixture.text(40_000, seed: 6))
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        var stored = [Int: UInt64]()
+        for level in [1, 9] {
+            let repo = dir.sub("repo\(level)")
+            XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)
+            let push = try CLI.run(["push", "--repo", repo, "--json", "--compression-level", String(level), dir.sub("plans")], env: env)
+            XCTAssertEqual(push.status, 0, push.stderr)
+            let summary = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(push.stdout.utf8)) as? [String: Any])?["summary"] as? [String: Any])
+            stored[level] = (summary["bytes_stored"] as? NSNumber)?.uint64Value
+        }
+        XCTAssertLessThan(try XCTUnwrap(stored[9]), try XCTUnwrap(stored[1]))
+        let bad = try CLI.run(["push", "--repo", dir.sub("repo1"), "--compression-level", "12", dir.sub("plans")], env: env)
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("from 1 to 9"), bad.stderr)
+    }
+}

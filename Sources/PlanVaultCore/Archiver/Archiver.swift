@@ -10,6 +10,8 @@ public struct PushOptions: Sendable {
     public var rereadAll = false
     /// Overrides the repository's bundle size.
     public var bundleSize: Int?
+    /// zlib level for compressible chunks: 1 fastest, 9 smallest.
+    public var compressionLevel: Int32 = Zlib.defaultLevel
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -83,7 +85,7 @@ public final class Archiver: Sendable {
         }
 
         var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
-                                     bundleSize: options.bundleSize ?? repository.config.bundleSize,
+                                     bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
                                      sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency)
         var progressState = PushProgress(filesTotal: toRead.count, bytesTotal: toRead.reduce(0) { $0 + (entries[$1].node.size ?? 0) },
                                          filesDone: 0, bytesDone: 0)

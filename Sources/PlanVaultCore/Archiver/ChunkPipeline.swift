@@ -48,6 +48,7 @@ struct ChunkPipeline {
     let chunker: Chunker
     let index: ChunkIndex
     let bundleSize: Int
+    let compressionLevel: Int32
     let sealConcurrency: Int
     let uploadConcurrency: Int
 
@@ -62,7 +63,9 @@ struct ChunkPipeline {
     private var buffer: [UInt8]
     private(set) var newChunks = 0
 
-    init(repository: Repository, writer: RepositoryWriter, index: ChunkIndex, bundleSize: Int, sealConcurrency: Int, uploadConcurrency: Int) {
+    init(repository: Repository, writer: RepositoryWriter, index: ChunkIndex, bundleSize: Int, compressionLevel: Int32,
+         sealConcurrency: Int, uploadConcurrency: Int) {
+        self.compressionLevel = compressionLevel
         self.repository = repository
         self.writer = writer
         self.chunker = repository.chunker
@@ -158,8 +161,9 @@ struct ChunkPipeline {
         bundle.rawBytes += chunk.count
         newChunks += 1
         let sealer = bundle.sealer
+        let level = compressionLevel
         group.addTask {
-            .sealed(bundle: seq, slot: slot, try chunk.withUnsafeBytes { try sealer.seal($0, id: id, slot: UInt32(slot)) })
+            .sealed(bundle: seq, slot: slot, try chunk.withUnsafeBytes { try sealer.seal($0, id: id, slot: UInt32(slot), level: level) })
         }
         sealsInFlight += 1
         if bundle.rawBytes >= bundleSize {

@@ -52,9 +52,9 @@ public final class BundleSealer: Sendable {
     }
 
     /// Compresses (when worthwhile) and encrypts one chunk as record `slot`.
-    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32) throws -> SealedChunk {
+    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32, level: Int32 = Zlib.defaultLevel) throws -> SealedChunk {
         var plain: [UInt8]
-        if CompressibilityProbe.isWorthCompressing(data), let packed = Zlib.compressIfSmaller(data) {
+        if CompressibilityProbe.isWorthCompressing(data), let packed = Zlib.compressIfSmaller(data, level: level) {
             plain = [UInt8](repeating: PayloadEncoding.zlib.rawValue, count: 1)
             plain.reserveCapacity(packed.count + 1)
             plain += packed
