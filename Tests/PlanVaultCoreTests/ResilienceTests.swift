@@ -34,6 +34,25 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
     }
 
+    func testRepairIndexRebuildsADamagedIndexFromBundleHeaders() throws {
+        let dir = try TempDir()
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try Fixture.write(dir.sub("plans/plan.docx"), Fixture.noise(3_000_000, seed: 10))
+        XCTAssertEqual(try CLI.run(["init", "--repo", dir.sub("repo"), "--bundle-size-mib", "1"], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["push", "--repo", dir.sub("repo"), dir.sub("plans")], env: env).status, 0)
+        let indexName = try XCTUnwrap(try FileIO.listDirectory(dir.sub("repo/index")).first { $0.count == 64 })
+        var bytes = try FileIO.readFile(dir.sub("repo/index/\(indexName)"))
+        bytes[bytes.count - 5] ^= 1
+        try FileIO.writeAtomically(bytes, to: dir.sub("repo/index/\(indexName)"), inDirectory: dir.sub("repo/index"))
+        let broken = try CLI.run(["verify", "--repo", dir.sub("repo"), "--no-cache"], env: env)
+        XCTAssertEqual(broken.status, 4, broken.stdout)
+        let repair = try CLI.run(["repair-index", "--repo", dir.sub("repo"), "--no-cache", "--remove-damaged"], env: env)
+        XCTAssertEqual(repair.status, 0, repair.stderr)
+        XCTAssertTrue(repair.stdout.contains("indexed"), repair.stdout)
+        let fixed = try CLI.run(["verify", "--repo", dir.sub("repo"), "--read-data", "--no-cache"], env: env)
+        XCTAssertEqual(fixed.status, 0, fixed.stdout)
+    }
+
     func testLostBundleIsStoredAgainByTheNextPush() async throws {
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/plan.docx"), Fixture.noise(2_000_000, seed: 9))

@@ -70,6 +70,13 @@ public struct Checker: Sendable {
             report.findings.append(Finding(kind: "snapshot", object: name, problem: error.localizedDescription, affects: []))
         }
 
+        // A snapshot a restore would refuse is as bad as a missing one: say so now, not on the worst day.
+        for (id, snapshot) in snapshots.snapshots {
+            do { try SnapshotPathRules.validate(snapshot.nodes) } catch let error as PlanVaultError {
+                report.findings.append(Finding(kind: "snapshot", object: id, problem: "restore would refuse it: \(error.localizedDescription)", affects: []))
+            }
+        }
+
         // Who uses each bundle, so a damaged one can be traced to files.
         var usersOfBundle = [Digest32: [String]]()
         for (id, snapshot) in snapshots.snapshots {
