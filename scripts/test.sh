@@ -17,4 +17,15 @@ if ! command -v chromium >/dev/null; then
     || { $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }
 fi
 swift build --build-tests
-swift test --skip-build
+# XCTest only (there are no swift-testing tests), and a plain closing line with the totals.
+log=$(mktemp)
+status=0
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)
+rm -f "$log"
+total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+if [[ -n $summary ]]; then
+  echo "tests: $((total - failed)) passed, $failed failed"
+fi
+exit "$status"
