@@ -101,6 +101,8 @@ struct DrillCommand: AsyncParsableCommand {
             var record = AttestationLog.record(.drill, repository: repository, time: started)
             record.check = .init(what: "restore drill of snapshot \(id.prefix(8))", result: complete ? "ok" : "failed", findings: result.problems.count,
                                  detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
+            let lock = try context.lock(repositoryID: repository.config.id, wait: true)
+            defer { withExtendedLifetime(lock) {} }
             try await AttestationLog.append(record, writer: writer)
             for problem in result.problems { Output.error("planvault: drill: \(problem.path): \(problem.message)") }
             Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
@@ -131,6 +133,8 @@ struct ForgetCommand: AsyncParsableCommand {
         try await guarded {
             let context = try Context(global)
             let writer = try await context.openWriter()
+            let lock = try context.lock(repositoryID: writer.repository.config.id)
+            defer { withExtendedLifetime(lock) {} }
             var doomed = [String]()
             for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }
             if let keepLast {

@@ -154,10 +154,10 @@ struct Context {
     }
 
     /// A lock per repository and host; lives in the cache folder (or /tmp with --no-cache).
-    func lock(repositoryID: String) throws -> LocalLock {
+    func lock(repositoryID: String, wait: Bool = false) throws -> LocalLock {
         let runtime = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         let root = cacheRoot ?? runtime.map { "\($0)/planvault" } ?? "/tmp/planvault-\(getuid())"
-        return try LocalLock(path: "\(root)/\(repositoryID)/push.lock")
+        return try LocalLock(path: "\(root)/\(repositoryID)/push.lock", wait: wait)
     }
 }
 

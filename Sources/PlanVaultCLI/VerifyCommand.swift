@@ -59,6 +59,9 @@ struct VerifyCommand: AsyncParsableCommand {
         record.check = .init(what: depth, result: report.ok ? "ok" : (report.findings.isEmpty ? "stale" : "failed"), findings: report.findings.count,
                              detail: "\(report.snapshots) snapshots, \(report.bundles) bundles, \(report.bundlesRead) read")
         do {
+            // Appending waits for a running push on this host, so the two cannot fork the chain.
+            let lock = try context.lock(repositoryID: repository.config.id, wait: true)
+            defer { withExtendedLifetime(lock) {} }
             try await AttestationLog.append(record, writer: RepositoryWriter(repository: repository, backend: try context.backend()))
         } catch {
             context.logger.warning("the verification record could not be written: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")

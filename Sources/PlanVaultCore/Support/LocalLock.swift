@@ -7,7 +7,9 @@ public final class LocalLock: Sendable {
     let fd: Int32
     public let path: String
 
-    public init(path: String) throws {
+    /// With `wait`, blocks until the lock is free (for short record-keeping steps that may
+    /// overlap a running push); without it, fails at once with `lockHeld`.
+    public init(path: String, wait: Bool = false) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         // The folder may sit in a shared place (/tmp with --no-cache): it must be ours and private,
@@ -18,7 +20,7 @@ public final class LocalLock: Sendable {
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open lock file", errno: errno) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { throw PlanVaultError.lockHeld(path: path) }
