@@ -98,18 +98,7 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
             }
             throw failure(reply, kind, name)
         }
-        // Some servers answer a range with 200 and just the range: accept an exact-length body as the range.
-        if let range, reply.status == .ok, UInt64(reply.body.count) != UInt64(range.count) {
-            // A server that ignores Range sends everything: cut out the part asked for.
-            guard UInt64(reply.body.count) >= range.upperBound else {
-                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")
-            }
-            return Array(reply.body[Int(range.lowerBound)..<Int(range.upperBound)])
-        }
-        if let range, UInt64(reply.body.count) != UInt64(range.count) {
-            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(range.count) bytes, got \(reply.body.count) (truncated?)")
-        }
-        return reply.body
+        return try reply.bytes(of: range, kind: kind, name: name)
     }
 
     public func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo? {

@@ -19,6 +19,16 @@ final class HTTPTransport: @unchecked Sendable {
         var status: HTTPResponseStatus
         var headers: HTTPHeaders
         var body: [UInt8]
+
+        /// The bytes of `range` from a successful GET (200 or 206). A server may ignore Range and
+        /// send everything, or answer 200 with just the range; a body shorter than asked is damage.
+        func bytes(of range: Range<UInt64>?, kind: ObjectKind, name: String) throws -> [UInt8] {
+            guard let range else { return body }
+            let count = UInt64(body.count)
+            if count == UInt64(range.count) { return body }
+            if status == .ok, count >= range.upperBound { return Array(body[Int(range.lowerBound)..<Int(range.upperBound)]) }
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(range.count) bytes, got \(count) (truncated?)")
+        }
     }
 
     init(location: String, caCertificatePath: String?, logger: Logger, attempts: Int) throws {

@@ -160,17 +160,7 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         let reply = try await send(.GET, key: key(kind, name), headers: headers)
         switch reply.status {
         case .ok, .partialContent:
-            // Some servers answer a range with 200 and just the range: accept an exact-length body as the range.
-            if let range, reply.status == .ok, UInt64(reply.body.count) != UInt64(range.count) {
-                guard UInt64(reply.body.count) >= range.upperBound else {
-                    throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")
-                }
-                return Array(reply.body[Int(range.lowerBound)..<Int(range.upperBound)])
-            }
-            if let range, UInt64(reply.body.count) != UInt64(range.count) {
-                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read (truncated?)")
-            }
-            return reply.body
+            return try reply.bytes(of: range, kind: kind, name: name)
         case .notFound:
             if kind == .config { throw PlanVaultError.repositoryNotFound(location: location) }
             throw PlanVaultError.objectMissing(kind: kind, name: name)
