@@ -5,7 +5,7 @@ import PlanVaultCore
 import PlanVaultHTTP
 
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository: a folder path, file:// URL, or https://HOST:PORT/NAME of a PlanVault server. Default: PLANVAULT_REPO, then `repo` in the config file.", valueName: "URL"))
+    @Option(name: .long, help: ArgumentHelp("Repository: a folder path, file:// URL, https://HOST:PORT/NAME of a PlanVault server, or s3://BUCKET/PREFIX. Default: PLANVAULT_REPO, then `repo` in the config file.", valueName: "URL"))
     var repo: String?
 
     @Option(name: .long, help: ArgumentHelp("PEM file of the CA that signed the server's certificate (for a private CA). Default: PLANVAULT_CACERT.", valueName: "FILE"))

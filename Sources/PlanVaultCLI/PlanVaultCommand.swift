@@ -8,9 +8,16 @@ public struct PlanVaultCommand: AsyncParsableCommand {
         commandName: "planvault",
         abstract: "Keeps business-continuity plans safely offsite: encrypted, deduplicated, verifiable.",
         discussion: """
-        Exit codes: 0 success, 1 error, 3 push finished but some files could not be read,
-        4 verification found damage, 5 newest snapshot older than --max-age, 10 no repository,
-        11 lock held by another run, 12 wrong or missing passphrase, 64 bad usage.
+        Exit codes:
+          0  success
+          1  error
+          3  push finished, but some files could not be read
+          4  verify or audit found missing or damaged data
+          5  the newest copy is older than --max-age
+          10 no repository at the given location
+          11 another run holds the lock
+          12 wrong or missing passphrase
+          64 bad usage
         """,
         version: "0.1.0",
         subcommands: [InitCommand.self, PushCommand.self, SnapshotsCommand.self, LsCommand.self, RestoreCommand.self,

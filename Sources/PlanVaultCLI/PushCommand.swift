@@ -6,7 +6,7 @@ struct PushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
         abstract: "Snapshot plan folders into the repository.",
-        discussion: "Unchanged files (same size, mtime and inode as in the last snapshot of the same paths from this host) are not read again.")
+        discussion: "Unchanged files (same size, mtime, ctime and inode as in the last snapshot of the same paths from this host) are not read again. Each push also appends a signed attestation for auditors.")
 
     @OptionGroup var global: GlobalOptions
 
