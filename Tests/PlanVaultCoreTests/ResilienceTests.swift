@@ -76,6 +76,9 @@ final class ResilienceTests: XCTestCase {
         // A key file from "the future": an unknown KDF, sorting before the real key ("0000…").
         let bogus = Array("{\"version\":1,\"repository\":\"\(config.id)\",\"created\":\"x\",\"host\":\"h\",\"username\":\"u\",\"kdf\":{\"algorithm\":\"argon2id\",\"n\":1,\"r\":1,\"p\":1,\"salt\":\"AA==\"},\"nonce\":\"AA==\",\"wrapped\":\"AA==\"}".utf8)
         try FileIO.writeAtomically(bogus, to: dir.sub("repo/keys/\(String(repeating: "0", count: 64))"), inDirectory: dir.sub("repo/keys"))
+        // And one whose scrypt cost would take 16 GiB and minutes: refused before any work.
+        let costly = Array("{\"version\":1,\"repository\":\"\(config.id)\",\"created\":\"x\",\"host\":\"h\",\"username\":\"u\",\"kdf\":{\"algorithm\":\"scrypt\",\"n\":4194304,\"r\":32,\"p\":1,\"salt\":\"AA==\"},\"nonce\":\"AAAAAAAAAAAAAAAA\",\"wrapped\":\"AA==\"}".utf8)
+        try FileIO.writeAtomically(costly, to: dir.sub("repo/keys/\(String(repeating: "0", count: 63))1"), inDirectory: dir.sub("repo/keys"))
         let opened = try await Repository.open(backend: DirectoryBackend(root: dir.sub("repo")), passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
         XCTAssertEqual(opened.config.id, config.id)
     }

@@ -55,8 +55,11 @@ public struct KeyFile: Codable, Sendable {
     public func unwrap(passphrase: String, name: String) throws -> MasterKeys? {
         guard kdf.algorithm == "scrypt", let salt = Data(base64Encoded: kdf.salt), let nonceBytes = Data(base64Encoded: nonce),
               nonceBytes.count == 12, let sealed = Data(base64Encoded: wrapped),
-              kdf.n >= 1024, kdf.n <= 1 << 22, kdf.n & (kdf.n - 1) == 0, kdf.r >= 1, kdf.r <= 32, kdf.p >= 1, kdf.p <= 16
-        else { throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "malformed key file") }
+              kdf.n >= 1024, kdf.n <= 1 << 22, kdf.n & (kdf.n - 1) == 0, kdf.r >= 1, kdf.r <= 32, kdf.p >= 1, kdf.p <= 16,
+              // A planted key file must not be able to stall an emergency restore: at most 512 MiB and
+              // about 8x the default work.
+              128 * kdf.r * kdf.n <= 512 << 20, kdf.n * kdf.r * kdf.p <= 8 * (KeyFile.defaultCost.n * KeyFile.defaultCost.r)
+        else { throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "malformed key file or scrypt cost out of bounds") }
         let kek = try LibCrypto.scrypt(passphrase: Array(passphrase.utf8), salt: Array(salt), n: kdf.n, r: kdf.r, p: kdf.p, length: 32)
         guard var plain = try? LibCrypto.aes256GCMOpen(key: kek, nonce: Array(nonceBytes), aad: Self.aad(repository: repository), sealed: Array(sealed)) else {
             return nil
