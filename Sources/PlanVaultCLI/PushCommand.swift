@@ -74,7 +74,8 @@ struct PushCommand: AsyncParsableCommand {
             let result = try await archiver.push(options)
             progress?.finish()
             // Evidence for the auditor: a signed, chained record of this copy.
-            let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot, repository: writer.repository)
+            let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
+                                                             repository: writer.repository, index: result.index)
             try await AttestationLog.append(record, writer: writer)
             let s = result.snapshot.summary
             if json {

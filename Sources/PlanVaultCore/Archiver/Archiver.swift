@@ -29,6 +29,8 @@ public struct PushResult: Sendable {
     public var parent: String?
     public var problems: [(path: String, message: String)]
     public var adoptedBundles: Int
+    /// The repository's index after this push (what was loaded, plus the bundles it wrote or adopted).
+    public var index: ChunkIndex
 }
 
 /// Turns source folders into a snapshot: walks them, reads changed files,
@@ -59,7 +61,7 @@ public final class Archiver: Sendable {
         let sources = try Self.resolveSources(options.paths)
         // Adopt bundles an interrupted push left behind, so their chunks are not sent again,
         // and forget chunks whose bundle was lost, so they are stored again.
-        let (loaded, adopted, _) = try await repository.loadIndexWithBundles()
+        var (loaded, adopted, _) = try await repository.loadIndexWithBundles()
         if !adopted.isEmpty { logger.info("adopted \(adopted.count) bundle(s) left by an interrupted push") }
 
         let parent = options.rereadAll ? nil : try await findParent(host: options.host, paths: sources.map(\.path))
@@ -136,7 +138,9 @@ public final class Archiver: Sendable {
         // Index before snapshot: a snapshot must never name chunks that no index can find.
         let indexed = newBundles + adopted
         if !indexed.isEmpty {
-            summary.bytesStored += UInt64(try await writer.saveIndex(indexed).size)
+            let savedIndex = try await writer.saveIndex(indexed)
+            summary.bytesStored += UInt64(savedIndex.size)
+            for bundle in indexed { loaded.index.add(bundle, fromIndexFile: savedIndex.name) }
         }
         let snapshot = Snapshot(time: Timestamps.format(started), host: options.host, username: HostInfo.username,
                                 paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
@@ -144,7 +148,8 @@ public final class Archiver: Sendable {
         var final = snapshot
         final.summary.bytesStored += UInt64(saved.size)
         logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
-        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, adoptedBundles: adopted.count)
+        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, adoptedBundles: adopted.count,
+                          index: loaded.index)
     }
 
     struct Source {

@@ -69,13 +69,15 @@ public enum AttestationLog {
     }
 
     /// The push record for a snapshot: its facts and every object a restore of it needs.
-    public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository) async throws -> Attestation {
-        // The same view of the index a restore uses: lost bundles dropped, their chunks' new copies found.
-        let load = try await repository.loadIndexWithBundles().load
+    /// `index` is the push's own view of the index (saves listing the target again); without it,
+    /// the same view a restore uses is loaded: lost bundles dropped, their chunks' new copies found.
+    public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository, index: ChunkIndex? = nil) async throws -> Attestation {
+        let indexView: ChunkIndex
+        if let index { indexView = index } else { indexView = try await repository.loadIndexWithBundles().load.index }
         var bundles = Set<Digest32>()
         for node in snapshot.nodes where node.type == .file {
             for hex in node.chunks ?? [] {
-                guard let id = Digest32(hex: hex), let location = load.index.location(of: id) else {
+                guard let id = Digest32(hex: hex), let location = indexView.location(of: id) else {
                     throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(hex.prefix(12)) of \(node.path)")
                 }
                 bundles.insert(location.bundle)
@@ -84,8 +86,8 @@ public enum AttestationLog {
         var objects = [Attestation.ObjectRef]()
         var indexFiles = Set<String>()
         for bundle in bundles.sorted() {
-            objects.append(.init(kind: ObjectKind.bundle.rawValue, name: bundle.hex, size: load.index.bundles[bundle] ?? 0))
-            if let file = load.index.indexFileOfBundle[bundle] { indexFiles.insert(file) }
+            objects.append(.init(kind: ObjectKind.bundle.rawValue, name: bundle.hex, size: indexView.bundles[bundle] ?? 0))
+            if let file = indexView.indexFileOfBundle[bundle] { indexFiles.insert(file) }
         }
         let indexSizes = Dictionary(try await repository.backend.list(.index).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         for file in indexFiles.sorted() {
