@@ -92,6 +92,21 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: dir.sub("old/plans/disaster-recovery.pdf"))?.count, 24 * 1024 * 1024)
     }
 
+    func testParentIsFoundFromTheCacheHintAndWithoutIt() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/plan.docx"), Fixture.noise(500_000, seed: 31))
+        let writer = try await Fixture.makeRepository(dir, cache: true)
+        let first = try await Fixture.push(writer, [dir.sub("plans")])
+        let second = try await Fixture.push(writer, [dir.sub("plans")])
+        XCTAssertEqual(second.parent, first.snapshotID)
+        XCTAssertEqual(second.snapshot.summary.filesRead, 0)
+        // A stale hint (its snapshot forgotten) falls back to looking at every snapshot.
+        try await writer.backend.delete(.snapshot, name: second.snapshotID)
+        let third = try await Fixture.push(writer, [dir.sub("plans")])
+        XCTAssertEqual(third.parent, first.snapshotID)
+        XCTAssertEqual(third.snapshot.summary.filesRead, 0)
+    }
+
     func testIdenticalFilesAreStoredOnce() async throws {
         let dir = try TempDir()
         let content = Fixture.noise(3 * 1024 * 1024, seed: 5)

@@ -145,6 +145,7 @@ public final class Archiver: Sendable {
         let snapshot = Snapshot(time: Timestamps.format(started), host: options.host, username: HostInfo.username,
                                 paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
         let saved = try await writer.saveSnapshot(snapshot)
+        repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: snapshot.paths))
         var final = snapshot
         final.summary.bytesStored += UInt64(saved.size)
         logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
@@ -178,10 +179,21 @@ public final class Archiver: Sendable {
     }
 
     /// The newest snapshot from this host of the same source set.
+    /// Looks first at the snapshot this machine's last push of the same source set wrote (one
+    /// decryption), and decodes every snapshot only when that hint is missing or stale.
     func findParent(host: String, paths: [String]) async throws -> (id: String, snapshot: Snapshot)? {
         let wanted = paths.sorted()
+        let key = Self.parentKey(host: host, paths: paths)
+        if let hint = repository.cache?.parentHint(for: key), try await repository.snapshotIDs().contains(hint),
+           let snapshot = try? await repository.loadSnapshot(hint), snapshot.host == host, snapshot.paths.sorted() == wanted {
+            return (hint, snapshot)
+        }
         let all = try await repository.loadAllSnapshots().snapshots
         return all.last { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }
+    }
+
+    static func parentKey(host: String, paths: [String]) -> String {
+        ([host] + paths.sorted()).joined(separator: "\u{0}")
     }
 
     /// Keyed by the path's UTF-8 bytes: String keys would merge NFC and NFD spellings of one name.

@@ -29,6 +29,22 @@ public final class ObjectCache: Sendable {
         try? FileIO.writeAtomically(bytes, to: "\(dir)/\(name)", inDirectory: dir)
     }
 
+    /// The snapshot the last push of a source set from this machine wrote: the likely parent of
+    /// the next one, found without decrypting every snapshot in the repository.
+    func parentHint(for key: String) -> String? {
+        guard let bytes = try? FileIO.readFile("\(folder)/parents.json"),
+              let hints = try? JSONDecoder().decode([String: String].self, from: Data(bytes)) else { return nil }
+        return hints[key]
+    }
+
+    func setParentHint(_ id: String, for key: String) {
+        var hints = (try? FileIO.readFile("\(folder)/parents.json")).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0)) } ?? [:]
+        hints[key] = id
+        guard let bytes = try? JSONEncoder().encode(hints) else { return }
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileIO.writeAtomically(Array(bytes), to: "\(folder)/parents.json", inDirectory: folder)
+    }
+
     /// Drops cached objects that the target no longer lists.
     func retainOnly(_ kind: ObjectKind, names: Set<String>) {
         let dir = "\(folder)/\(kind.rawValue)"
