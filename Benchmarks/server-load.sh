@@ -26,14 +26,8 @@ done
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 GEN="$SCRIPT_DIR/make-plan-folder.py"
-case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) export PATH="$PATH:/opt/swift/usr/bin" ;; esac
 
-if [[ -z ${PLANVAULT_BIN:-} ]]; then
-  echo "building planvault (release)..."
-  (cd "$REPO_ROOT" && swift build -c release --product planvault >/dev/null)
-  PLANVAULT_BIN="$(cd "$REPO_ROOT" && swift build -c release --show-bin-path)/planvault"
-fi
-PV=$PLANVAULT_BIN
+source "$SCRIPT_DIR/planvault-binary.sh"
 
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/planvault-load.XXXXXX")
 SERVER_PID=""

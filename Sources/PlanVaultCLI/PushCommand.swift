@@ -54,8 +54,7 @@ struct PushCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let writer = try await context.openWriter()
-            let lock = try context.lock(repositoryID: writer.repository.config.id)
+            let (writer, lock) = try await context.openLockedWriter()
             defer { withExtendedLifetime(lock) {} }
             var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
             options.excludes = context.config.excludes + exclude
