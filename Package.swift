@@ -74,9 +74,28 @@ let package = Package(
             name: "planvault",
             dependencies: ["PlanVaultCLI"]
         ),
+        // Shared by the test targets: temporary folders, fixtures, the real executable.
+        .target(
+            name: "PlanVaultTestSupport",
+            dependencies: ["PlanVaultCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PlanVaultTestSupport"
+        ),
         .testTarget(
             name: "PlanVaultCoreTests",
-            dependencies: ["PlanVaultCore", "PlanVaultCLI", "PlanVaultHTTP", "PlanVaultServer"]
+            dependencies: ["PlanVaultCore", "PlanVaultTestSupport"]
+        ),
+        .testTarget(
+            name: "PlanVaultHTTPTests",
+            dependencies: ["PlanVaultCore", "PlanVaultHTTP", "PlanVaultTestSupport"]
+        ),
+        .testTarget(
+            name: "PlanVaultServerTests",
+            dependencies: ["PlanVaultCore", "PlanVaultHTTP", "PlanVaultServer", "PlanVaultTestSupport",
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "PlanVaultCLITests",
+            dependencies: ["PlanVaultCore", "PlanVaultCLI", "PlanVaultTestSupport"]
         ),
     ]
 )

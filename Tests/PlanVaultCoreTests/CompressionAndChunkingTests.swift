@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 final class CompressionTests: XCTestCase {
     func testZlibRoundTripOfText() throws {

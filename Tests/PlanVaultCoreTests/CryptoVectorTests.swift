@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 /// Published test vectors, run through PlanVault's own wrappers.
 final class CryptoVectorTests: XCTestCase {

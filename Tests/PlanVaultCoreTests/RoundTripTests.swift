@@ -1,30 +1,12 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 final class RoundTripTests: XCTestCase {
-    /// A plan folder with the awkward cases: empty files and folders, a file over 64 MiB,
-    /// unicode and space-filled names, symlinks, deep nesting.
-    static func makeAwkwardTree(_ root: String) throws {
-        try Fixture.write("\(root)/BCP/Business Continuity Plan 2026.docx", Fixture.noise(300_000, seed: 1))
-        try Fixture.write("\(root)/BCP/notes.md", Fixture.text(3000, seed: 2))
-        try Fixture.write("\(root)/Contacts/Kontaktliste – Krisenstab ü ß 電話.csv", Fixture.text(200, seed: 3))
-        try Fixture.write("\(root)/Contacts/  spaced   name  .txt", "spaces\n")
-        try Fixture.write("\(root)/empty.txt", [UInt8]())
-        try Fixture.write("\(root)/Supporting/site-video.bin", Fixture.noise(65 * 1024 * 1024 + 12345, seed: 4))
-        var deep = "\(root)/Runbooks"
-        for level in 0..<12 { deep += "/level \(level)" }
-        try Fixture.write("\(deep)/restore-email.md", Fixture.text(50, seed: 5))
-        try FileManager.default.createDirectory(atPath: "\(root)/Empty Folder/also empty", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: "\(root)/current-plan", withDestinationPath: "BCP/Business Continuity Plan 2026.docx")
-        try FileManager.default.createSymbolicLink(atPath: "\(root)/dangling", withDestinationPath: "/nonexistent/elsewhere")
-        chmod("\(root)/Contacts/  spaced   name  .txt", 0o600)
-        chmod("\(root)/BCP", 0o750)
-    }
-
     func testPushRestoreRoundTripIsByteIdenticalOnAwkwardTree() async throws {
         let dir = try TempDir()
         let source = dir.sub("plans")
-        try Self.makeAwkwardTree(source)
+        try Fixture.makeAwkwardTree(source)
         let writer = try await Fixture.makeRepository(dir)
         let result = try await Fixture.push(writer, [source])
         XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 final class VerifyTests: XCTestCase {
     /// A repository with several bundles, and the path of one bundle file in it.

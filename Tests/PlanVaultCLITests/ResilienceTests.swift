@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 /// The repository keeps serving the day's restore when parts of it are damaged.
 final class ResilienceTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 /// The real `planvault` executable, as cron and an operator run it.
 final class CLITests: XCTestCase {

@@ -1,6 +1,7 @@
 import NIOHTTP1
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 @testable import PlanVaultHTTP
 @testable import PlanVaultServer
 
@@ -84,7 +85,7 @@ final class ServerTests: XCTestCase {
     func testFullCycleOverHTTPS() throws {
         let server = try TestServer()
         let dir = try TempDir()
-        try RoundTripTests.makeAwkwardTree(dir.sub("plans"))
+        try Fixture.makeAwkwardTree(dir.sub("plans"))
         let env = cliEnv(server, dir)
         XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
         let push = try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env)

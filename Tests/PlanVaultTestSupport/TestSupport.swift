@@ -4,17 +4,17 @@ import XCTest
 @testable import PlanVaultCore
 
 /// A temporary folder removed when the test ends.
-final class TempDir {
-    let path: String
+public final class TempDir {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         var template = Array("\(base)/planvault-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw PlanVaultError.io(path: base, operation: "mkdtemp", errno: errno) }
         path = String(cString: made)
     }
 
-    func sub(_ name: String) -> String { "\(path)/\(name)" }
+    public func sub(_ name: String) -> String { "\(path)/\(name)" }
 
     deinit {
         // Tests may leave read-only files behind; make them writable so they can be removed.
@@ -22,27 +22,27 @@ final class TempDir {
     }
 }
 
-enum Fixture {
-    static let passphrase = "correct horse battery staple"
-    static let logger: Logger = {
+public enum Fixture {
+    public static let passphrase = "correct horse battery staple"
+    public static let logger: Logger = {
         var l = Logger(label: "test")
         l.logLevel = .error
         return l
     }()
     /// Cheap scrypt for tests that create many repositories; the CLI uses the real cost.
-    static let fastKDF: (n: UInt64, r: UInt64, p: UInt64) = (1024, 8, 1)
+    public static let fastKDF: (n: UInt64, r: UInt64, p: UInt64) = (1024, 8, 1)
 
-    static func write(_ path: String, _ bytes: [UInt8]) throws {
+    public static func write(_ path: String, _ bytes: [UInt8]) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw PlanVaultError.io(path: path, operation: "create", errno: errno)
         }
     }
 
-    static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
+    public static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
 
     /// Deterministic pseudo-random bytes (fast, reproducible).
-    static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
+    public static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &+ 0x9E3779B97F4A7C15
         var out = [UInt8](repeating: 0, count: count)
         out.withUnsafeMutableBytes { p in
@@ -57,22 +57,22 @@ enum Fixture {
         return out
     }
 
-    static func text(_ lines: Int, seed: Int) -> String {
+    public static func text(_ lines: Int, seed: Int) -> String {
         (0..<lines).map { "Line \($0 + seed): call the duty officer on +1 555 01\($0 % 100), then the alternate site.\n" }.joined()
     }
 
-    static func makeRepository(_ dir: TempDir, cache: Bool = false, bundleSize: Int = RepositoryConfig.defaultBundleSize) async throws -> RepositoryWriter {
+    public static func makeRepository(_ dir: TempDir, cache: Bool = false, bundleSize: Int = RepositoryConfig.defaultBundleSize) async throws -> RepositoryWriter {
         let backend = DirectoryBackend(root: dir.sub("repo"))
         let repository = try await Repository.initialize(backend: backend, passphrase: passphrase, bundleSize: bundleSize, kdfCost: fastKDF,
                                                          cacheRoot: cache ? dir.sub("cache") : nil, logger: logger)
         return RepositoryWriter(repository: repository, backend: backend)
     }
 
-    static func push(_ writer: RepositoryWriter, _ paths: [String]) async throws -> PushResult {
+    public static func push(_ writer: RepositoryWriter, _ paths: [String]) async throws -> PushResult {
         try await Archiver(writer: writer, logger: logger).push(PushOptions(paths: paths))
     }
 
-    static func restore(_ repository: Repository, snapshot: String = "latest", to dest: String, includes: [String] = [], overwrite: Bool = false) async throws -> RestoreResult {
+    public static func restore(_ repository: Repository, snapshot: String = "latest", to dest: String, includes: [String] = [], overwrite: Bool = false) async throws -> RestoreResult {
         let (_, snap) = try await repository.resolveSnapshot(snapshot)
         var options = RestoreOptions(destination: dest)
         options.includes = includes
@@ -81,9 +81,30 @@ enum Fixture {
     }
 }
 
+extension Fixture {
+    /// A plan folder with the awkward cases: empty files and folders, a file over 64 MiB,
+    /// unicode and space-filled names, symlinks, deep nesting.
+    public static func makeAwkwardTree(_ root: String) throws {
+        try Fixture.write("\(root)/BCP/Business Continuity Plan 2026.docx", Fixture.noise(300_000, seed: 1))
+        try Fixture.write("\(root)/BCP/notes.md", Fixture.text(3000, seed: 2))
+        try Fixture.write("\(root)/Contacts/Kontaktliste – Krisenstab ü ß 電話.csv", Fixture.text(200, seed: 3))
+        try Fixture.write("\(root)/Contacts/  spaced   name  .txt", "spaces\n")
+        try Fixture.write("\(root)/empty.txt", [UInt8]())
+        try Fixture.write("\(root)/Supporting/site-video.bin", Fixture.noise(65 * 1024 * 1024 + 12345, seed: 4))
+        var deep = "\(root)/Runbooks"
+        for level in 0..<12 { deep += "/level \(level)" }
+        try Fixture.write("\(deep)/restore-email.md", Fixture.text(50, seed: 5))
+        try FileManager.default.createDirectory(atPath: "\(root)/Empty Folder/also empty", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/current-plan", withDestinationPath: "BCP/Business Continuity Plan 2026.docx")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/dangling", withDestinationPath: "/nonexistent/elsewhere")
+        chmod("\(root)/Contacts/  spaced   name  .txt", 0o600)
+        chmod("\(root)/BCP", 0o750)
+    }
+}
+
 /// Compares two trees: same entries, same types, same bytes, same modes and mtimes, same link targets.
-enum TreeCompare {
-    static func differences(_ a: String, _ b: String) throws -> [String] {
+public enum TreeCompare {
+    public static func differences(_ a: String, _ b: String) throws -> [String] {
         var problems = [String]()
         let fm = FileManager.default
         let left = try entries(a), right = try entries(b)
@@ -107,9 +128,9 @@ enum TreeCompare {
         return problems
     }
 
-    struct Entry { var type: String; var mode: UInt32; var mtime: Int64 }
+    public struct Entry { public var type: String; public var mode: UInt32; public var mtime: Int64 }
 
-    static func entries(_ root: String) throws -> [String: Entry] {
+    public static func entries(_ root: String) throws -> [String: Entry] {
         var out = [String: Entry]()
         func walk(_ rel: String) throws {
             let path = rel.isEmpty ? root : "\(root)/\(rel)"
@@ -130,14 +151,14 @@ enum TreeCompare {
 }
 
 /// Runs the real `planvault` executable.
-enum CLI {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+public enum CLI {
+    public struct Result {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    static var binary: String {
+    public static var binary: String {
         if let explicit = ProcessInfo.processInfo.environment["PLANVAULT_BIN"] { return explicit }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
@@ -149,7 +170,7 @@ enum CLI {
         return root.appendingPathComponent(".build/debug/planvault").path
     }
 
-    static func environment(_ extra: [String: String]) -> [String: String] {
+    public static func environment(_ extra: [String: String]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("PLANVAULT_") { env.removeValue(forKey: key) }
         for (k, v) in extra { env[k] = v }
@@ -157,7 +178,7 @@ enum CLI {
     }
 
     /// Starts the executable with stdout and stderr going to files (no pipe can fill up and block it).
-    static func start(_ args: [String], env: [String: String], cwd: String? = nil, output: String) throws -> Process {
+    public static func start(_ args: [String], env: [String: String], cwd: String? = nil, output: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
@@ -172,7 +193,7 @@ enum CLI {
         return process
     }
 
-    static func collect(_ output: String, status: Int32) -> Result {
+    public static func collect(_ output: String, status: Int32) -> Result {
         let out = (try? String(contentsOfFile: output + ".out", encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? ""
         unlink(output + ".out")
@@ -181,7 +202,7 @@ enum CLI {
     }
 
     @discardableResult
-    static func run(_ args: [String], env: [String: String], cwd: String? = nil) throws -> Result {
+    public static func run(_ args: [String], env: [String: String], cwd: String? = nil) throws -> Result {
         let output = NSTemporaryDirectory() + "/planvault-cli-\(UUID().uuidString)"
         let process = try start(args, env: env, cwd: cwd, output: output)
         process.waitUntilExit()

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 /// `planvault push` killed with SIGKILL at different moments must leave a
 /// repository that verifies, restores every earlier snapshot, and accepts the next push.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 final class AuditTests: XCTestCase {
     func testEd25519MatchesRFC8032Tests1And2() throws {

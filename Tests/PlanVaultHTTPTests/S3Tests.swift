@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 @testable import PlanVaultHTTP
 
 final class SigV4Tests: XCTestCase {
@@ -115,7 +116,7 @@ final class S3Tests: XCTestCase {
     func testFullCycleAgainstARealS3Server() throws {
         let s3 = try S3TestServer()
         let dir = try TempDir()
-        try RoundTripTests.makeAwkwardTree(dir.sub("plans"))
+        try Fixture.makeAwkwardTree(dir.sub("plans"))
         var env = s3.env(dir)
         env["PLANVAULT_S3_PART_SIZE_MIB"] = "5"  // bundles above 5 MiB go up as multipart uploads
         let repo = "s3://plans/agency/vault"
