@@ -31,9 +31,12 @@ struct SnapshotsCommand: AsyncParsableCommand {
             let loaded = try await repository.loadAllSnapshots()
             let list = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
             for (name, error) in loaded.damaged { Output.error("planvault: snapshot \(name.prefix(8)) unreadable: \(error.localizedDescription)") }
+            // An unreadable snapshot is never a quiet omission: the listing ends with exit 4.
+            defer { if !loaded.damaged.isEmpty { Output.error("planvault: \(loaded.damaged.count) snapshot(s) could not be read; run `planvault verify`") } }
             if json {
                 try Output.json(list.map { Entry(id: $0.id, time: $0.snapshot.time, host: $0.snapshot.host, username: $0.snapshot.username,
                                                  paths: $0.snapshot.paths, tags: $0.snapshot.tags, parent: $0.snapshot.parent, summary: $0.snapshot.summary) })
+                if !loaded.damaged.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }
                 return
             }
             Output.line("ID        Time                 Host                 Files      Size  Paths")
@@ -46,6 +49,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
                 Output.line("\(id.prefix(8))  \(time)  \(host)  \(files)  \(size)  \(s.paths.joined(separator: ", "))\(tags)")
             }
             Output.line("\(list.count) snapshot(s)")
+            if !loaded.damaged.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }
         }
     }
 
@@ -97,7 +101,7 @@ struct LsCommand: AsyncParsableCommand {
             }
             let entries = nodes.map { node in
                 Entry(path: node.path, type: node.type.rawValue, mode: String(node.mode, radix: 8), size: node.size,
-                      mtime: Timestamps.format(Date(timeIntervalSince1970: Double(node.mtimeNs) / 1e9)), target: node.target)
+                      mtime: Timestamps.formatSeconds(node.mtimeNs.floorDividedByBillion), target: node.target)
             }
             if json {
                 try Output.json(entries)

@@ -80,20 +80,32 @@ public struct Checker: Sendable {
         // Who uses each bundle, so a damaged one can be traced to files.
         var usersOfBundle = [Digest32: [String]]()
         for (id, snapshot) in snapshots.snapshots {
-            for node in snapshot.nodes where node.type == .file {
+            for node in snapshot.nodes {
+                if let problem = SnapshotPathRules.nodeProblem(node) {
+                    report.findings.append(Finding(kind: "snapshot", object: id, problem: "\(node.path): \(problem)",
+                                                   affects: ["\(id.prefix(8)):\(node.path)"]))
+                    continue
+                }
+                guard node.type == .file else { continue }
                 var missing: String?
                 var seenBundles = Set<Digest32>()
+                var stored: UInt64 = 0
                 for hex in node.chunks ?? [] {
                     guard let chunk = Digest32(hex: hex), let location = index.location(of: chunk) else {
                         missing = missing ?? hex
                         continue
                     }
+                    stored += UInt64(location.entry.rawLength)
                     if seenBundles.insert(location.bundle).inserted {
                         usersOfBundle[location.bundle, default: []].append("\(id.prefix(8)):\(node.path)")
                     }
                 }
                 if let missing {
                     report.findings.append(Finding(kind: "chunk", object: missing, problem: "chunk is not in any index",
+                                                   affects: ["\(id.prefix(8)):\(node.path)"]))
+                } else if stored != node.size {
+                    report.findings.append(Finding(kind: "snapshot", object: id,
+                                                   problem: "\(node.path): the snapshot says \(node.size ?? 0) bytes but its chunks hold \(stored)",
                                                    affects: ["\(id.prefix(8)):\(node.path)"]))
                 }
             }
@@ -214,7 +226,7 @@ public struct Checker: Sendable {
                 return (bundle, UInt64(data.count), 0, "index entry for chunk \(entry.id.shortHex) does not match the bundle's own header")
             }
             for entry in entries {
-                let stop = Int(entry.offset) + Int(entry.length)
+                let stop = Int(UInt64(entry.offset) + UInt64(entry.length))
                 guard stop <= data.count else {
                     return (bundle, UInt64(data.count), 0, "chunk \(entry.id.shortHex) lies past the end")
                 }

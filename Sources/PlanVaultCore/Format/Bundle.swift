@@ -18,6 +18,23 @@ public struct BundleEntry: Sendable, Hashable {
     public var length: UInt32
     /// Plaintext chunk length.
     public var rawLength: UInt32
+
+    /// Why this entry cannot describe a record of a bundle of `bundleSize` bytes, or nil when it
+    /// can (FORMAT.md §14). Checked on every entry read from an index file or a bundle header, so
+    /// later arithmetic on offsets and lengths cannot overflow or reach past the bundle.
+    public func problem(bundleSize: UInt64) -> String? {
+        let end = UInt64(offset) + UInt64(length)
+        if rawLength == 0 || Int(rawLength) > Limits.maxChunkSize {
+            return "chunk \(id.shortHex) claims \(rawLength) bytes, outside 1 to \(Limits.maxChunkSize)"
+        }
+        if Int(length) < Limits.recordOverhead || UInt64(length) > UInt64(rawLength) + UInt64(Limits.recordOverhead) {
+            return "chunk \(id.shortHex) has a record of \(length) bytes for \(rawLength) bytes of data"
+        }
+        if UInt64(offset) < UInt64(BundleFormat.prefixLength) || end > bundleSize {
+            return "chunk \(id.shortHex) at offset \(offset) (+\(length)) lies outside the bundle's \(bundleSize) bytes"
+        }
+        return nil
+    }
 }
 
 public struct SealedChunk: Sendable {
@@ -136,14 +153,15 @@ public struct BundleOpener: Sendable {
         }
         var reader = ByteReader(Array(trailer.prefix(4)))
         let length = Int((try? reader.u32()) ?? 0)
-        guard length >= 16 + 4, UInt64(length) + UInt64(BundleFormat.prefixLength + BundleFormat.trailerLength) <= bundleSize else {
+        guard bundleSize <= Limits.maxBundleSize, length >= 16 + 4,
+              UInt64(length) + UInt64(BundleFormat.prefixLength + BundleFormat.trailerLength) <= bundleSize else {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header length \(length) does not fit the bundle's \(bundleSize) bytes")
         }
         return length
     }
 
-    /// Decrypts and parses the sealed header record.
-    public func entries(sealedHeader: ArraySlice<UInt8>) throws -> [BundleEntry] {
+    /// Decrypts and parses the sealed header record of a bundle of `bundleSize` bytes.
+    public func entries(sealedHeader: ArraySlice<UInt8>, bundleSize: UInt64) throws -> [BundleEntry] {
         let plain: [UInt8]
         do {
             plain = try sealedHeader.withUnsafeBytes {
@@ -155,14 +173,22 @@ public struct BundleOpener: Sendable {
         do {
             var reader = ByteReader(plain)
             let count = Int(try reader.u32())
-            guard count * BundleFormat.headerEntrySize == reader.remaining else { throw ByteReaderError.truncated }
+            guard count.multipliedReportingOverflow(by: BundleFormat.headerEntrySize) == (reader.remaining, false) else {
+                throw ByteReaderError.truncated
+            }
             var out = [BundleEntry]()
             out.reserveCapacity(count)
             for slot in 0..<count {
-                out.append(BundleEntry(id: try reader.digest(), slot: UInt32(slot), offset: try reader.u32(),
-                                       length: try reader.u32(), rawLength: try reader.u32()))
+                let entry = BundleEntry(id: try reader.digest(), slot: UInt32(slot), offset: try reader.u32(),
+                                        length: try reader.u32(), rawLength: try reader.u32())
+                if let problem = entry.problem(bundleSize: bundleSize) {
+                    throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header entry \(slot): \(problem)")
+                }
+                out.append(entry)
             }
             return out
+        } catch let error as PlanVaultError {
+            throw error
         } catch {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header is malformed")
         }
@@ -175,11 +201,14 @@ public struct BundleOpener: Sendable {
         }
         let length = try Self.headerLength(trailer: bundle[(bundle.count - 8)...], bundleSize: UInt64(bundle.count), name: name)
         let end = bundle.count - BundleFormat.trailerLength
-        return try entries(sealedHeader: bundle[(end - length)..<end])
+        return try entries(sealedHeader: bundle[(end - length)..<end], bundleSize: UInt64(bundle.count))
     }
 
     /// Decrypts one record, decodes it and checks that its content hashes to its ID.
     public func openChunk(_ record: UnsafeRawBufferPointer, entry: BundleEntry, keys: MasterKeys) throws -> [UInt8] {
+        guard record.count == Int(entry.length), Int(entry.rawLength) <= Limits.maxChunkSize else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) record is \(record.count) bytes, expected \(entry.length)")
+        }
         let plain: [UInt8]
         do {
             plain = try LibCrypto.aes256GCMOpen(key: key, nonce: BundleFormat.chunkNonce(slot: entry.slot),

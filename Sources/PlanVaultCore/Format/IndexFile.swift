@@ -18,6 +18,8 @@ public struct IndexedBundle: Sendable, Hashable {
 
 public enum IndexFile {
     static let magic = Array("PVIX".utf8)
+    static let bundleRecordSize = 32 + 8 + 4
+    static let entryRecordSize = 32 + 4 * 4
 
     public static func encode(_ bundles: [IndexedBundle]) -> [UInt8] {
         var w = ByteWriter(capacity: 12 + bundles.reduce(0) { $0 + 44 + $1.entries.count * 48 })
@@ -45,18 +47,31 @@ public enum IndexFile {
             guard Array(try r.take(4)) == magic else { throw ByteReaderError.truncated }
             let version = try r.u32()
             guard version == 1 else { throw PlanVaultError.unsupportedFormat("index file \(name) has version \(version)") }
+            // Counts are checked against the bytes left before anything is reserved (FORMAT.md §14).
             let count = Int(try r.u32())
+            guard count <= r.remaining / bundleRecordSize else {
+                throw PlanVaultError.objectDamaged(kind: .index, name: name, reason: "claims \(count) bundles in \(r.remaining) bytes")
+            }
             var out = [IndexedBundle]()
             out.reserveCapacity(count)
             for _ in 0..<count {
                 let id = try r.digest()
                 let size = try r.u64()
+                guard size <= Limits.maxBundleSize else {
+                    throw PlanVaultError.objectDamaged(kind: .index, name: name, reason: "bundle \(id.shortHex) claims \(size) bytes, over the 4 GiB limit")
+                }
                 let n = Int(try r.u32())
-                guard n * 48 <= r.remaining else { throw ByteReaderError.truncated }
+                guard n <= r.remaining / entryRecordSize else {
+                    throw PlanVaultError.objectDamaged(kind: .index, name: name, reason: "bundle \(id.shortHex) claims \(n) entries in \(r.remaining) bytes")
+                }
                 var entries = [BundleEntry]()
                 entries.reserveCapacity(n)
                 for _ in 0..<n {
-                    entries.append(BundleEntry(id: try r.digest(), slot: try r.u32(), offset: try r.u32(), length: try r.u32(), rawLength: try r.u32()))
+                    let entry = BundleEntry(id: try r.digest(), slot: try r.u32(), offset: try r.u32(), length: try r.u32(), rawLength: try r.u32())
+                    if let problem = entry.problem(bundleSize: size) {
+                        throw PlanVaultError.objectDamaged(kind: .index, name: name, reason: "bundle \(id.shortHex): \(problem)")
+                    }
+                    entries.append(entry)
                 }
                 out.append(IndexedBundle(id: id, size: size, entries: entries))
             }

@@ -24,6 +24,11 @@ public enum SealedObject {
         return magic + salt + sealed
     }
 
+    /// Largest payload a reader accepts for each kind (FORMAT.md §14).
+    static func maxPayload(_ kind: ObjectKind) -> Int {
+        kind == .snapshot ? Limits.maxSnapshotPayload : Limits.maxIndexFileSize
+    }
+
     public static func open(_ data: [UInt8], kind: ObjectKind, name: String, keys: MasterKeys) throws -> [UInt8] {
         let headerLength = magic.count + saltLength
         guard data.count >= headerLength + 16 + 1, Array(data[0..<4]) == magic else {
@@ -44,9 +49,13 @@ public enum SealedObject {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "unknown payload encoding")
         }
         switch encoding {
-        case .stored: return Array(plain[1...])
+        case .stored:
+            guard plain.count - 1 <= maxPayload(kind) else {
+                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "payload exceeds the \(maxPayload(kind)) byte limit")
+            }
+            return Array(plain[1...])
         case .zlib:
-            do { return try Zlib.decompress(Array(plain[1...])) } catch {
+            do { return try Zlib.decompress(Array(plain[1...]), limit: maxPayload(kind)) } catch {
                 throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(error)")
             }
         }

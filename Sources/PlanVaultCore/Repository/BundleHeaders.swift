@@ -3,15 +3,15 @@ extension Repository {
     /// without fetching its chunks. Used to adopt bundles an interrupted push left unindexed.
     public func readBundleHeader(name: String, size: UInt64) async throws -> [BundleEntry] {
         let minimum = UInt64(BundleFormat.prefixLength + BundleFormat.trailerLength)
-        guard size > minimum else {
-            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "only \(size) bytes (truncated)")
+        guard size > minimum, size <= Limits.maxBundleSize else {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "\(size) bytes is not a possible bundle size (truncated?)")
         }
         let prefix = try await backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))
         let opener = try BundleOpener(prefix: prefix[...], name: name, keys: keys)
         let trailer = try await backend.read(.bundle, name: name, range: (size - 8)..<size)
         let length = try BundleOpener.headerLength(trailer: trailer[...], bundleSize: size, name: name)
         let header = try await backend.read(.bundle, name: name, range: (size - 8 - UInt64(length))..<(size - 8))
-        return try opener.entries(sealedHeader: header[...])
+        return try opener.entries(sealedHeader: header[...], bundleSize: size)
     }
 
     /// Bundles present on the target but named by no index file, with their headers.

@@ -40,4 +40,11 @@ public struct ChunkIndex: Sendable {
         }
     }
     public func location(of id: Digest32) -> ChunkLocation? { chunks[id] }
+
+    /// Every known copy of a chunk, the preferred one first: a reader whose first copy fails
+    /// tries the next before giving up.
+    public func locations(of id: Digest32) -> [ChunkLocation] {
+        guard let first = chunks[id] else { return [] }
+        return [first] + (alternates[id] ?? []).filter { $0 != first }
+    }
 }

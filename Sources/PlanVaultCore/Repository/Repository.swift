@@ -92,6 +92,9 @@ public final class Repository: Sendable {
     public func readVerified(_ kind: ObjectKind, name: String) async throws -> [UInt8] {
         if let cached = cache?.load(kind, name: name) { return cached }
         let bytes = try await backend.read(kind, name: name, range: nil)
+        guard UInt64(bytes.count) <= Limits.maxObjectSize(kind) else {
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(bytes.count) bytes is over the \(Limits.maxObjectSize(kind)) byte limit for its kind")
+        }
         guard LibCrypto.sha256(bytes).hex == name else {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "its SHA-256 does not match its name")
         }
@@ -171,10 +174,16 @@ public final class Repository: Sendable {
         return (out, damaged)
     }
 
-    /// Resolves "latest", a full ID or a unique ID prefix.
+    /// Resolves "latest", a full ID or a unique ID prefix. `latest` is decided only when every
+    /// snapshot can be read: an unreadable one might be the newest, and answering with an older
+    /// one as if it were the latest is the silent wrong answer a DR tool must never give.
     public func resolveSnapshot(_ spec: String, host: String? = nil) async throws -> (id: String, snapshot: Snapshot) {
         if spec == "latest" {
-            let all = try await loadAllSnapshots().snapshots.filter { host == nil || $0.snapshot.host == host }
+            let loaded = try await loadAllSnapshots()
+            if let (name, error) = loaded.damaged.first {
+                throw PlanVaultError.snapshotUnreadable(name: name, reason: error.localizedDescription, others: loaded.damaged.count - 1)
+            }
+            let all = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
             guard let newest = all.last else { throw PlanVaultError.snapshotNotFound(spec) }
             return newest
         }

@@ -1,11 +1,17 @@
 import Foundation
 
-/// The restore destination. Every operation takes a snapshot-relative path
-/// (already validated by `SnapshotPathRules`) and refuses to pass through a
-/// symlink, so nothing is written outside the destination, whatever the
-/// snapshot or a pre-existing link in the destination says.
-struct Destination: Sendable {
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The restore destination. Every operation takes a snapshot-relative path (already validated
+/// by `SnapshotPathRules`) and works relative to descriptors of folders opened with `O_NOFOLLOW`
+/// from the destination's root: nothing is written through a symlink, whatever the snapshot or a
+/// pre-existing link in the destination says, and there is no window between a check and a use.
+/// Opening each folder from its already-open parent also keeps deep trees linear in time.
+final class Destination: Sendable {
     let root: String
+    private let folders: FolderHandles
 
     init(path: String) throws {
         do {
@@ -16,124 +22,246 @@ struct Destination: Sendable {
         guard let real = realpath(path, nil) else { throw PlanVaultError.io(path: path, operation: "resolve", errno: errno) }
         root = String(cString: real)
         free(real)
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw PlanVaultError.io(path: root, operation: "open", errno: errno) }
+        folders = FolderHandles(root: root, rootFD: fd)
     }
 
     func absolute(_ relative: String) -> String { "\(root)/\(relative)" }
 
-    /// The folder that will hold `relative`, split on "/" bytes.
-    private func parentFolder(_ relative: String) -> String {
-        let parts = SnapshotPathRules.byteComponents(relative)
-        return parts.dropLast().reduce(root) { $0 + "/" + String(decoding: $1, as: UTF8.self) }
+    /// The parent folder's path bytes and the last component of a validated relative path.
+    private func split(_ relative: String) -> (parent: [UInt8], name: [UInt8]) {
+        let bytes = Array(relative.utf8)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return ([], bytes) }
+        return (Array(bytes[..<slash]), Array(bytes[(slash + 1)...]))
     }
 
-    /// Every folder above `relative` must exist as a real folder, not a symlink.
-    private func checkParents(_ relative: String) throws {
-        let parts = SnapshotPathRules.byteComponents(relative).map { String(decoding: $0, as: UTF8.self) }
-        var current = root
-        for part in parts.dropLast() {
-            current += "/\(part)"
-            var st = stat()
-            guard lstat(current, &st) == 0 else { throw PlanVaultError.io(path: current, operation: "check", errno: errno) }
-            guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                throw PlanVaultError.unsafePath("\(current) is not a real folder (a symlink?); refusing to write through it")
-            }
-        }
-    }
-
-    private func lstatKind(_ path: String) -> mode_t? {
+    private func kind(in folder: Int32, _ name: [UInt8]) -> mode_t? {
         var st = stat()
-        return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : nil
+        return name.cString { fstatat(folder, $0, &st, AT_SYMLINK_NOFOLLOW) } == 0 ? st.st_mode & S_IFMT : nil
     }
 
     func makeDirectory(_ relative: String) throws {
-        try checkParents(relative)
-        let path = absolute(relative)
-        switch lstatKind(path) {
-        case S_IFDIR?: return
-        case nil:
-            guard mkdir(path, 0o700) == 0 else { throw PlanVaultError.io(path: path, operation: "create folder", errno: errno) }
-        default:
-            throw PlanVaultError.alreadyExists(path: path)
+        let (parent, name) = split(relative)
+        try folders.with(parent) { folder in
+            if name.cString({ mkdirat(folder, $0, 0o700) }) == 0 { return }
+            let code = errno
+            guard code == EEXIST else { throw PlanVaultError.io(path: absolute(relative), operation: "create folder", errno: code) }
+            guard kind(in: folder, name) == S_IFDIR else { throw PlanVaultError.alreadyExists(path: absolute(relative)) }
         }
     }
 
-    /// Creates a hidden, uniquely named file beside `relative`, sized to `size`; returns its path.
+    /// Creates a hidden, uniquely named file beside `relative`, sized to `size`; returns its name.
     /// The real name is taken only by `commitPartial`, once every byte is in and synced.
-    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> String {
-        try checkParents(relative)
-        let path = absolute(relative)
-        if let kind = lstatKind(path) {
-            guard overwrite, kind != S_IFDIR else { throw PlanVaultError.alreadyExists(path: path) }
-        }
-        let folder = parentFolder(relative)
-        for _ in 0..<8 {
-            let partial = "\(folder)/.pv-restore-\(Hex.encode(try LibCrypto.randomBytes(8)))"
-            let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if fd < 0 {
-                if errno == EEXIST { continue }
-                throw PlanVaultError.io(path: partial, operation: "create", errno: errno)
+    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> [UInt8] {
+        let (parent, name) = split(relative)
+        return try folders.with(parent) { folder in
+            if let existing = kind(in: folder, name) {
+                guard overwrite, existing != S_IFDIR else { throw PlanVaultError.alreadyExists(path: absolute(relative)) }
             }
+            for _ in 0..<8 {
+                let partial = Array(".pv-restore-\(Hex.encode(try LibCrypto.randomBytes(8)))".utf8)
+                let fd = partial.cString { openat(folder, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                if fd < 0 {
+                    if errno == EEXIST { continue }
+                    throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: errno)
+                }
+                defer { close(fd) }
+                guard size <= UInt64(Int64.max), ftruncate(fd, off_t(size)) == 0 else {
+                    let code = errno
+                    _ = partial.cString { unlinkat(folder, $0, 0) }
+                    throw PlanVaultError.io(path: absolute(relative), operation: "reserve \(size) bytes for", errno: code)
+                }
+                return partial
+            }
+            throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: EEXIST)
+        }
+    }
+
+    func writePartial(_ relative: String, partial: [UInt8], data: UnsafeRawBufferPointer, offset: UInt64) throws {
+        let (parent, _) = split(relative)
+        try folders.with(parent) { folder in
+            let fd = partial.cString { openat(folder, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the temporary file of", errno: errno) }
             defer { close(fd) }
-            guard ftruncate(fd, off_t(size)) == 0 else {
-                unlink(partial)
-                throw PlanVaultError.io(path: partial, operation: "size", errno: errno)
-            }
-            return partial
+            try FileIO.pwriteFully(fd: fd, data, offset: offset, path: absolute(relative))
         }
-        throw PlanVaultError.io(path: folder, operation: "create a temporary file in", errno: EEXIST)
     }
 
-    func writePartial(_ partial: String, data: UnsafeRawBufferPointer, offset: UInt64) throws {
-        let fd = open(partial, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw PlanVaultError.io(path: partial, operation: "open", errno: errno) }
-        defer { close(fd) }
-        try FileIO.pwriteFully(fd: fd, data, offset: offset, path: partial)
-    }
-
-    func commitPartial(_ partial: String, as relative: String, mode: UInt32, mtimeNs: Int64) throws {
-        let path = absolute(relative)
-        guard chmod(partial, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: partial, operation: "chmod", errno: errno) }
-        var times = Self.times(mtimeNs)
-        guard utimensat(AT_FDCWD, partial, &times, AT_SYMLINK_NOFOLLOW) == 0 else {
-            throw PlanVaultError.io(path: partial, operation: "set time", errno: errno)
+    func commitPartial(_ relative: String, partial: [UInt8], mode: UInt32, mtimeNs: Int64) throws {
+        let (parent, name) = split(relative)
+        try folders.with(parent) { folder in
+            let fd = partial.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the temporary file of", errno: errno) }
+            defer { close(fd) }
+            guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "chmod", errno: errno) }
+            var times = Self.times(mtimeNs)
+            guard futimens(fd, &times) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "set time of", errno: errno) }
+            let renamed = partial.cString { from in name.cString { to in renameat(folder, from, folder, to) } }
+            guard renamed == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "rename into place", errno: errno) }
         }
-        try checkParents(relative)
-        guard rename(partial, path) == 0 else { throw PlanVaultError.io(path: path, operation: "rename into place", errno: errno) }
     }
 
-    func discardPartial(_ partial: String) {
-        unlink(partial)
+    func discardPartial(_ relative: String, partial: [UInt8]) {
+        let (parent, _) = split(relative)
+        try? folders.with(parent) { folder in _ = partial.cString { unlinkat(folder, $0, 0) } }
     }
 
     /// Flushes everything written below the destination to disk (one syncfs, not one fsync per file).
-    func sync() {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = linuxSyncfs(fd)
-        close(fd)
+    func sync() throws {
+        guard folders.withRoot({ linuxSyncfs($0) }) == 0 else { throw PlanVaultError.io(path: root, operation: "flush to disk", errno: errno) }
     }
 
-    func makeSymlink(_ relative: String, target: String, overwrite: Bool) throws {
-        try checkParents(relative)
-        let path = absolute(relative)
-        if let kind = lstatKind(path) {
-            guard overwrite, kind != S_IFDIR else { throw PlanVaultError.alreadyExists(path: path) }
-            unlink(path)
+    func makeSymlink(_ relative: String, target: String, overwrite: Bool, mtimeNs: Int64) throws {
+        let (parent, name) = split(relative)
+        try folders.with(parent) { folder in
+            if let existing = kind(in: folder, name) {
+                guard overwrite, existing != S_IFDIR else { throw PlanVaultError.alreadyExists(path: absolute(relative)) }
+                _ = name.cString { unlinkat(folder, $0, 0) }
+            }
+            guard name.cString({ symlinkat(target, folder, $0) }) == 0 else {
+                throw PlanVaultError.io(path: absolute(relative), operation: "create symlink", errno: errno)
+            }
+            var times = Self.times(mtimeNs)
+            guard name.cString({ utimensat(folder, $0, &times, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                throw PlanVaultError.io(path: absolute(relative), operation: "set time of symlink", errno: errno)
+            }
         }
-        guard symlink(target, path) == 0 else { throw PlanVaultError.io(path: path, operation: "create symlink", errno: errno) }
     }
 
-    func applyMetadata(_ relative: String, mode: UInt32, mtimeNs: Int64) {
-        let path = absolute(relative)
-        guard lstatKind(path) == S_IFDIR else { return }
-        chmod(path, mode_t(mode & 0o7777))
-        var times = Self.times(mtimeNs)
-        utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
+    func applyMetadata(_ relative: String, mode: UInt32, mtimeNs: Int64) throws {
+        let (parent, name) = split(relative)
+        try folders.with(parent) { folder in
+            let fd = name.cString { openat(folder, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open folder", errno: errno) }
+            defer { close(fd) }
+            guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "chmod", errno: errno) }
+            var times = Self.times(mtimeNs)
+            guard futimens(fd, &times) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "set time of", errno: errno) }
+        }
     }
 
+    /// Access and modification time from nanoseconds since the epoch; floor division keeps
+    /// `tv_nsec` in 0 ..< 1e9 for times before 1970.
     static func times(_ mtimeNs: Int64) -> [timespec] {
-        let mtime = timespec(tv_sec: Int(mtimeNs / 1_000_000_000), tv_nsec: Int(mtimeNs % 1_000_000_000))
+        let mtime = timespec(tv_sec: Int(mtimeNs.floorDividedByBillion), tv_nsec: Int(mtimeNs.nanosecondsPart))
         return [mtime, mtime]
+    }
+}
+
+/// Open descriptors of recently used destination folders, each opened from its parent's
+/// descriptor with `O_NOFOLLOW`. Bounded (least recently used are closed); a handle in use by
+/// another task is never closed under it.
+final class FolderHandles: @unchecked Sendable {
+    private struct Entry {
+        var fd: Int32
+        var lastUse: UInt64
+        var users: Int
+    }
+
+    private let lock = NSLock()
+    private let root: String
+    private let rootFD: Int32
+    private var open: [PathKey: Entry] = [:]
+    private var clock: UInt64 = 0
+    private let capacity = 128
+
+    init(root: String, rootFD: Int32) {
+        self.root = root
+        self.rootFD = rootFD
+    }
+
+    deinit {
+        for entry in open.values { close(entry.fd) }
+        close(rootFD)
+    }
+
+    func withRoot<T>(_ body: (Int32) throws -> T) rethrows -> T { try body(rootFD) }
+
+    /// Runs `body` with a descriptor of the folder at `path` ("/"-separated bytes) below the root.
+    func with<T>(_ path: [UInt8], _ body: (Int32) throws -> T) throws -> T {
+        if path.isEmpty { return try body(rootFD) }
+        let fd = try acquire(path)
+        defer { release(path) }
+        return try body(fd)
+    }
+
+    private func acquire(_ path: [UInt8]) throws -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let fd = use(path) { return fd }
+        // Find the deepest folder already open (walking back over "/"), then open the rest one
+        // level at a time from it.
+        var parentFD = rootFD
+        var parentKey: [UInt8]?
+        var resume = 0
+        var cut = path.lastIndex(of: UInt8(ascii: "/"))
+        while let slash = cut {
+            let candidate = Array(path[..<slash])
+            if let fd = use(candidate) {
+                parentFD = fd
+                parentKey = candidate
+                resume = slash + 1
+                break
+            }
+            cut = path[..<slash].lastIndex(of: UInt8(ascii: "/"))
+        }
+        while resume <= path.count {
+            let end = path[resume...].firstIndex(of: UInt8(ascii: "/")) ?? path.count
+            let currentKey = Array(path[..<end])
+            let fd = Array(path[resume..<end]).cString { openat(parentFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            let code = errno
+            if let held = parentKey { open[PathKey(held)]?.users -= 1 }
+            guard fd >= 0 else {
+                let full = "\(root)/\(String(decoding: currentKey, as: UTF8.self))"
+                if code == ELOOP || code == ENOTDIR {
+                    throw PlanVaultError.unsafePath("\(full) is not a real folder (a symlink?); refusing to write through it")
+                }
+                throw PlanVaultError.io(path: full, operation: "open folder", errno: code)
+            }
+            evictIfFull()
+            clock += 1
+            open[PathKey(currentKey)] = Entry(fd: fd, lastUse: clock, users: 1)
+            parentFD = fd
+            parentKey = currentKey
+            resume = end + 1
+        }
+        return parentFD
+    }
+
+    /// Marks a cached folder as in use and returns its descriptor. Caller holds the lock.
+    private func use(_ key: [UInt8]) -> Int32? {
+        guard var entry = open[PathKey(key)] else { return nil }
+        clock += 1
+        entry.lastUse = clock
+        entry.users += 1
+        open[PathKey(key)] = entry
+        return entry.fd
+    }
+
+    private func release(_ key: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        open[PathKey(key)]?.users -= 1
+    }
+
+    /// Closes the least recently used idle descriptor once the cache is full. Caller holds the lock.
+    private func evictIfFull() {
+        guard open.count >= capacity else { return }
+        var victim: (key: PathKey, entry: Entry)?
+        for (key, entry) in open where entry.users <= 0 && entry.lastUse < (victim?.entry.lastUse ?? .max) { victim = (key, entry) }
+        guard let victim else { return }
+        close(victim.entry.fd)
+        open.removeValue(forKey: victim.key)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Calls `body` with these bytes as a NUL-terminated C string. Components come from valid
+    /// UTF-8 split on "/" bytes (and hold no NUL, see `SnapshotPathRules`), so the round trip
+    /// through String keeps every byte.
+    func cString<T>(_ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try String(decoding: self, as: UTF8.self).withCString(body)
     }
 }
 

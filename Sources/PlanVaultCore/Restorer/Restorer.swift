@@ -35,7 +35,7 @@ public struct Restorer: Sendable {
 
     struct FileJob {
         var node: SnapshotNode
-        var partial: String
+        var partial: [UInt8]
         var remaining: Int
         var failed: String?
     }
@@ -45,13 +45,21 @@ public struct Restorer: Sendable {
         var offset: UInt64
     }
 
-    struct BundleWork: Sendable {
-        var bundle: Digest32
-        var chunks: [(entry: BundleEntry, targets: [ChunkTarget])]
+    struct ChunkWork: Sendable {
+        var entry: BundleEntry
+        var targets: [ChunkTarget]
     }
 
-    enum BundleOutcome: Sendable {
-        case done(written: [(file: Int, chunks: Int)], failures: [(file: Int, message: String)])
+    struct BundleWork: Sendable {
+        var bundle: Digest32
+        var chunks: [ChunkWork]
+    }
+
+    struct BundleOutcome: Sendable {
+        var bundle: Digest32
+        var written: [ChunkTarget]
+        var failed: [(chunk: ChunkWork, message: String)]
+        var writeFailed: [(file: Int, message: String)] = []
     }
 
     public func restore(_ snapshot: Snapshot, options: RestoreOptions, index: ChunkIndex) async throws -> RestoreResult {
@@ -59,7 +67,7 @@ public struct Restorer: Sendable {
         let includes = try options.includes.map { raw -> String in
             let parts = SnapshotPathRules.byteComponents(raw).filter { !$0.isEmpty }
             let trimmed = String(decoding: Array(parts.joined(separator: [UInt8(ascii: "/")])), as: UTF8.self)
-            _ = try SnapshotPathRules.components(of: trimmed)
+            try SnapshotPathRules.checkComponents(of: trimmed)
             return trimmed
         }
         let nodes = snapshot.nodes.filter { SnapshotPathRules.isSelected($0.path, includes: includes) }
@@ -68,9 +76,16 @@ public struct Restorer: Sendable {
         }
         let dest = try Destination(path: options.destination)
         var result = RestoreResult()
+        var damaged = Set<String>()
+        for node in nodes {
+            if let problem = SnapshotPathRules.nodeProblem(node) {
+                result.problems.append((node.path, problem))
+                damaged.insert(node.path)
+            }
+        }
 
         // Folders first, so files have somewhere to go.
-        for node in nodes where node.type == .dir {
+        for node in nodes where node.type == .dir && !damaged.contains(node.path) {
             do {
                 try dest.makeDirectory(node.path)
                 result.directories += 1
@@ -79,52 +94,122 @@ public struct Restorer: Sendable {
             }
         }
 
-        // Plan: which chunks of which bundles land where.
+        // Plan: which chunks of which bundles land where. A file's chunks must add up to its size:
+        // a file is never padded with zeros or cut short to fit what the snapshot claims.
         var files = [FileJob]()
-        var plan = [Digest32: [Digest32: (entry: BundleEntry, targets: [ChunkTarget])]]()
-        for node in nodes where node.type == .file {
-            let fileIndex = files.count
-            let partial: String
-            do {
-                partial = try dest.createPartial(node.path, size: node.size ?? 0, overwrite: options.overwrite)
-            } catch let error as PlanVaultError {
-                result.problems.append((node.path, error.localizedDescription))
-                continue
-            }
-            var job = FileJob(node: node, partial: partial, remaining: 0, failed: nil)
+        var plan = [Digest32: [Digest32: ChunkWork]]()
+        for node in nodes where node.type == .file && !damaged.contains(node.path) {
+            let size = node.size ?? 0
             var offset: UInt64 = 0
             var missing: String?
-            var targets = [(Digest32, BundleEntry, ChunkTarget)]()
+            var targets = [(ChunkLocation, UInt64)]()
             for hex in node.chunks ?? [] {
                 guard let id = Digest32(hex: hex), let location = index.location(of: id) else {
                     missing = "chunk \(hex.prefix(12)) is not in the index (run `planvault verify`)"
                     break
                 }
-                targets.append((location.bundle, location.entry, ChunkTarget(file: fileIndex, offset: offset)))
+                targets.append((location, offset))
                 offset += UInt64(location.entry.rawLength)
             }
-            if let missing {
-                job.failed = missing
-            } else {
-                for (bundle, entry, target) in targets {
-                    plan[bundle, default: [:]][entry.id, default: (entry, [])].targets.append(target)
-                }
-                job.remaining = targets.count
+            if missing == nil && offset != size {
+                missing = "the snapshot says \(size) bytes but its chunks hold \(offset) (the snapshot is damaged)"
             }
-            files.append(job)
+            if let missing {
+                result.problems.append((node.path, missing))
+                continue
+            }
+            let partial: [UInt8]
+            do {
+                partial = try dest.createPartial(node.path, size: size, overwrite: options.overwrite)
+            } catch let error as PlanVaultError {
+                result.problems.append((node.path, error.localizedDescription))
+                continue
+            }
+            let fileIndex = files.count
+            for (location, at) in targets {
+                plan[location.bundle, default: [:]][location.entry.id, default: ChunkWork(entry: location.entry, targets: [])]
+                    .targets.append(ChunkTarget(file: fileIndex, offset: at))
+            }
+            files.append(FileJob(node: node, partial: partial, remaining: targets.count, failed: nil))
         }
 
-        var finished = Set<Int>()
+        // Read bundles; a chunk whose copy fails is tried again from its next copy, if any.
+        var tried = [Digest32: Set<Digest32>]()
+        while !plan.isEmpty {
+            let work = plan.map { bundle, chunks in
+                BundleWork(bundle: bundle, chunks: chunks.values.sorted { $0.entry.offset < $1.entry.offset })
+            }.sorted { $0.bundle < $1.bundle }
+            for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
+            plan = [:]
+            let partials = files.map { (path: $0.node.path, partial: $0.partial) }
+            let outcomes = try await readBundles(work, partials: partials, dest: dest)
+            for outcome in outcomes {
+                for target in outcome.written { files[target.file].remaining -= 1 }
+                for (file, message) in outcome.writeFailed where files[file].failed == nil { files[file].failed = message }
+                for (chunk, message) in outcome.failed {
+                    let id = chunk.entry.id
+                    if let next = index.locations(of: id).first(where: { !(tried[id]?.contains($0.bundle) ?? false) }) {
+                        logger.warning("chunk \(id.shortHex) in bundle \(outcome.bundle.shortHex) failed (\(message)); trying its copy in bundle \(next.bundle.shortHex)")
+                        plan[next.bundle, default: [:]][id, default: ChunkWork(entry: next.entry, targets: [])].targets += chunk.targets
+                    } else {
+                        for target in chunk.targets where files[target.file].failed == nil { files[target.file].failed = message }
+                    }
+                }
+            }
+        }
+
         var complete = [Int]()
-        for i in files.indices where files[i].failed != nil || files[i].remaining == 0 {
-            finish(files[i], dest: dest, complete: &complete, index: i, result: &result)
-            finished.insert(i)
+        for i in files.indices {
+            if files[i].failed == nil && files[i].remaining != 0 { files[i].failed = "not all chunks could be restored" }
+            if let failure = files[i].failed {
+                dest.discardPartial(files[i].node.path, partial: files[i].partial)
+                result.problems.append((files[i].node.path, failure))
+            } else {
+                complete.append(i)
+            }
         }
 
-        let work = plan.map { bundle, chunks in
-            BundleWork(bundle: bundle, chunks: chunks.values.sorted { $0.entry.offset < $1.entry.offset })
-        }.sorted { $0.bundle < $1.bundle }
-        let partials = files.map(\.partial)
+        // Make the data durable before any file takes its real name, then rename them all:
+        // after a crash a real name never holds a partly written file.
+        do {
+            try dest.sync()
+        } catch let error as PlanVaultError {
+            for i in complete { dest.discardPartial(files[i].node.path, partial: files[i].partial) }
+            throw error
+        }
+        for i in complete {
+            do {
+                try dest.commitPartial(files[i].node.path, partial: files[i].partial, mode: files[i].node.mode, mtimeNs: files[i].node.mtimeNs)
+                result.files += 1
+                result.bytes += files[i].node.size ?? 0
+            } catch let error as PlanVaultError {
+                dest.discardPartial(files[i].node.path, partial: files[i].partial)
+                result.problems.append((files[i].node.path, error.localizedDescription))
+            }
+        }
+
+        for node in nodes where node.type == .symlink && !damaged.contains(node.path) {
+            do {
+                try dest.makeSymlink(node.path, target: node.target ?? "", overwrite: options.overwrite, mtimeNs: node.mtimeNs)
+                result.symlinks += 1
+            } catch let error as PlanVaultError {
+                result.problems.append((node.path, error.localizedDescription))
+            }
+        }
+        // Folder metadata last, deepest first, so writing inside does not disturb mtimes.
+        for node in nodes.reversed() where node.type == .dir && !damaged.contains(node.path) {
+            do {
+                try dest.applyMetadata(node.path, mode: node.mode, mtimeNs: node.mtimeNs)
+            } catch let error as PlanVaultError {
+                result.problems.append((node.path, error.localizedDescription))
+            }
+        }
+        return result
+    }
+
+    /// Runs bundle reads with `concurrency` in flight and collects their outcomes.
+    private func readBundles(_ work: [BundleWork], partials: [(path: String, partial: [UInt8])], dest: Destination) async throws -> [BundleOutcome] {
+        var outcomes = [BundleOutcome]()
         try await withThrowingTaskGroup(of: BundleOutcome.self) { group in
             var next = 0
             func startNext(_ group: inout ThrowingTaskGroup<BundleOutcome, any Error>) {
@@ -136,72 +221,20 @@ public struct Restorer: Sendable {
             for _ in 0..<concurrency { startNext(&group) }
             while let outcome = try await group.next() {
                 startNext(&group)
-                guard case .done(let written, let failures) = outcome else { continue }
-                for failure in failures where files[failure.file].failed == nil {
-                    files[failure.file].failed = failure.message
-                }
-                for (file, count) in written { files[file].remaining -= count }
-                for file in Set(written.map(\.file) + failures.map(\.file)) where !finished.contains(file) {
-                    if files[file].remaining <= 0 {
-                        finish(files[file], dest: dest, complete: &complete, index: file, result: &result)
-                        finished.insert(file)
-                    }
-                }
+                outcomes.append(outcome)
             }
         }
-        // Files whose chunks failed mid-way are finished (removed) here.
-        for i in files.indices where !finished.contains(i) {
-            if files[i].failed == nil { files[i].failed = "not all chunks could be restored" }
-            finish(files[i], dest: dest, complete: &complete, index: i, result: &result)
-        }
-
-        // Make the data durable before any file takes its real name, then rename them all:
-        // after a crash a real name never holds a partly written file.
-        dest.sync()
-        for i in complete {
-            do {
-                try dest.commitPartial(files[i].partial, as: files[i].node.path, mode: files[i].node.mode, mtimeNs: files[i].node.mtimeNs)
-                result.files += 1
-                result.bytes += files[i].node.size ?? 0
-            } catch let error as PlanVaultError {
-                dest.discardPartial(files[i].partial)
-                result.problems.append((files[i].node.path, error.localizedDescription))
-            }
-        }
-
-        for node in nodes where node.type == .symlink {
-            do {
-                try dest.makeSymlink(node.path, target: node.target ?? "", overwrite: options.overwrite)
-                result.symlinks += 1
-            } catch let error as PlanVaultError {
-                result.problems.append((node.path, error.localizedDescription))
-            }
-        }
-        // Folder metadata last, deepest first, so writing inside does not disturb mtimes.
-        for node in nodes.reversed() where node.type == .dir {
-            dest.applyMetadata(node.path, mode: node.mode, mtimeNs: node.mtimeNs)
-        }
-        return result
-    }
-
-    /// A file whose chunks are all in is queued for renaming; a failed one is removed and reported.
-    private func finish(_ job: FileJob, dest: Destination, complete: inout [Int], index: Int, result: inout RestoreResult) {
-        if let failure = job.failed {
-            dest.discardPartial(job.partial)
-            result.problems.append((job.node.path, failure))
-        } else {
-            complete.append(index)
-        }
+        return outcomes
     }
 
     /// Reads one bundle (only the span that holds the needed chunks), opens each chunk and writes it to its files.
-    private func restoreBundle(_ work: BundleWork, partials: [String], dest: Destination) async throws -> BundleOutcome {
+    private func restoreBundle(_ work: BundleWork, partials: [(path: String, partial: [UInt8])], dest: Destination) async throws -> BundleOutcome {
         let name = work.bundle.hex
-        var written = [(file: Int, chunks: Int)]()
-        var failures = [(file: Int, message: String)]()
-        let allFiles = work.chunks.flatMap { $0.targets.map(\.file) }
-        let end = UInt64(work.chunks.map { $0.entry.offset + $0.entry.length }.max() ?? 0)
-        let first = UInt64(work.chunks.map(\.entry.offset).min() ?? 0)
+        var outcome = BundleOutcome(bundle: work.bundle, written: [], failed: [])
+        // Entries were checked against the bundle size when read (BundleEntry.problem), and the
+        // arithmetic is in UInt64, so no offset here can overflow.
+        let end = work.chunks.map { UInt64($0.entry.offset) + UInt64($0.entry.length) }.max() ?? 0
+        let first = work.chunks.map { UInt64($0.entry.offset) }.min() ?? 0
         // Read from the start when the needed span begins near it; otherwise the prefix (for the salt) and the span.
         let spanStart = first <= 1 << 20 ? 0 : first
         let data: [UInt8]
@@ -212,23 +245,35 @@ public struct Restorer: Sendable {
                 : try await repository.backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
             opener = try BundleOpener(prefix: prefix, name: name, keys: repository.keys)
         } catch let error as PlanVaultError {
-            return .done(written: [], failures: allFiles.map { ($0, error.localizedDescription) })
+            outcome.failed = work.chunks.map { ($0, error.localizedDescription) }
+            return outcome
         }
-        for (entry, targets) in work.chunks {
+        for chunk in work.chunks {
+            let entry = chunk.entry
+            let plain: [UInt8]
             do {
-                let start = Int(UInt64(entry.offset) - spanStart), stop = start + Int(entry.length)
-                guard stop <= data.count else {
+                let start = UInt64(entry.offset) - spanStart, stop = start + UInt64(entry.length)
+                guard stop <= UInt64(data.count) else {
                     throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) lies past the end")
                 }
-                let plain = try data.withUnsafeBytes { try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[start..<stop]), entry: entry, keys: repository.keys) }
-                for target in targets {
-                    try plain.withUnsafeBytes { try dest.writePartial(partials[target.file], data: $0, offset: target.offset) }
-                    written.append((target.file, 1))
+                plain = try data.withUnsafeBytes {
+                    try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[Int(start)..<Int(stop)]), entry: entry, keys: repository.keys)
                 }
             } catch let error as PlanVaultError {
-                failures += targets.map { ($0.file, error.localizedDescription) }
+                outcome.failed.append((chunk, error.localizedDescription))
+                continue
+            }
+            // A failed write is the destination's fault, not the copy's: no other copy is tried.
+            for target in chunk.targets {
+                let file = partials[target.file]
+                do {
+                    try plain.withUnsafeBytes { try dest.writePartial(file.path, partial: file.partial, data: $0, offset: target.offset) }
+                    outcome.written.append(target)
+                } catch let error as PlanVaultError {
+                    outcome.writeFailed.append((target.file, error.localizedDescription))
+                }
             }
         }
-        return .done(written: written, failures: failures)
+        return outcome
     }
 }

@@ -20,6 +20,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case insecurePermissions(path: String, mode: UInt32)
     case unsupportedFormat(String)
     case backend(location: String, message: String)
+    /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
+    case snapshotUnreadable(name: String, reason: String, others: Int)
 
     public var errorDescription: String? {
         switch self {
@@ -57,6 +59,10 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "unsupported repository format: \(message)"
         case .backend(let location, let message):
             return "\(location): \(message)"
+        case .snapshotUnreadable(let name, let reason, let others):
+            let more = others > 0 ? " (and \(others) more)" : ""
+            return "snapshot \(name.prefix(12)) cannot be read\(more), so the latest snapshot cannot be decided: \(reason). "
+                + "Run `planvault verify` to see the damage; to restore anyway, name a readable snapshot ID (`planvault snapshots` lists them)"
         }
     }
 
@@ -65,6 +71,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound: return ExitCodes.repositoryNotFound
         case .lockHeld: return ExitCodes.locked
+        case .snapshotUnreadable: return ExitCodes.verificationFailed
         case .wrongPassphrase, .noPassphrase: return ExitCodes.wrongPassphrase
         default: return ExitCodes.failure
         }
