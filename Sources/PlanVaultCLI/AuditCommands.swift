@@ -48,6 +48,7 @@ struct AuditCommand: AsyncParsableCommand {
             Output.line("audit of \(result.target) (repository \(result.repository.prefix(8)), key \(result.fingerprint.prefix(19))…)")
             Output.line("  \(result.snapshots.count) attested snapshot(s), newest \(result.newestCopy ?? "none"); \(result.checks.count) verification/drill record(s); \(result.objectsChecked) object(s) checked\(readData ? " and hashed" : "")")
             for finding in result.findings { Output.line("FAIL \(finding.message)") }
+            for notice in result.notices { Output.line("NOTE \(notice.message)") }
             Output.line("verdict: \(result.verdict)")
             if !result.passed {
                 throw ExitCode(result.findings.allSatisfy { $0.kind == .stale } ? ExitCodes.stale : ExitCodes.verificationFailed)

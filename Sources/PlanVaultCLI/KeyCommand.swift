@@ -43,7 +43,9 @@ struct KeyCommand: AsyncParsableCommand {
             try await guarded {
                 let context = try Context(global)
                 let repository = try await context.openRepository()
-                Output.line("  ID        Created                          Host                 User        Label")
+                // Cost is the scrypt work in units of the default: a key file far above 1x was not made
+                // by `planvault init` or `key add` and may have been planted to slow every open.
+                Output.line("  ID        Cost  Created                          Host                 User        Label")
                 for info in try await repository.backend.list(.key).sorted(by: { $0.name < $1.name }) {
                     let bytes = try await repository.backend.read(.key, name: info.name, range: nil)
                     guard let key = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
@@ -51,7 +53,8 @@ struct KeyCommand: AsyncParsableCommand {
                         continue
                     }
                     let mark = info.name == repository.keyName ? "*" : " "
-                    Output.line("\(mark) \(info.name.prefix(8))  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")")
+                    let cost = "\(key.workUnits)x".leftPad(4)
+                    Output.line("\(mark) \(info.name.prefix(8))  \(cost)  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")")
                 }
             }
         }

@@ -70,12 +70,20 @@ struct PushCommand: AsyncParsableCommand {
             if let progress { onProgress = { @Sendable update in progress.update(update) } }
             let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress,
                                     uploadConcurrency: context.uploadConcurrency(for: writer.backend))
+            if let directory = writer.backend as? DirectoryBackend {
+                let stale = directory.removeStaleTemporaryFiles()
+                if stale.count > 0 {
+                    context.logger.info("removed \(stale.count) temporary file(s) (\(Output.bytes(stale.bytes))) left by interrupted writes")
+                }
+            }
             let result = try await archiver.push(options)
             progress?.finish()
-            // Evidence for the auditor: a signed, chained record of this copy.
+            // Evidence for the auditor: a signed, chained record of this copy, and of any snapshot
+            // an interrupted push wrote without its record.
             let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
                                                              repository: writer.repository, index: result.index)
             try await AttestationLog.append(record, writer: writer)
+            try await attestLeftovers(writer: writer, index: result.index, context: context)
             let s = result.snapshot.summary
             if json {
                 try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,
@@ -90,11 +98,33 @@ struct PushCommand: AsyncParsableCommand {
                 Output.line("  files: \(s.files) (\(s.filesRead) read, \(s.files - s.filesRead) unchanged), folders: \(s.directories), symlinks: \(s.symlinks)")
                 Output.line("  data: \(Output.bytes(s.totalBytes)) in snapshot, \(Output.bytes(s.bytesRead)) read, \(s.newChunks) new chunks, \(Output.bytes(s.bytesStored)) stored")
             }
+            // Warnings reach standard error whatever --quiet says: cron mails them.
+            for warning in result.warnings { Output.error("planvault: warning: \(warning.path): \(warning.message)") }
+            if !result.warnings.isEmpty && result.problems.isEmpty {
+                Output.error("planvault: \(result.warnings.count) file(s) may be inconsistent in this snapshot (exit code 3)")
+                throw ExitCode(ExitCodes.partial)
+            }
             if !result.problems.isEmpty {
                 if !json {
                     Output.error("planvault: \(result.problems.count) item(s) could not be read and are not in this snapshot (exit code 3)")
                 }
                 throw ExitCode(ExitCodes.partial)
+            }
+        }
+    }
+
+    /// Attests snapshots a push killed between its snapshot and its record left behind.
+    private func attestLeftovers(writer: RepositoryWriter, index: ChunkIndex, context: Context) async throws {
+        let trusted = try await AttestationLog.trusted(writer.repository)
+        for id in try await AttestationLog.unattestedSnapshots(in: trusted, repository: writer.repository) {
+            do {
+                let snapshot = try await writer.repository.loadSnapshot(id)
+                var record = try await AttestationLog.pushRecord(snapshotID: id, snapshot: snapshot, repository: writer.repository, index: index)
+                record.adopted = true
+                try await AttestationLog.append(record, writer: writer)
+                context.logger.info("attested snapshot \(id.prefix(8)), which an interrupted push left without its record")
+            } catch let error as PlanVaultError {
+                Output.error("planvault: warning: snapshot \(id.prefix(8)) has no attestation and could not be attested: \(error.localizedDescription)")
             }
         }
     }

@@ -37,6 +37,9 @@ struct RepairCommand: AsyncParsableCommand {
                     Output.line("damaged index file \(name.prefix(8)) left in place (its bundles are now indexed again; --remove-damaged deletes it)")
                 }
             }
+            for id in try await AttestationLog.reattestStale(writer: writer) {
+                Output.line("re-attested snapshot \(id.prefix(8)) with the index files it now uses")
+            }
         }
     }
 }

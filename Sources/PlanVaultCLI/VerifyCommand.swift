@@ -58,6 +58,8 @@ struct VerifyCommand: AsyncParsableCommand {
         let depth = readData ? "verify --read-data" : readDataSubset.map { "verify --read-data-subset \($0)" } ?? "verify"
         record.check = .init(what: depth, result: report.ok ? "ok" : (report.findings.isEmpty ? "stale" : "failed"), findings: report.findings.count,
                              detail: "\(report.snapshots) snapshots, \(report.bundles) bundles, \(report.bundlesRead) read")
+        let damaged = Set(report.findings.filter { $0.kind == "bundle" }.map(\.object)).sorted()
+        if !damaged.isEmpty { record.damagedBundles = damaged }
         do {
             // Appending waits for a running push on this host, so the two cannot fork the chain.
             let lock = try context.lock(repositoryID: repository.config.id, wait: true)

@@ -68,8 +68,13 @@ public enum Fixture {
         return RepositoryWriter(repository: repository, backend: backend)
     }
 
+    /// A push as `planvault push` makes it: the snapshot, then its signed record.
     public static func push(_ writer: RepositoryWriter, _ paths: [String]) async throws -> PushResult {
-        try await Archiver(writer: writer, logger: logger).push(PushOptions(paths: paths))
+        let result = try await Archiver(writer: writer, logger: logger).push(PushOptions(paths: paths))
+        let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
+                                                         repository: writer.repository, index: result.index)
+        try await AttestationLog.append(record, writer: writer)
+        return result
     }
 
     public static func restore(_ repository: Repository, snapshot: String = "latest", to dest: String, includes: [String] = [], overwrite: Bool = false) async throws -> RestoreResult {

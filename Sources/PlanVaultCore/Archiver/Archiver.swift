@@ -12,6 +12,8 @@ public struct PushOptions: Sendable {
     public var bundleSize: Int?
     /// zlib level for compressible chunks: 1 fastest, 9 smallest.
     public var compressionLevel: Int32 = Zlib.defaultLevel
+    /// Bundles never to reference (known damaged): their chunks are stored again.
+    public var avoidBundles: Set<Digest32> = []
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -28,6 +30,8 @@ public struct PushResult: Sendable {
     public var snapshot: Snapshot
     public var parent: String?
     public var problems: [(path: String, message: String)]
+    /// Files in the snapshot that may not be a consistent copy (changed while read, twice).
+    public var warnings: [(path: String, message: String)] = []
     public var adoptedBundles: Int
     /// The repository's index after this push (what was loaded, plus the bundles it wrote or adopted).
     public var index: ChunkIndex
@@ -63,11 +67,20 @@ public final class Archiver: Sendable {
         // and forget chunks whose bundle was lost, so they are stored again.
         var (loaded, adopted, _) = try await repository.loadIndexWithBundles()
         if !adopted.isEmpty { logger.info("adopted \(adopted.count) bundle(s) left by an interrupted push") }
+        // Bundles a verification found damaged are never referenced again: their chunks are
+        // stored anew (into the index as a second copy) when a source still has them.
+        let damaged = AttestationLog.damagedBundles(in: try await AttestationLog.trusted(repository)).union(options.avoidBundles)
+            .filter { loaded.index.bundles[$0] != nil }
+        if !damaged.isEmpty {
+            logger.warning("\(damaged.count) bundle(s) were found damaged by `verify`; their chunks are stored again where the sources still have them")
+            loaded.index.forget(damaged)
+        }
 
         let parent = options.rereadAll ? nil : try await findParent(host: options.host, paths: sources.map(\.path))
         var walker = SourceWalker(excludes: options.excludes)
         for source in sources { walker.walk(source: source.path, as: source.name) }
         var problems = walker.problems
+        var warnings = [(path: String, message: String)]()
         var entries = walker.entries
 
         var summary = SnapshotSummary()
@@ -96,9 +109,18 @@ public final class Archiver: Sendable {
         let newBundles: [IndexedBundle] = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
             for i in toRead {
                 do {
-                    let result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { bytes in
+                    var result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { bytes in
                         progressState.bytesDone += UInt64(bytes)
                         self.progress?(progressState)
+                    }
+                    // A file that changed while it was read is read once more; only a second
+                    // inconsistent read is kept, and then said (exit 3), never in silence.
+                    if result.changedWhileReading {
+                        logger.info("\(entries[i].sourcePath) changed while it was read; reading it again")
+                        result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { _ in self.progress?(progressState) }
+                        if result.changedWhileReading {
+                            warnings.append((entries[i].sourcePath, "changed while it was read, twice: the snapshot holds a copy that may mix old and new content; push again when it is not being written"))
+                        }
                     }
                     entries[i].node.chunks = result.chunks.map(\.hex)
                     entries[i].node.size = result.size
@@ -107,9 +129,6 @@ public final class Archiver: Sendable {
                     entries[i].node.mode = result.mode
                     entries[i].node.inode = result.inode
                     entries[i].node.device = result.device
-                    if result.changedWhileReading {
-                        logger.warning("\(entries[i].sourcePath) changed while it was read; the snapshot holds what was read")
-                    }
                     summary.filesRead += 1
                     summary.bytesRead += result.size
                 } catch let error as FileReadError {
@@ -149,8 +168,8 @@ public final class Archiver: Sendable {
         var final = snapshot
         final.summary.bytesStored += UInt64(saved.size)
         logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
-        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, adoptedBundles: adopted.count,
-                          index: loaded.index)
+        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, warnings: warnings,
+                          adoptedBundles: adopted.count, index: loaded.index)
     }
 
     struct Source {

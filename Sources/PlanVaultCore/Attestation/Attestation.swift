@@ -62,6 +62,29 @@ public struct Attestation: Codable, Sendable, Equatable {
     /// Snapshot IDs removed, and the policy that removed them (retention records).
     public var removed: [String]?
     public var policy: String?
+    /// Push records: SHA-256 (hex) of the config's bytes, so an auditor can check the config.
+    public var configSHA256: String?
+    /// Verify records: bundles found damaged (a later push stores their chunks again).
+    public var damagedBundles: [String]?
+    /// Push records: this record attests a snapshot an interrupted push left without one.
+    public var adopted: Bool?
+    /// Push records: a repair re-attests a snapshot whose objects it replaced; the newest push
+    /// record of a snapshot is the one that counts.
+    public var repaired: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, type, sequence, previous, repository, time, host, snapshot, objects, check, removed, policy
+        case configSHA256 = "config_sha256", damagedBundles = "damaged_bundles", adopted, repaired
+    }
+
+    public init(type: Kind, sequence: Int, previous: String?, repository: String, time: String, host: String) {
+        self.type = type
+        self.sequence = sequence
+        self.previous = previous
+        self.repository = repository
+        self.time = time
+        self.host = host
+    }
 
     static let domain = Array("planvault-attestation-v1\n".utf8)
 

@@ -40,11 +40,7 @@ public enum AttestationLog {
     /// this repository's key signed count as the head: a planted record is never chained onto.
     @discardableResult
     public static func append(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
-        let publicKey = try writer.repository.keys.attestationPublicKey()
-        let existing = try await load(writer.backend, cache: writer.repository.cache).entries.filter {
-            $0.attestation.repository == writer.repository.config.id && (0..<Int(Int32.max)).contains($0.attestation.sequence)
-                && Attestation.verifySignature(body: $0.body, signature: $0.signature, publicKey: publicKey)
-        }
+        let existing = try await trusted(writer.repository)
         var record = record
         // The record's time is when it joins the chain, so the chain's times only move forward.
         record.time = Timestamps.format(Date())
@@ -61,6 +57,58 @@ public enum AttestationLog {
         try await writer.backend.write(.attestation, name: name, data: bytes)
         writer.repository.cache?.store(.attestation, name: name, bytes: bytes)
         return name
+    }
+
+    /// The records this repository's key signed, in chain order (through the local cache).
+    public static func trusted(_ repository: Repository) async throws -> [Entry] {
+        let publicKey = try repository.keys.attestationPublicKey()
+        return try await load(repository.backend, cache: repository.cache).entries.filter {
+            $0.attestation.repository == repository.config.id && (0..<Int(Int32.max)).contains($0.attestation.sequence)
+                && Attestation.verifySignature(body: $0.body, signature: $0.signature, publicKey: publicKey)
+        }
+    }
+
+    /// Bundles a signed verification found damaged. A push treats their chunks as absent and
+    /// stores them again, so new snapshots never inherit the damage.
+    public static func damagedBundles(in entries: [Entry]) -> Set<Digest32> {
+        Set(entries.flatMap { $0.attestation.type == .verify ? $0.attestation.damagedBundles ?? [] : [] }.compactMap { Digest32(hex: $0) })
+    }
+
+    /// Snapshots at the target that no push record attests and no retention record removed: left
+    /// by a push killed between writing its snapshot and its record.
+    public static func unattestedSnapshots(in entries: [Entry], repository: Repository) async throws -> [String] {
+        var known = Set<String>()
+        for entry in entries {
+            if let id = entry.attestation.snapshot?.id { known.insert(id) }
+            known.formUnion(entry.attestation.removed ?? [])
+        }
+        return try await repository.snapshotIDs().filter { !known.contains($0) }
+    }
+
+    /// Appends a fresh push record for every snapshot whose newest record names an object the
+    /// target no longer has (bundles replaced by a repair, rewritten index files), so the
+    /// auditor's completeness check describes the repository as it now is. Returns their IDs.
+    @discardableResult
+    public static func reattestStale(writer: RepositoryWriter) async throws -> [String] {
+        var newest = [String: Attestation]()
+        for entry in try await trusted(writer.repository) where entry.attestation.type == .push {
+            if let id = entry.attestation.snapshot?.id { newest[id] = entry.attestation }
+        }
+        var present = [String: Set<String>]()
+        for kind in [ObjectKind.bundle, .index, .snapshot, .key] {
+            present[kind.rawValue] = Set(try await writer.backend.list(kind).map(\.name))
+        }
+        let index = try await writer.repository.loadIndexWithBundles().load.index
+        var done = [String]()
+        for id in try await writer.repository.snapshotIDs() {
+            guard let record = newest[id], (record.objects ?? []).contains(where: { !(present[$0.kind]?.contains($0.name) ?? false) }) else { continue }
+            let snapshot = try await writer.repository.loadSnapshot(id)
+            var fresh = try await pushRecord(snapshotID: id, snapshot: snapshot, repository: writer.repository, index: index)
+            fresh.repaired = true
+            try await append(fresh, writer: writer)
+            done.append(id)
+        }
+        return done
     }
 
     /// A record with the common fields filled in; `append` sets sequence and previous.
@@ -105,6 +153,7 @@ public enum AttestationLog {
                                 sourceSet: snapshot.paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
                                 files: snapshot.summary.files, bytes: snapshot.summary.totalBytes)
         record.objects = objects
+        record.configSHA256 = LibCrypto.sha256(repository.configBytes).hex
         return record
     }
 }

@@ -35,6 +35,10 @@ public enum AuditHTML {
         } else {
             html += "<ul class=\"findings\">\n" + report.findings.map { "<li>\(escape($0.message))</li>" }.joined(separator: "\n") + "\n</ul>\n"
         }
+        if !report.notices.isEmpty {
+            html += "<h2>Notices</h2>\n<p>Not failures: records and objects that are not part of the evidence, and checks this credential could not make.</p>\n"
+            html += "<ul>\n" + report.notices.map { "<li>\(escape($0.message))</li>" }.joined(separator: "\n") + "\n</ul>\n"
+        }
         html += "<h2>Replications per day</h2>\n" + chart(report.replicationsPerDay, until: String(report.checkedAt.prefix(10))) + "\n"
         html += "<h2>Snapshots</h2>\n<table><tr><th>Snapshot</th><th>Time (UTC)</th><th>Host</th><th>Sources</th><th>Files</th><th>Bytes</th><th>Retained</th></tr>\n"
         for row in report.snapshots.reversed() {

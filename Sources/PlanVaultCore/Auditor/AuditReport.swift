@@ -46,6 +46,10 @@ public struct AuditReport: Codable, Sendable {
     public var snapshots: [SnapshotRow] = []
     public var checks: [CheckRow] = []
     public var findings: [Finding] = []
+    /// What the auditor should know but that does not make the copy unfit: records that are not
+    /// this repository's (anyone with write access can plant one; the chain check catches the
+    /// loss of a real one), and checks the credential did not allow.
+    public var notices: [Finding] = []
 
     public var passed: Bool { findings.isEmpty }
     public var verdict: String { passed ? "PASS" : "FAIL" }
@@ -59,6 +63,10 @@ public struct AuditReport: Codable, Sendable {
 
     mutating func add(_ kind: FindingKind, _ object: String, _ message: String) {
         findings.append(Finding(kind: kind, object: object, message: message))
+    }
+
+    mutating func notice(_ kind: FindingKind, _ object: String, _ message: String) {
+        notices.append(Finding(kind: kind, object: object, message: message))
     }
 
     /// Pushes per day (UTC), oldest first.

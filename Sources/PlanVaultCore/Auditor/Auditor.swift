@@ -25,18 +25,20 @@ public struct Auditor: Sendable {
         var report = AuditReport(repository: publicKey.repository, target: backend.location, fingerprint: publicKey.fingerprint,
                                  checkedAt: Timestamps.format(now))
         let (entries, unreadable) = try await AttestationLog.load(backend)
+        // Records that do not verify are not evidence, and not a failure either: anyone who can
+        // write to the target can plant one. The loss or alteration of a real record shows as a
+        // gap in the chain of the signed ones, and that fails the audit.
         for name in unreadable {
-            report.add(.attestationDamaged, name, "attestation \(name.prefix(12)) is damaged or not an attestation")
+            report.notice(.attestationDamaged, name, "attestation \(name.prefix(12)) is damaged or not an attestation; ignored (remove it with an admin credential)")
         }
-        // Only what the given key signed counts as evidence.
         var trusted = [AttestationLog.Entry]()
         for entry in entries {
             guard Attestation.verifySignature(body: entry.body, signature: entry.signature, publicKey: publicKey.key) else {
-                report.add(.signature, entry.name, "attestation \(entry.name.prefix(12)) (sequence \(entry.attestation.sequence), \(entry.attestation.time)) is not signed by the key \(publicKey.fingerprint.prefix(19))…")
+                report.notice(.signature, entry.name, "attestation \(entry.name.prefix(12)) (sequence \(entry.attestation.sequence), \(entry.attestation.time)) is not signed by the key \(publicKey.fingerprint.prefix(19))…; ignored")
                 continue
             }
             guard entry.attestation.repository == publicKey.repository else {
-                report.add(.signature, entry.name, "attestation \(entry.name.prefix(12)) belongs to repository \(entry.attestation.repository.prefix(8)), not \(publicKey.repository.prefix(8))")
+                report.notice(.signature, entry.name, "attestation \(entry.name.prefix(12)) belongs to repository \(entry.attestation.repository.prefix(8)), not \(publicKey.repository.prefix(8)); ignored")
                 continue
             }
             trusted.append(entry)
@@ -49,13 +51,18 @@ public struct Auditor: Sendable {
 
         // Snapshots still retained: pushed, and not removed by a signed retention record.
         let removed = Set(trusted.flatMap { $0.attestation.type == .retention ? $0.attestation.removed ?? [] : [] })
-        let pushes = trusted.filter { $0.attestation.type == .push && $0.attestation.snapshot != nil }
+        // The newest push record of each snapshot counts (a repair re-attests what it replaced).
+        var newestRecord = [String: AttestationLog.Entry]()
+        for entry in trusted where entry.attestation.type == .push {
+            if let id = entry.attestation.snapshot?.id { newestRecord[id] = entry }
+        }
+        let pushes = trusted.filter { entry in entry.attestation.snapshot.map { newestRecord[$0.id]?.name == entry.name } ?? false }
         let retained = pushes.filter { !removed.contains($0.attestation.snapshot?.id ?? "") }
         for entry in trusted {
             let a = entry.attestation
             switch a.type {
             case .push:
-                if let s = a.snapshot {
+                if let s = a.snapshot, newestRecord[s.id]?.name == entry.name {
                     report.snapshots.append(.init(id: s.id, time: s.time, host: a.host, sourceSet: s.sourceSet, files: s.files, bytes: s.bytes,
                                                   objects: a.objects?.count ?? 0, retained: !removed.contains(s.id)))
                 }
@@ -67,7 +74,7 @@ public struct Auditor: Sendable {
         }
 
         // A restore needs the config (whose id the key file is bound to) and a key file.
-        await checkRestorable(&report)
+        await checkRestorable(&report, trusted: trusted)
 
         // The newest verification and drill must not have failed.
         for type in [Attestation.Kind.verify, .drill] {
@@ -122,25 +129,56 @@ public struct Auditor: Sendable {
         return report
     }
 
-    /// The config must exist, be this repository's, and at least one key file must be intact.
-    private func checkRestorable(_ report: inout AuditReport) async {
+    /// The config must exist, be this repository's and match the newest push record's hash, and
+    /// at least one key file must be intact. Both are small, so they are hashed on every audit.
+    private func checkRestorable(_ report: inout AuditReport, trusted: [AttestationLog.Entry]) async {
         do {
-            let config = try await Repository.loadConfig(backend)
+            let bytes = try await backend.read(.config, name: ObjectName.config, range: nil)
+            let config = try RepositoryConfig.decode(bytes, location: backend.location)
             if config.id != publicKey.repository {
                 report.add(.notRestorable, "config", "the config belongs to repository \(config.id.prefix(8)), not \(publicKey.repository.prefix(8))")
             }
-        } catch {
-            report.add(.notRestorable, "config", "the repository's config is missing or unreadable: nothing could be restored")
-            return
-        }
-        do {
-            let keys = try await backend.list(.key)
-            guard !keys.isEmpty else {
-                report.add(.notRestorable, "keys", "no key file exists: nothing could be restored")
-                return
+            let recorded = trusted.last { $0.attestation.configSHA256 != nil }?.attestation.configSHA256
+            if let recorded, LibCrypto.sha256(bytes).hex != recorded {
+                report.add(.notRestorable, "config", "the config differs from the one the newest push recorded: it was altered; `planvault repair` with the passphrase puts it back")
             }
         } catch {
+            report.add(.notRestorable, "config", "the repository's config is missing or unreadable (`planvault repair` with the passphrase rewrites it from a key file)")
+        }
+        let listing: [ObjectInfo]
+        do {
+            listing = try await backend.list(.key)
+        } catch {
             report.add(.notRestorable, "keys", "key files cannot be listed: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
+            return
+        }
+        guard !listing.isEmpty else {
+            report.add(.notRestorable, "keys", "no key file exists: nothing could be restored")
+            return
+        }
+        var intact = 0, unchecked = 0
+        var damaged = [String]()
+        for info in listing where info.size <= UInt64(Limits.maxKeyFileSize) {
+            do {
+                let bytes = try await backend.read(.key, name: info.name, range: nil)
+                report.bytesRead += UInt64(bytes.count)
+                if LibCrypto.sha256(bytes).hex == info.name, (try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)))?.repository == publicKey.repository {
+                    intact += 1
+                } else {
+                    damaged.append(String(info.name.prefix(12)))
+                }
+            } catch {
+                // An auditor credential on `planvault serve` may not download key files.
+                unchecked += 1
+            }
+        }
+        if unchecked > 0 {
+            report.notice(.notRestorable, "keys", "\(unchecked) key file(s) could not be read with this credential: only their presence was checked")
+        }
+        if intact == 0 && unchecked == 0 {
+            report.add(.notRestorable, "keys", "no intact key file remains (damaged: \(damaged.joined(separator: ", "))): nothing could be restored")
+        } else if !damaged.isEmpty {
+            report.notice(.objectDamaged, "keys", "damaged key file(s): \(damaged.joined(separator: ", ")); \(intact) intact")
         }
     }
 

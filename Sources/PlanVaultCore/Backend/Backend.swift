@@ -52,8 +52,13 @@ public protocol ReadableBackend: Sendable {
 public protocol Backend: ReadableBackend {
     /// Prepares an empty repository location (folders, bucket prefix).
     func prepare() async throws
-    /// Stores an object atomically. Writing a content-addressed name that exists is a no-op.
+    /// Stores an object atomically. Writing a content-addressed name that exists is a no-op when
+    /// the stored copy is intact; a target that can check (directory, server) replaces a stored
+    /// copy that no longer hashes to its name.
     func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws
+    /// Stores an object even though one of that name exists, because the stored copy no longer
+    /// hashes to its name (repair). The caller has checked that data hashes to name.
+    func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws
     func delete(_ kind: ObjectKind, name: String) async throws
 }
 

@@ -114,9 +114,46 @@ public struct DirectoryBackend: Backend {
         try ObjectName.validate(kind, name)
         let dir = folder(kind, name: name)
         let final = "\(dir)/\(name)"
-        if kind.isContentAddressed, access(final, F_OK) == 0 { return }
+        if kind.isContentAddressed, access(final, F_OK) == 0 {
+            // Same name, so same content, unless the stored copy was damaged: then this upload is
+            // a repair, not an overwrite, and replaces it.
+            if let stored = try? FileIO.readFile(final), LibCrypto.sha256(stored).hex == name { return }
+            guard LibCrypto.sha256(data).hex == name else {
+                throw PlanVaultError.invalidArgument("refusing to replace \(kind.singular) \(name): the new bytes do not hash to its name")
+            }
+        }
         if kind == .bundle || kind == .attestation { try makeDirectory(dir, allowExisting: true) }
         try FileIO.writeAtomically(data, to: final, inDirectory: dir)
+    }
+
+    public func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
+        try ObjectName.validate(kind, name)
+        guard kind.isContentAddressed, LibCrypto.sha256(data).hex == name else {
+            throw PlanVaultError.invalidArgument("a repair upload must hash to its name (\(kind.singular) \(name))")
+        }
+        let dir = folder(kind, name: name)
+        if kind == .bundle || kind == .attestation { try makeDirectory(dir, allowExisting: true) }
+        try FileIO.writeAtomically(data, to: "\(dir)/\(name)", inDirectory: dir)
+    }
+
+    /// Removes temporary files that killed writers left behind (`.tmp-*`, older than `age`
+    /// seconds, so a write in progress elsewhere is never touched). Returns how many and bytes.
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600, now: Date = Date()) -> (count: Int, bytes: UInt64) {
+        var folders = [root] + ObjectKind.allCases.filter { $0 != .config && $0 != .bundle }.map { "\(root)/\($0.rawValue)" }
+        folders += ((try? FileIO.listDirectory("\(root)/bundles")) ?? []).filter { $0.utf8.count == 2 }.map { "\(root)/bundles/\($0)" }
+        var removed = 0
+        var bytes: UInt64 = 0
+        for folder in folders {
+            for name in (try? FileIO.listDirectory(folder)) ?? [] where name.hasPrefix(".tmp-") {
+                var st = Glibc.stat()
+                let path = "\(folder)/\(name)"
+                guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                      now.timeIntervalSince1970 - Double(st.st_mtim.tv_sec) > age, unlink(path) == 0 else { continue }
+                removed += 1
+                bytes += UInt64(st.st_size)
+            }
+        }
+        return (removed, bytes)
     }
 
     public func delete(_ kind: ObjectKind, name: String) async throws {

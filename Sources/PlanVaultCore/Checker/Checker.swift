@@ -57,7 +57,14 @@ public struct Checker: Sendable {
     }
 
     public func verify(_ options: VerifyOptions, now: Date = Date()) async throws -> VerifyReport {
+        // Reading the data means reading every object at the target: a cached copy proves nothing
+        // about the offsite one. (Without --read-data, cached copies are still used only where the
+        // target lists the object with the same size.)
+        let repository = options.readData == .none ? self.repository : self.repository.uncached()
         var report = VerifyReport()
+        if let problem = repository.configProblem {
+            report.findings.append(Finding(kind: "config", object: "config", problem: problem, affects: []))
+        }
         let load = try await repository.loadIndex()
         report.indexFiles = load.files.count
         for (name, error) in load.damaged {
@@ -146,6 +153,13 @@ public struct Checker: Sendable {
             try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report)
         }
 
+        // The attestation chain: snapshots it records must still exist (unless a signed retention
+        // record removed them), its records must be intact and unbroken, and the config and a key
+        // file must be as the pushes recorded them. The same checks `audit` makes, with our key.
+        let named = Set(report.findings.map(\.object))
+        report.findings += try await checkAttestations(repository, hasSnapshots: !snapshots.snapshots.isEmpty || !snapshots.damaged.isEmpty)
+            .filter { !named.contains($0.object) }
+
         if let days = options.requiredRetentionDays, let inspector = repository.backend as? any RetentionInspecting {
             report.findings += try await checkRetention(inspector, days: days, now: now)
         }
@@ -158,6 +172,27 @@ public struct Checker: Sendable {
             report.stale = (report.newestSnapshotAgeSeconds ?? .infinity) > maxAge
         }
         return report
+    }
+
+    private func checkAttestations(_ repository: Repository, hasSnapshots: Bool) async throws -> [Finding] {
+        let publicKey = AuditPublicKey(repository: repository.config.id, key: try repository.keys.attestationPublicKey())
+        let audit = try await Auditor(backend: repository.backend, publicKey: publicKey, logger: logger).audit(Auditor.Options())
+        var findings = [Finding]()
+        for finding in audit.findings {
+            switch finding.kind {
+            case .stale, .failedCheck: continue  // --max-age is verify's own; a past failure is history
+            case .noAttestations where !hasSnapshots: continue
+            default: break
+            }
+            findings.append(Finding(kind: "attestation", object: finding.object, problem: finding.message, affects: []))
+        }
+        for notice in audit.notices where notice.kind == .attestationDamaged {
+            findings.append(Finding(kind: "attestation", object: notice.object, problem: notice.message, affects: []))
+        }
+        for notice in audit.notices where notice.kind == .signature {
+            logger.warning("\(notice.message)")
+        }
+        return findings
     }
 
     /// Every object must carry a retention lock lasting at least `days` from when it was written.

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// wrapping key = scrypt(passphrase UTF-8, salt, n, r, p, 32);
 /// wrapped = AES-256-GCM(wrapping key, nonce, aad = "planvault/v1/key-file/" || repository ID)
-///           of the JSON { "master_key": BASE64(32 bytes) }.
+///           of the JSON { "master_key": BASE64(32 bytes), "config": BASE64(the config's bytes) }.
+/// The config copy authenticates the target's config and lets a lost one be rewritten.
 public struct KeyFile: Codable, Sendable {
     public struct KDF: Codable, Sendable {
         public var algorithm = "scrypt"
@@ -33,17 +34,26 @@ public struct KeyFile: Codable, Sendable {
 
     struct Payload: Codable {
         var masterKey: String
-        enum CodingKeys: String, CodingKey { case masterKey = "master_key" }
+        var config: String
+        enum CodingKeys: String, CodingKey { case masterKey = "master_key", config }
+    }
+
+    /// What a key file yields to its passphrase: the master keys and the exact config bytes the
+    /// repository was created with.
+    public struct Unwrapped: Sendable {
+        public var keys: MasterKeys
+        public var config: [UInt8]
     }
 
     static func aad(repository: String) -> [UInt8] { Array("planvault/v1/key-file/\(repository)".utf8) }
 
-    public static func wrap(_ keys: MasterKeys, passphrase: String, repository: String, label: String?,
+    public static func wrap(_ keys: MasterKeys, passphrase: String, repository: String, config: [UInt8], label: String?,
                             host: String, username: String, cost: (n: UInt64, r: UInt64, p: UInt64) = defaultCost) throws -> KeyFile {
         let salt = try LibCrypto.randomBytes(32)
         let nonce = try LibCrypto.randomBytes(12)
         let kek = try LibCrypto.scrypt(passphrase: Array(passphrase.utf8), salt: salt, n: cost.n, r: cost.r, p: cost.p, length: 32)
-        var payload = Array(try JSONEncoder().encode(Payload(masterKey: Data(keys.master.exportBytes()).base64EncodedString())))
+        var payload = Array(try JSONEncoder().encode(Payload(masterKey: Data(keys.master.exportBytes()).base64EncodedString(),
+                                                             config: Data(config).base64EncodedString())))
         defer { LibCrypto.wipe(&payload) }
         let wrapped = try LibCrypto.aes256GCMSeal(key: kek, nonce: nonce, aad: aad(repository: repository), plaintext: payload)
         return KeyFile(repository: repository, created: Timestamps.format(Date()), host: host, username: username, label: label,
@@ -51,8 +61,16 @@ public struct KeyFile: Codable, Sendable {
                        nonce: Data(nonce).base64EncodedString(), wrapped: Data(wrapped).base64EncodedString())
     }
 
-    /// The master keys, or nil when the passphrase does not fit this key file.
-    public func unwrap(passphrase: String, name: String) throws -> MasterKeys? {
+    /// The scrypt work of this key file in units of the default cost (for ordering and budgets).
+    public var workUnits: UInt64 {
+        let (w, overflow) = kdf.n.multipliedReportingOverflow(by: kdf.r)
+        let (total, overflow2) = w.multipliedReportingOverflow(by: kdf.p)
+        guard !overflow, !overflow2 else { return .max }
+        return max(1, total / (KeyFile.defaultCost.n * KeyFile.defaultCost.r))
+    }
+
+    /// The master keys and config, or nil when the passphrase does not fit this key file.
+    public func unwrap(passphrase: String, name: String) throws -> Unwrapped? {
         guard kdf.algorithm == "scrypt", let salt = Data(base64Encoded: kdf.salt), let nonceBytes = Data(base64Encoded: nonce),
               nonceBytes.count == 12, let sealed = Data(base64Encoded: wrapped),
               kdf.n >= 1024, kdf.n <= 1 << 22, kdf.n & (kdf.n - 1) == 0, kdf.r >= 1, kdf.r <= 32, kdf.p >= 1, kdf.p <= 16,
@@ -65,10 +83,11 @@ public struct KeyFile: Codable, Sendable {
             return nil
         }
         defer { LibCrypto.wipe(&plain) }
-        guard let payload = try? JSONDecoder().decode(Payload.self, from: Data(plain)), let master = Data(base64Encoded: payload.masterKey) else {
+        guard let payload = try? JSONDecoder().decode(Payload.self, from: Data(plain)), let master = Data(base64Encoded: payload.masterKey),
+              master.count == 32, let config = Data(base64Encoded: payload.config), config.count <= Limits.maxConfigSize else {
             throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "wrapped key is malformed")
         }
-        return try MasterKeys(master: SecretKey(bytes: Array(master)))
+        return Unwrapped(keys: try MasterKeys(master: SecretKey(bytes: Array(master))), config: Array(config))
     }
 
     public func encoded() throws -> [UInt8] {

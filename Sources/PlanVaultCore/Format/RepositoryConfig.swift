@@ -32,6 +32,16 @@ public struct RepositoryConfig: Codable, Sendable {
         return config
     }
 
+    /// Reports an unsupported version as such (a newer planvault's repository is not damaged).
+    static func decodeVersionOnly(_ bytes: [UInt8], location: String) throws -> Int? {
+        struct Header: Decodable { var format: String; var version: Int }
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(bytes)), header.format == "planvault" else { return nil }
+        guard header.version == currentVersion else {
+            throw PlanVaultError.unsupportedFormat("repository version \(header.version); this planvault reads version \(currentVersion)")
+        }
+        return header.version
+    }
+
     public func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -28,7 +28,12 @@ public struct ChunkIndex: Sendable {
 
     /// Forgets bundles that are absent from the target or have another size than indexed.
     public mutating func retainBundles(_ present: [Digest32: UInt64]) {
-        let lost = Set(bundles.filter { present[$0.key] != $0.value }.keys)
+        forget(Set(bundles.filter { present[$0.key] != $0.value }.keys))
+    }
+
+    /// Forgets the given bundles (lost or known damaged): their chunks are found in another copy
+    /// if the index has one, and are otherwise absent, so a push stores them again.
+    public mutating func forget(_ lost: Set<Digest32>) {
         guard !lost.isEmpty else { return }
         for id in lost { bundles.removeValue(forKey: id) }
         for (id, location) in chunks where lost.contains(location.bundle) {
@@ -40,6 +45,16 @@ public struct ChunkIndex: Sendable {
         }
     }
     public func location(of id: Digest32) -> ChunkLocation? { chunks[id] }
+
+    /// The index as bundles and their entries (every copy), for writing one new index file.
+    public func indexedBundles() -> [IndexedBundle] {
+        var entries = [Digest32: [BundleEntry]]()
+        for location in chunks.values { entries[location.bundle, default: []].append(location.entry) }
+        for list in alternates.values { for location in list { entries[location.bundle, default: []].append(location.entry) } }
+        return bundles.keys.sorted().map { id in
+            IndexedBundle(id: id, size: bundles[id] ?? 0, entries: Array(Set(entries[id] ?? [])).sorted { $0.slot < $1.slot })
+        }
+    }
 
     /// Every known copy of a chunk, the preferred one first: a reader whose first copy fails
     /// tries the next before giving up.

@@ -45,6 +45,19 @@ public final class ObjectCache: Sendable {
         try? FileIO.writeAtomically(Array(bytes), to: "\(folder)/parents.json", inDirectory: folder)
     }
 
+    /// The key file that opened this repository on this machine last time: tried first.
+    func keyHint() -> String? {
+        guard let bytes = try? FileIO.readFile("\(folder)/key-hint") else { return nil }
+        let name = String(decoding: bytes, as: UTF8.self)
+        return ObjectName.isValid(name) ? name : nil
+    }
+
+    func setKeyHint(_ name: String) {
+        guard keyHint() != name else { return }
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileIO.writeAtomically(Array(name.utf8), to: "\(folder)/key-hint", inDirectory: folder)
+    }
+
     /// Drops cached objects that the target no longer lists.
     func retainOnly(_ kind: ObjectKind, names: Set<String>) {
         let dir = "\(folder)/\(kind.rawValue)"

@@ -7,23 +7,32 @@ import Logging
 public final class Repository: Sendable {
     public let backend: any ReadableBackend
     public let config: RepositoryConfig
+    /// The config exactly as created (and as every key file authenticates it).
+    public let configBytes: [UInt8]
     public let keys: MasterKeys
     public let keyName: String
+    /// Set when the target's config was missing and the key file's authenticated copy was used.
+    public let configProblem: String?
     let cache: ObjectCache?
     let logger: Logger
 
-    init(backend: any ReadableBackend, config: RepositoryConfig, keys: MasterKeys, keyName: String, cache: ObjectCache?, logger: Logger) {
+    init(backend: any ReadableBackend, config: RepositoryConfig, configBytes: [UInt8], keys: MasterKeys, keyName: String,
+         configProblem: String? = nil, cache: ObjectCache?, logger: Logger) {
         self.backend = backend
         self.config = config
+        self.configBytes = configBytes
         self.keys = keys
         self.keyName = keyName
+        self.configProblem = configProblem
         self.cache = cache
         self.logger = logger
     }
 
     public var chunker: Chunker { Chunker(parameters: config.chunker, gear: keys.gear) }
 
-    /// Creates a repository with a fresh master key and its first key file.
+    /// Creates a repository with a fresh master key and its first key file. Refuses wherever a
+    /// repository's objects already exist, config or not: `init` over a repository whose config
+    /// was lost would orphan every snapshot in it.
     public static func initialize(backend: any Backend, passphrase: String, label: String? = nil,
                                   chunker: ChunkerParameters = .default, bundleSize: Int = RepositoryConfig.defaultBundleSize,
                                   kdfCost: (n: UInt64, r: UInt64, p: UInt64) = KeyFile.defaultCost,
@@ -31,46 +40,140 @@ public final class Repository: Sendable {
         if try await backend.stat(.config, name: ObjectName.config) != nil {
             throw PlanVaultError.repositoryExists(location: backend.location)
         }
+        var found = [String]()
+        for kind in [ObjectKind.key, .snapshot, .index, .bundle] {
+            let count = (try? await backend.list(kind).count) ?? 0
+            if count > 0 { found.append("\(count) \(kind.singular)\(count == 1 ? "" : "s")") }
+        }
+        if !found.isEmpty {
+            throw PlanVaultError.repositoryWithoutConfig(location: backend.location, found: found.joined(separator: ", "))
+        }
         guard chunker.isValid else { throw PlanVaultError.invalidArgument("chunker parameters are out of range") }
         let keys = try MasterKeys.generate()
         let config = RepositoryConfig(id: Hex.encode(try LibCrypto.randomBytes(32)), created: Timestamps.format(Date()),
                                       chunker: chunker, bundleSize: bundleSize)
+        let configBytes = try config.encoded()
         try await backend.prepare()
-        let keyFile = try KeyFile.wrap(keys, passphrase: passphrase, repository: config.id, label: label,
+        let keyFile = try KeyFile.wrap(keys, passphrase: passphrase, repository: config.id, config: configBytes, label: label,
                                        host: HostInfo.hostname, username: HostInfo.username, cost: kdfCost)
         let keyBytes = try keyFile.encoded()
         let keyName = LibCrypto.sha256(keyBytes).hex
         // Key first, config last: a repository whose config exists is complete.
         try await backend.write(.key, name: keyName, data: keyBytes)
-        try await backend.write(.config, name: ObjectName.config, data: try config.encoded())
+        try await backend.write(.config, name: ObjectName.config, data: configBytes)
         logger.info("created repository \(config.id.prefix(8)) at \(backend.location)")
-        return Repository(backend: backend, config: config, keys: keys, keyName: keyName,
+        return Repository(backend: backend, config: config, configBytes: configBytes, keys: keys, keyName: keyName,
                           cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
     }
 
-    /// Opens a repository with a passphrase, trying every key file.
-    public static func open(backend: any ReadableBackend, passphrase: String, cacheRoot: String?, logger: Logger) async throws -> Repository {
-        let config = try await loadConfig(backend)
-        let keyNames = try await backend.list(.key).map(\.name).sorted()
-        for name in keyNames {
-            let bytes = try await backend.read(.key, name: name, range: nil)
-            guard LibCrypto.sha256(bytes).hex == name else {
-                logger.warning("key file \(name.prefix(8)) does not match its name; skipped")
-                continue
-            }
-            guard let keyFile = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)), keyFile.repository == config.id else {
-                logger.warning("key file \(name.prefix(8)) is not a key of this repository; skipped")
-                continue
-            }
+    /// Total scrypt work tried before giving up, in units of the default cost (about 0.1 s each
+    /// here): planted key files at the highest accepted cost cannot stall an emergency restore.
+    public static let keyTrialBudget: UInt64 = 48
+
+    /// Opens a repository with a passphrase. Key files are tried cheapest first (then newest
+    /// first), within `keyTrialBudget`; the one this machine used last time goes first. The
+    /// config must be the one the key file authenticates; if the target lost it, the key file's
+    /// copy is used and the problem reported.
+    public static func open(backend: any ReadableBackend, passphrase: String, cacheRoot: String?, logger: Logger,
+                            acceptAlteredConfig: Bool = false) async throws -> Repository {
+        let stored: [UInt8]?
+        do {
+            stored = try await backend.read(.config, name: ObjectName.config, range: nil)
+        } catch PlanVaultError.objectMissing {
+            stored = nil
+        } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
+            stored = nil
+        }
+        let storedConfig = stored.flatMap { try? RepositoryConfig.decode($0, location: backend.location) }
+        if stored != nil && storedConfig == nil {
+            // Unsupported versions and the like are reported as they are; damage is handled below.
+            if let stored { _ = try RepositoryConfig.decodeVersionOnly(stored, location: backend.location) }
+        }
+        let keyListing: [ObjectInfo]
+        do {
+            keyListing = try await backend.list(.key)
+        } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
+            keyListing = []
+        }
+        if stored == nil && keyListing.isEmpty {
+            throw PlanVaultError.repositoryNotFound(location: backend.location)
+        }
+
+        var candidates = [(name: String, file: KeyFile)]()
+        var damaged = [(name: String, reason: String)]()
+        for info in keyListing {
             do {
-                if let keys = try keyFile.unwrap(passphrase: passphrase, name: name) {
-                    return Repository(backend: backend, config: config, keys: keys, keyName: name,
-                                      cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
+                guard info.size <= UInt64(Limits.maxKeyFileSize) else {
+                    throw PlanVaultError.objectDamaged(kind: .key, name: info.name, reason: "\(info.size) bytes is over the key file limit")
                 }
-            } catch {
-                // One unreadable key file must not lock out the holders of the others.
-                logger.warning("key file \(name.prefix(8)) skipped: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
+                let bytes = try await backend.read(.key, name: info.name, range: nil)
+                guard LibCrypto.sha256(bytes).hex == info.name else {
+                    throw PlanVaultError.objectDamaged(kind: .key, name: info.name, reason: "its SHA-256 does not match its name (altered or truncated)")
+                }
+                guard let file = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
+                    throw PlanVaultError.objectDamaged(kind: .key, name: info.name, reason: "not a readable key file")
+                }
+                if let storedConfig, file.repository != storedConfig.id {
+                    logger.warning("key file \(info.name.prefix(8)) belongs to another repository; skipped")
+                    continue
+                }
+                candidates.append((info.name, file))
+            } catch let error as PlanVaultError {
+                if case .objectDamaged(_, _, let reason) = error { damaged.append((info.name, reason)) } else { throw error }
             }
+        }
+        let hint = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
+        candidates.sort { a, b in
+            if (a.name == hint) != (b.name == hint) { return a.name == hint }
+            if a.file.workUnits != b.file.workUnits { return a.file.workUnits < b.file.workUnits }
+            if a.file.created != b.file.created { return a.file.created > b.file.created }
+            return a.name < b.name
+        }
+
+        var spent: UInt64 = 0
+        var untried = [String]()
+        for (name, file) in candidates {
+            let cost = min(file.workUnits, keyTrialBudget + 1)
+            guard spent + cost <= keyTrialBudget || spent == 0 else {
+                untried.append(name)
+                continue
+            }
+            spent += cost
+            let unwrapped: KeyFile.Unwrapped
+            do {
+                guard let result = try file.unwrap(passphrase: passphrase, name: name) else { continue }
+                unwrapped = result
+            } catch let error as PlanVaultError {
+                // One unreadable key file must not lock out the holders of the others.
+                if case .objectDamaged(_, _, let reason) = error { damaged.append((name, reason)) }
+                logger.warning("key file \(name.prefix(8)) skipped: \(error.localizedDescription)")
+                continue
+            }
+            let config: RepositoryConfig
+            var problem: String?
+            if let stored, stored == unwrapped.config, let storedConfig {
+                config = storedConfig
+            } else if stored != nil {
+                guard acceptAlteredConfig else { throw PlanVaultError.configAltered(location: backend.location, keyFile: name) }
+                config = try RepositoryConfig.decode(unwrapped.config, location: backend.location)
+                problem = "the config at the target was altered; using the copy authenticated by key file \(name.prefix(8))"
+            } else {
+                config = try RepositoryConfig.decode(unwrapped.config, location: backend.location)
+                problem = "the config is missing at the target; using the copy authenticated by key file \(name.prefix(8)). Run `planvault repair` to write it back"
+                logger.warning("\(problem ?? "")")
+            }
+            let cache = cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }
+            cache?.setKeyHint(name)
+            return Repository(backend: backend, config: config, configBytes: unwrapped.config, keys: unwrapped.keys, keyName: name,
+                              configProblem: problem, cache: cache, logger: logger)
+        }
+        if candidates.isEmpty && !damaged.isEmpty {
+            throw PlanVaultError.noIntactKeyFile(location: backend.location, damaged: damaged.map { "\($0.name.prefix(12)) (\($0.reason))" })
+        }
+        if !damaged.isEmpty || !untried.isEmpty {
+            throw PlanVaultError.keyFilesUnusable(location: backend.location,
+                                                  damaged: damaged.map { "\($0.name.prefix(12)) (\($0.reason))" },
+                                                  untried: untried.map { String($0.prefix(12)) })
         }
         throw PlanVaultError.wrongPassphrase(location: backend.location)
     }
@@ -87,10 +190,21 @@ public final class Repository: Sendable {
         return try RepositoryConfig.decode(bytes, location: backend.location)
     }
 
+    /// The same repository without the local cache: every object is read from the target.
+    /// `verify --read-data` uses it, so damage at the target cannot hide behind a good cached copy.
+    public func uncached() -> Repository {
+        Repository(backend: backend, config: config, configBytes: configBytes, keys: keys, keyName: keyName,
+                   configProblem: configProblem, cache: nil, logger: logger)
+    }
+
     /// Reads a whole object, through the local cache for index files and snapshots,
-    /// and checks that its bytes hash to its name.
-    public func readVerified(_ kind: ObjectKind, name: String) async throws -> [UInt8] {
-        if let cached = cache?.load(kind, name: name) { return cached }
+    /// and checks that its bytes hash to its name. A cached copy is used only when the target
+    /// lists the object with the same size (`listedSize`, when the caller has a listing).
+    public func readVerified(_ kind: ObjectKind, name: String, listedSize: UInt64? = nil) async throws -> [UInt8] {
+        if let cached = cache?.load(kind, name: name) {
+            if listedSize == nil || listedSize == UInt64(cached.count) { return cached }
+            logger.warning("\(kind.singular) \(name.prefix(12)) at the target has \(listedSize ?? 0) bytes, the copy cached here \(cached.count): reading the target's")
+        }
         let bytes = try await backend.read(kind, name: name, range: nil)
         guard UInt64(bytes.count) <= Limits.maxObjectSize(kind) else {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(bytes.count) bytes is over the \(Limits.maxObjectSize(kind)) byte limit for its kind")
@@ -113,13 +227,16 @@ public final class Repository: Sendable {
     /// Loads every index file. A damaged index file is reported, not fatal: its
     /// bundles can be found again from their own headers.
     public func loadIndex() async throws -> IndexLoad {
-        let names = try await backend.list(.index).map(\.name).sorted()
+        let listing = try await backend.list(.index).sorted { $0.name < $1.name }
+        let names = listing.map(\.name)
         cache?.retainOnly(.index, names: Set(names))
         var index = ChunkIndex()
         var damaged = [(name: String, error: PlanVaultError)]()
-        for name in names {
+        for info in listing {
+            let name = info.name
             do {
-                let plain = try SealedObject.open(try await readVerified(.index, name: name), kind: .index, name: name, keys: keys)
+                let sealed = try await readVerified(.index, name: name, listedSize: info.size)
+                let plain = try SealedObject.open(sealed, kind: .index, name: name, keys: keys)
                 for bundle in try IndexFile.decode(plain, name: name) { index.add(bundle, fromIndexFile: name) }
             } catch let error as PlanVaultError {
                 logger.warning("\(error.localizedDescription)")
@@ -147,13 +264,18 @@ public final class Repository: Sendable {
     // MARK: Snapshots
 
     public func snapshotIDs() async throws -> [String] {
-        let names = try await backend.list(.snapshot).map(\.name).sorted()
-        cache?.retainOnly(.snapshot, names: Set(names))
-        return names
+        try await snapshotListing().map(\.name)
     }
 
-    public func loadSnapshot(_ id: String) async throws -> Snapshot {
-        let plain = try SealedObject.open(try await readVerified(.snapshot, name: id), kind: .snapshot, name: id, keys: keys)
+    /// Snapshot objects at the target with their sizes, by name.
+    public func snapshotListing() async throws -> [ObjectInfo] {
+        let listing = try await backend.list(.snapshot).sorted { $0.name < $1.name }
+        cache?.retainOnly(.snapshot, names: Set(listing.map(\.name)))
+        return listing
+    }
+
+    public func loadSnapshot(_ id: String, listedSize: UInt64? = nil) async throws -> Snapshot {
+        let plain = try SealedObject.open(try await readVerified(.snapshot, name: id, listedSize: listedSize), kind: .snapshot, name: id, keys: keys)
         do {
             return try JSONDecoder().decode(Snapshot.self, from: Data(plain))
         } catch {
@@ -165,9 +287,9 @@ public final class Repository: Sendable {
     public func loadAllSnapshots() async throws -> (snapshots: [(id: String, snapshot: Snapshot)], damaged: [(name: String, error: PlanVaultError)]) {
         var out = [(id: String, snapshot: Snapshot)]()
         var damaged = [(name: String, error: PlanVaultError)]()
-        for id in try await snapshotIDs() {
-            do { out.append((id, try await loadSnapshot(id))) } catch let error as PlanVaultError {
-                damaged.append((id, error))
+        for info in try await snapshotListing() {
+            do { out.append((info.name, try await loadSnapshot(info.name, listedSize: info.size))) } catch let error as PlanVaultError {
+                damaged.append((info.name, error))
             }
         }
         out.sort { ($0.snapshot.time, $0.id) < ($1.snapshot.time, $1.id) }

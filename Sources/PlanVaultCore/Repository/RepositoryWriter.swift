@@ -38,7 +38,8 @@ public struct RepositoryWriter: Sendable {
 
     /// Adds a key file that opens the same master key under another passphrase.
     public func addKey(passphrase: String, label: String?, cost: (n: UInt64, r: UInt64, p: UInt64) = KeyFile.defaultCost) async throws -> String {
-        let keyFile = try KeyFile.wrap(repository.keys, passphrase: passphrase, repository: repository.config.id, label: label,
+        let keyFile = try KeyFile.wrap(repository.keys, passphrase: passphrase, repository: repository.config.id,
+                                       config: repository.configBytes, label: label,
                                        host: HostInfo.hostname, username: HostInfo.username, cost: cost)
         let bytes = try keyFile.encoded()
         let name = LibCrypto.sha256(bytes).hex

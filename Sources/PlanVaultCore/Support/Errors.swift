@@ -22,6 +22,10 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case backend(location: String, message: String)
     /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
     case snapshotUnreadable(name: String, reason: String, others: Int)
+    case repositoryWithoutConfig(location: String, found: String)
+    case configAltered(location: String, keyFile: String)
+    case noIntactKeyFile(location: String, damaged: [String])
+    case keyFilesUnusable(location: String, damaged: [String], untried: [String])
 
     public var errorDescription: String? {
         switch self {
@@ -59,6 +63,23 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "unsupported repository format: \(message)"
         case .backend(let location, let message):
             return "\(location): \(message)"
+        case .repositoryWithoutConfig(let location, let found):
+            return "\(location) holds a repository's objects (\(found)) but no config: do not create a new repository over it. "
+                + "Run `planvault repair` with the repository's passphrase to write the config back from a key file"
+        case .configAltered(let location, let keyFile):
+            return "the config at \(location) differs from the copy key file \(keyFile.prefix(8)) authenticates: it was altered or damaged. "
+                + "Nothing was read or written. Run `planvault repair` to put the authenticated config back"
+        case .noIntactKeyFile(let location, let damaged):
+            return "no intact key file remains at \(location): \(damaged.joined(separator: "; ")). Without one nothing can be restored: "
+                + "copy a key file back from another copy of the repository, or from the recovery kit"
+        case .keyFilesUnusable(let location, let damaged, let untried):
+            var parts = ["the passphrase does not open any key file that was tried at \(location)"]
+            if !damaged.isEmpty { parts.append("damaged key files: \(damaged.joined(separator: "; "))") }
+            if !untried.isEmpty {
+                parts.append("\(untried.count) key file(s) not tried within the time budget (\(untried.prefix(6).joined(separator: ", "))): "
+                             + "`planvault key list` shows them; remove planted ones with `planvault key remove`")
+            }
+            return parts.joined(separator: "; ")
         case .snapshotUnreadable(let name, let reason, let others):
             let more = others > 0 ? " (and \(others) more)" : ""
             return "snapshot \(name.prefix(12)) cannot be read\(more), so the latest snapshot cannot be decided: \(reason). "
@@ -71,7 +92,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound: return ExitCodes.repositoryNotFound
         case .lockHeld: return ExitCodes.locked
-        case .snapshotUnreadable: return ExitCodes.verificationFailed
+        case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
+        case .keyFilesUnusable: return ExitCodes.wrongPassphrase
+        case .repositoryWithoutConfig: return ExitCodes.failure
         case .wrongPassphrase, .noPassphrase: return ExitCodes.wrongPassphrase
         default: return ExitCodes.failure
         }

@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// A file that changes while it is read (issue 8, defect 28): read again, and said if it keeps changing.
+final class PushConsistencyTests: XCTestCase {
+    /// Pushes with a progress callback that appends to `file` on the first `changes` callbacks
+    /// (the callback runs between chunks, i.e. while the file is being read).
+    func push(changing file: String, times changes: Int, _ dir: TempDir) async throws -> PushResult {
+        let writer = try await Fixture.makeRepository(dir)
+        let remaining = Counter(changes)
+        let archiver = Archiver(writer: writer, logger: Fixture.logger, progress: { update in
+            guard update.bytesDone > 0, remaining.take() else { return }
+            guard let handle = FileHandle(forWritingAtPath: file) else { return }
+            handle.seekToEndOfFile()
+            handle.write(Data("appended while read\n".utf8))
+            try? handle.close()
+        })
+        return try await archiver.push(PushOptions(paths: [dir.sub("plans")]))
+    }
+
+    func testAFileThatChangedOnceIsReadAgainWithoutWarning() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/log.txt"), Fixture.text(100, seed: 1))
+        let result = try await push(changing: dir.sub("plans/log.txt"), times: 1, dir)
+        XCTAssertTrue(result.warnings.isEmpty, "\(result.warnings)")
+        let node = try XCTUnwrap(result.snapshot.nodes.first { $0.path == "plans/log.txt" })
+        XCTAssertEqual(node.size, UInt64(try FileIO.readFile(dir.sub("plans/log.txt")).count))
+    }
+
+    func testAFileThatKeepsChangingIsAWarningNeverSilence() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/log.txt"), Fixture.text(100, seed: 1))
+        let result = try await push(changing: dir.sub("plans/log.txt"), times: 100, dir)
+        XCTAssertEqual(result.warnings.map(\.path), [dir.sub("plans/log.txt")])
+        XCTAssertTrue(result.warnings.first?.message.contains("changed while it was read") ?? false)
+    }
+}
+
+/// A thread-safe countdown.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+    init(_ n: Int) { left = n }
+    func take() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard left > 0 else { return false }
+        left -= 1
+        return true
+    }
+}
