@@ -34,6 +34,9 @@ public enum PlanVaultServer {
             var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
             tls.minimumTLSVersion = .tlsv12
             tls.cipherSuiteValues = tls12CipherSuites
+            // A closing connection waits this long for the client's close_notify (default 5 s). A client
+            // still sending a refused body never sends one, and would hold the connection (and shutdown).
+            tls.shutdownTimeout = .seconds(1)
             server = try .tls(http1, tlsConfiguration: tls)
         } else {
             server = http1
