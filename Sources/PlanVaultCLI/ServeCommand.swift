@@ -36,11 +36,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).")
     var insecureHttp = false
 
-    @Option(help: "Largest object accepted, in MiB.")
+    @Option(help: "Largest object accepted, in MiB (1 to 16384).")
     var maxObjectMib = 1024
 
-    @Option(help: "Seconds before an idle or stalled connection is closed.")
+    @Option(help: "Seconds the server waits on an idle or stalled client (under 64 KiB moved) before closing it (1 to 86400).")
     var idleTimeout: Int64 = 120
+
+    @Option(help: "Connections served at once; more wait until one closes (1 to 65536).")
+    var maxConnections = 256
+
+    @Option(help: "Seconds busy connections may finish after SIGTERM or SIGINT before they are closed (0 to 3600).")
+    var drainTimeout: Int64 = 10
+
+    @Option(help: ArgumentHelp("Largest size of one repository, in GiB; an upload past it is refused with 507 (default: no limit).", valueName: "GIB"))
+    var maxRepoGib: Int?
 
     @Option(help: ArgumentHelp("Write the bound HOST:PORT to FILE once listening (for scripts and tests).", valueName: "FILE"))
     var portFile: String?
@@ -61,8 +70,11 @@ struct ServeCommand: AsyncParsableCommand {
             options.tlsKeyPath = tlsKey
             options.appendOnly = appendOnly
             options.allowInsecureHTTP = insecureHttp
-            options.maxObjectSize = maxObjectMib * 1024 * 1024
+            options.maxObjectMiB = maxObjectMib
             options.idleTimeout = idleTimeout
+            options.maxConnections = maxConnections
+            options.drainTimeout = drainTimeout
+            options.maxRepositoryGiB = maxRepoGib
             var logger = Logger(label: "planvault-serve")
             logger.logLevel = quiet ? .error : .info
             let portFile = self.portFile

@@ -23,8 +23,9 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
         else {
             throw PlanVaultError.invalidArgument("server repository URL \(url) must look like https://HOST:PORT/NAME")
         }
-        if scheme == "http", let host = parsed.host, !(host == "localhost" || host == "::1" || host.hasPrefix("127.")) {
-            throw PlanVaultError.invalidArgument("refusing to send the server token over plain http to \(host): use https:// (http:// is for loopback only)")
+        // Decided by address: "127.0.0.1.example.org" is a name like any other.
+        if scheme == "http", let host = parsed.host, !Loopback.isLoopback(host: host) {
+            throw PlanVaultError.invalidArgument("refusing to send the server token over plain http to \(host): use https:// (http:// is only for a loopback address: 127.x.x.x, ::1 or localhost)")
         }
         base = trimmed
         location = trimmed
@@ -56,6 +57,11 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
             return .backend(location: location, message: "the token is not allowed to do this (403): \(detail)")
         case 404:
             return kind == .config ? .repositoryNotFound(location: location) : .objectMissing(kind: kind, name: name)
+        case 507:
+            return .backend(location: location, message: "the repository on the server is full (507): ask the server's administrator to free space or raise its --max-repo-gib")
+        case 300..<400:
+            let target = reply.headers.first(name: "Location").map { " to \($0)" } ?? ""
+            return .backend(location: location, message: "the server redirected the request\(target) (HTTP \(reply.status.code)); redirects are never followed, so put the server's real address in the repository URL")
         default:
             return .backend(location: location, message: "HTTP \(reply.status.code) for \(kind.singular) \(name.prefix(12)): \(detail)")
         }
@@ -119,6 +125,15 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
             if reply.status == .conflict { throw PlanVaultError.repositoryExists(location: location) }
             throw failure(reply, kind, name)
         }
+    }
+
+    /// A plain PUT, without the exists-check of `write`: the server replaces a stored copy that no
+    /// longer hashes to its name (FORMAT.md §13), and keeps an intact one.
+    public func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
+        try ObjectName.validate(kind, name)
+        guard kind.isContentAddressed else { throw PlanVaultError.invalidArgument("the config is never replaced; only content-addressed objects can be repaired") }
+        let reply = try await send(.PUT, url(kind, name), body: data, headers: [("Content-Type", "application/octet-stream")])
+        guard reply.status == .created || reply.status == .ok else { throw failure(reply, kind, name) }
     }
 
     public func delete(_ kind: ObjectKind, name: String) async throws {

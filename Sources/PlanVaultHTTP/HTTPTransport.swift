@@ -36,15 +36,21 @@ final class HTTPTransport: @unchecked Sendable {
         self.logger = logger
         self.attempts = max(1, attempts)
         var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
         if let ca = caCertificatePath {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
             } catch {
-                throw PlanVaultError.invalidArgument("cannot read CA certificate \(ca): \(error)")
+                throw PlanVaultError.invalidArgument("cannot read CA certificate \(ca): it must be a PEM file with one or more certificates")
             }
         }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(15), read: .seconds(120)))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .seconds(120)))
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+        // A failed connection fails the request at once, so that this class decides what to retry
+        // (the client's own pool would retry a bad certificate until the connect timeout).
+        configuration.connectionPool.retryConnectionEstablishment = false
+        // A redirect could move the token to another host, or from https to http: never followed.
+        configuration.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -53,10 +59,12 @@ final class HTTPTransport: @unchecked Sendable {
     }
 
     /// Sends a request; `headers` is called for every attempt (so signatures carry a fresh date).
+    /// Transient failures are retried with exponential backoff, each retry reported on the logger
+    /// (stderr) with its cause; permanent ones (see `TransportFailure`) throw at once.
     func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, limit: Int = 1 << 30,
               headers: () -> [(String, String)]) async throws -> Reply {
-        var delay: UInt64 = 250_000_000
-        var lastError = "no attempt made"
+        var delay: UInt64 = 500_000_000
+        var cause = "no attempt made"
         for attempt in 1...attempts {
             var request = HTTPClientRequest(url: url)
             request.method = method
@@ -66,19 +74,31 @@ final class HTTPTransport: @unchecked Sendable {
                 let response = try await client.execute(request, timeout: .seconds(600))
                 let bytes = try await response.body.collect(upTo: limit)
                 let reply = Reply(status: response.status, headers: response.headers, body: Array(buffer: bytes))
-                if reply.status.code >= 500 || reply.status == .tooManyRequests {
-                    lastError = "HTTP \(reply.status.code) \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
-                } else {
-                    return reply
-                }
+                guard Self.isTransient(reply.status) else { return reply }
+                cause = "the server answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)"
             } catch {
-                lastError = "\(error)"
+                let failure = TransportFailure(error, host: URL(string: url)?.host ?? location)
+                if failure.permanent {
+                    logger.debug("\(method) \(url): \(String(reflecting: error))")
+                    throw PlanVaultError.backend(location: location, message: failure.message)
+                }
+                cause = failure.message
             }
             guard attempt < attempts else { break }
-            logger.info("\(method) \(url) failed (\(lastError)); retrying in \(delay / 1_000_000) ms")
+            logger.warning("retrying in \(Self.seconds(delay)) s: \(cause) (attempt \(attempt + 1) of \(attempts))")
             try await Task.sleep(nanoseconds: delay)
             delay = min(delay * 2, 8_000_000_000)
         }
-        throw PlanVaultError.backend(location: location, message: "\(method) failed after \(attempts) attempts: \(lastError)")
+        throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempts: \(cause); check that the server is running and reachable, then run the command again")
+    }
+
+    /// 429 and 5xx may pass on a later attempt; 501 (not implemented), 505 (version) and 507
+    /// (the repository is full) will not, and are returned to the caller to explain.
+    static func isTransient(_ status: HTTPResponseStatus) -> Bool {
+        status == .tooManyRequests || (status.code >= 500 && ![501, 505, 507].contains(status.code))
+    }
+
+    static func seconds(_ nanoseconds: UInt64) -> String {
+        nanoseconds % 1_000_000_000 == 0 ? "\(nanoseconds / 1_000_000_000)" : String(format: "%.1f", Double(nanoseconds) / 1e9)
     }
 }

@@ -15,6 +15,22 @@ struct AccessLog: Sendable {
         formatter.dateFormat = "dd/MMM/yyyy:HH:mm:ss Z"
         let length = response.headers[.contentLength] ?? "-"
         let ms = Int(Date().timeIntervalSince(started) * 1000)
-        logger.info("\(context.remoteAddress) - \(tokenID) [\(formatter.string(from: started))] \"\(request.method) \(request.uri.path) HTTP/1.1\" \(response.status.code) \(length) \(ms)ms")
+        let method = Self.escape(request.method.rawValue), path = Self.escape(request.uri.path)
+        logger.info("\(context.remoteAddress) - \(tokenID) [\(formatter.string(from: started))] \"\(method) \(path) HTTP/1.1\" \(response.status.code) \(length) \(ms)ms")
+    }
+
+    /// Client-chosen text cannot end a quoted field or start a new line: `"` and `\` are
+    /// backslash-escaped, control and non-ASCII bytes written as `\xHH` (as Apache does).
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += "\\\""
+            case UInt8(ascii: "\\"): out += "\\\\"
+            case 0x20...0x7e: out.unicodeScalars.append(Unicode.Scalar(byte))
+            default: out += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 }

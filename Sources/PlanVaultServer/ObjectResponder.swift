@@ -13,6 +13,7 @@ struct ObjectResponder: HTTPResponder {
     let tokens: TokenStore
     let appendOnly: Bool
     let maxObjectSize: Int
+    let usage: RepositoryUsage
     let accessLog: AccessLog
 
     enum Action { case read, add, remove }
@@ -26,7 +27,7 @@ struct ObjectResponder: HTTPResponder {
         } catch let failure as HTTPFailure {
             response = failure.response
         } catch {
-            accessLog.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
+            accessLog.logger.error("internal error on \(request.method) \(AccessLog.escape(request.uri.path)): \(error)")
             response = HTTPFailure(.internalServerError, "internal error").response
         }
         accessLog.record(request: request, context: context, tokenID: tokenID, response: response, started: started)
@@ -173,21 +174,30 @@ struct ObjectResponder: HTTPResponder {
 
     private func put(_ repo: String, _ kind: ObjectKind, _ name: String, request: Request) async throws -> Response {
         let backend = try requireRepository(repo)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxObjectSize {
+        let path = backend.path(kind, name: name)
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        // Refused before a byte of the body is read (the connection then closes).
+        if let length = declared, length > maxObjectSize {
             throw HTTPFailure(.contentTooLarge, "object of \(length) bytes exceeds the server's limit of \(maxObjectSize)")
         }
-        let exists = access(backend.path(kind, name: name), F_OK) == 0
-        if exists && kind == .config {
+        if kind == .config && access(path, F_OK) == 0 {
             throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
         }
+        if let length = declared, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
         let upload = try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name)
+        // Bytes counted against the repository's limit; given back unless the object is kept.
+        var reserved: Int64 = 0
+        var kept = false
+        defer { if !kept { usage.release(repo, reserved) } }
         for try await buffer in request.body {
             guard upload.size + buffer.readableBytes <= maxObjectSize else {
                 throw HTTPFailure(.contentTooLarge, "object exceeds the server's limit of \(maxObjectSize) bytes")
             }
+            guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
+            reserved += Int64(buffer.readableBytes)
             try buffer.withUnsafeReadableBytes { try upload.append($0) }
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length != upload.size {
+        if let length = declared, length != upload.size {
             throw HTTPFailure(.badRequest, "body ended after \(upload.size) of \(length) bytes")
         }
         if kind.isContentAddressed {
@@ -195,8 +205,18 @@ struct ObjectResponder: HTTPResponder {
             guard digest.hex == name else {
                 throw HTTPFailure(.badRequest, "body SHA-256 \(digest.hex) does not match the object name \(name)")
             }
-            // Same name, same content: the object is already there and stays untouched.
-            if exists { return Response(status: .ok) }
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                // Same name, same content: an intact stored copy stays untouched.
+                if ObjectStore.isIntact(path: path, name: name) { return Response(status: .ok) }
+                // The stored copy no longer hashes to its name: replacing it with bytes that do is
+                // repair, not overwrite, so it is allowed to agents and with --append-only.
+                _ = try upload.commit(replace: true)
+                kept = true
+                usage.release(repo, Int64(st.st_size))
+                accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
+                return Response(status: .created)
+            }
             _ = try upload.commit(replace: true)
         } else {
             // The config is not content-addressed: it must be a config, and it is never replaced,
@@ -208,14 +228,22 @@ struct ObjectResponder: HTTPResponder {
                 throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
             }
         }
+        kept = true
         return Response(status: .created)
+    }
+
+    private func repositoryFull(_ repo: String) -> HTTPFailure {
+        HTTPFailure(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "repository \(repo) is full: it may hold at most \(usage.limit.map { $0 >> 30 } ?? 0) GiB (--max-repo-gib)")
     }
 
     private func delete(_ repo: String, _ kind: ObjectKind, _ name: String) throws -> Response {
         let path = try requireRepository(repo).path(kind, name: name)
+        var st = stat()
+        let size = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
         guard unlink(path) == 0 else {
             throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
         }
+        usage.release(repo, size)
         try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
         return Response(status: .noContent)
     }

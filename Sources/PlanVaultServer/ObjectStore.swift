@@ -15,6 +15,38 @@ struct ObjectStore: Sendable {
         return FileManager.default.fileExists(atPath: repositoryPath(repository), isDirectory: &isDir) && isDir.boolValue
     }
 
+    /// Removes the temporary files of uploads a killed server left behind (`ROOT/REPO/**/.tmp-*`);
+    /// run at start, before any upload. Returns how many were removed.
+    func removeUnfinishedUploads() -> Int {
+        var removed = 0
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return 0 }
+        while let relative = walker.nextObject() as? String {
+            // Repository folders are at most three levels deep (REPO/bundles/ab/NAME).
+            if walker.level > 4 { walker.skipDescendants(); continue }
+            guard (relative as NSString).lastPathComponent.hasPrefix(".tmp-") else { continue }
+            let path = "\(root)/\(relative)"
+            var st = stat()
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// Whether the stored object at `path` still hashes to `name` (false if it cannot be read).
+    static func isIntact(path: String, name: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard let hash = try? SHA256Stream() else { return false }
+        var offset: UInt64 = 0
+        while true {
+            guard let bytes = try? FileIO.preadFully(fd: fd, count: 1 << 20, offset: offset, path: path) else { return false }
+            if bytes.isEmpty { break }
+            bytes.withUnsafeBytes { hash.update($0) }
+            offset += UInt64(bytes.count)
+        }
+        return hash.finalize().hex == name
+    }
+
     /// Receives an upload into a temporary file beside its destination, hashing as it goes;
     /// only a complete body whose SHA-256 matches a content-addressed name is renamed into place.
     final class Upload {

@@ -12,10 +12,22 @@ public struct ServerOptions: Sendable {
     /// Refuse DELETE and overwrite for every token.
     public var appendOnly = false
     public var allowInsecureHTTP = false
-    /// Largest object accepted, in bytes.
-    public var maxObjectSize = 1 << 30
-    /// Seconds a connection may sit idle (or a client stall mid-upload) before it is closed.
+    /// Largest object accepted, in MiB (1…`maxObjectMiBLimit`).
+    public var maxObjectMiB = 1024
+    /// Seconds the server waits on a client (idle, or moving under 64 KiB) before closing (1…86400).
     public var idleTimeout: Int64 = 120
+    /// Connections served at once; more wait in the listen backlog (1…65536).
+    public var maxConnections = 256
+    /// Seconds busy connections may finish after SIGTERM/SIGINT before they are closed (0…3600).
+    public var drainTimeout: Int64 = 10
+    /// Largest size of one repository, in GiB; nil for no limit.
+    public var maxRepositoryGiB: Int?
+
+    public static let maxObjectMiBLimit = 16384
+    public static let maxRepositoryGiBLimit = 1 << 20
+
+    public var maxObjectSize: Int { maxObjectMiB * 1024 * 1024 }
+    public var maxRepositorySize: Int64? { maxRepositoryGiB.map { Int64($0) << 30 } }
 
     public init(root: String, host: String, port: Int, tokensPath: String) {
         self.root = root
@@ -32,11 +44,24 @@ public struct ServerOptions: Sendable {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
-    public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    public var isLoopback: Bool { Loopback.isLoopback(host: host) }
 
     public func validate() throws {
+        guard (1...Self.maxObjectMiBLimit).contains(maxObjectMiB) else {
+            throw PlanVaultError.invalidArgument("--max-object-mib \(maxObjectMiB) is out of range: give 1 to \(Self.maxObjectMiBLimit) (MiB)")
+        }
+        guard (1...86400).contains(idleTimeout) else {
+            throw PlanVaultError.invalidArgument("--idle-timeout \(idleTimeout) is out of range: give 1 to 86400 seconds")
+        }
+        guard (1...65536).contains(maxConnections) else {
+            throw PlanVaultError.invalidArgument("--max-connections \(maxConnections) is out of range: give 1 to 65536")
+        }
+        guard (0...3600).contains(drainTimeout) else {
+            throw PlanVaultError.invalidArgument("--drain-timeout \(drainTimeout) is out of range: give 0 to 3600 seconds")
+        }
+        if let gib = maxRepositoryGiB, !(1...Self.maxRepositoryGiBLimit).contains(gib) {
+            throw PlanVaultError.invalidArgument("--max-repo-gib \(gib) is out of range: give 1 to \(Self.maxRepositoryGiBLimit) (GiB), or leave it out for no limit")
+        }
         if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
             throw PlanVaultError.invalidArgument("give both --tls-cert and --tls-key, or neither")
         }

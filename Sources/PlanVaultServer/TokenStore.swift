@@ -4,12 +4,14 @@ import PlanVaultCore
 
 /// The tokens file as the server sees it: reloaded when the file changes, so
 /// `planvault serve token revoke` takes effect on the next request without a restart.
+/// "Changes" includes its mode and owner (ctime), so a file refused for loose permissions
+/// is accepted again as soon as it is fixed with `chmod 600`.
 final class TokenStore: @unchecked Sendable {
     private let path: String
     private let logger: Logger
     private let lock = NSLock()
     private var file: TokenFile
-    private var stamp: (Int, Int64)
+    private var stamp: [Int64]
 
     init(path: String, logger: Logger) throws {
         self.path = path
@@ -18,10 +20,12 @@ final class TokenStore: @unchecked Sendable {
         stamp = Self.stamp(path)
     }
 
-    private static func stamp(_ path: String) -> (Int, Int64) {
+    private static func stamp(_ path: String) -> [Int64] {
         var st = stat()
-        guard stat(path, &st) == 0 else { return (0, 0) }
-        return (Int(st.st_ino), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+        guard stat(path, &st) == 0 else { return [] }
+        return [Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mode), Int64(st.st_uid),
+                Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)]
     }
 
     var current: TokenFile {

@@ -13,9 +13,15 @@ final class TestServer {
     let certPath: String
     var process: Process?
     var address = ""
+    /// The running server's output (stderr holds the access log), without the .out/.err suffix.
+    var logPath = ""
+    let tls: Bool
+    let host: String
     var agent = "", auditor = "", admin = "", otherRepoAgent = ""
 
-    init(appendOnly: Bool = false, extraArguments: [String] = []) throws {
+    init(appendOnly: Bool = false, extraArguments: [String] = [], tls: Bool = true, host: String = "127.0.0.1") throws {
+        self.tls = tls
+        self.host = host
         dir = try TempDir()
         root = dir.sub("root")
         tokensPath = dir.sub("tokens.json")
@@ -43,11 +49,12 @@ final class TestServer {
 
     func start(appendOnly: Bool = false, extraArguments: [String] = [], port: Int = 0) throws {
         let portFile = dir.sub("port-\(UUID().uuidString)")
-        var args = ["serve", "--root", root, "--listen", "127.0.0.1:\(port)", "--tokens", tokensPath,
-                    "--tls-cert", certPath, "--tls-key", dir.sub("key.pem"), "--port-file", portFile]
+        var args = ["serve", "--root", root, "--listen", "\(host):\(port)", "--tokens", tokensPath, "--port-file", portFile]
+        if tls { args += ["--tls-cert", certPath, "--tls-key", dir.sub("key.pem")] }
         if appendOnly { args.append("--append-only") }
         args += extraArguments
-        let process = try CLI.start(args, env: [:], output: dir.sub("server-log-\(UUID().uuidString)"))
+        logPath = dir.sub("server-log-\(UUID().uuidString)")
+        let process = try CLI.start(args, env: [:], output: logPath)
         self.process = process
         // Wait for the condition (the server wrote its address), not for a fixed time.
         let deadline = Date().addingTimeInterval(60)
@@ -61,7 +68,10 @@ final class TestServer {
         throw PlanVaultError.invalidArgument("server did not start")
     }
 
-    var url: String { "https://\(address)/plans" }
+    var scheme: String { tls ? "https" : "http" }
+    var url: String { "\(scheme)://\(address)/plans" }
+    var log: String { (try? String(contentsOfFile: logPath + ".err", encoding: .utf8)) ?? "" }
+    var port: Int { Int(address.split(separator: ":").last ?? "") ?? 0 }
 
     func kill(_ signal: Int32 = SIGKILL) {
         guard let process, process.isRunning else { return }
@@ -70,7 +80,7 @@ final class TestServer {
     }
 
     func backend(token: String?, repository: String = "plans") throws -> HTTPBackend {
-        try HTTPBackend(url: "https://\(address)/\(repository)", token: token, caCertificatePath: certPath, logger: Fixture.logger, attempts: 1)
+        try HTTPBackend(url: "\(scheme)://\(address)/\(repository)", token: token, caCertificatePath: certPath, logger: Fixture.logger, attempts: 1)
     }
 
     deinit { kill(SIGTERM) }

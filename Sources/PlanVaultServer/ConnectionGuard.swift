@@ -1,0 +1,158 @@
+import Logging
+import NIOCore
+import NIOHTTPTypes
+
+/// Per-connection timeouts and early closes that Hummingbird's own idle handler does not give
+/// (see FORMAT.md §13, "Connections"):
+/// - While the server waits on the client (for a request, for the rest of a request body, or for
+///   the client to take a response it is sending), at least `minimumProgress` bytes must move in
+///   every `timeout`; otherwise the connection is closed. A byte now and then does not keep it open,
+///   and neither does a client that stops reading a response.
+/// - A response finished before its request body was read (401, 403, 413, 507, …) carries
+///   `Connection: close` and the connection is closed once the response is sent: the rest of
+///   the body is never read.
+/// - On shutdown, a connection still busy after `drainTimeout` is closed.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Bytes that must move within each timeout period while the server waits on the client.
+    static let minimumProgress = 64 * 1024
+
+    private let timeout: TimeAmount
+    private let drainTimeout: TimeAmount
+    private let logger: Logger
+
+    private var requestOpen = false
+    private var responsesOwed = 0
+    private var unfinishedWrites = 0
+    private var closeAfterResponse = false
+    private var wasWaiting = true
+    private var progress = 0
+    private var deadline = NIODeadline.now()
+    private var timer: Scheduled<Void>?
+    private var drainTimer: Scheduled<Void>?
+
+    init(timeout: TimeAmount, drainTimeout: TimeAmount, logger: Logger) {
+        self.timeout = timeout
+        self.drainTimeout = drainTimeout
+        self.logger = logger
+    }
+
+    /// Between requests, reading a request, or with a response the client has not yet taken.
+    /// Otherwise the server itself is working on a request, and no client timeout applies.
+    private var waitingOnClient: Bool { requestOpen || unfinishedWrites > 0 || responsesOwed == 0 }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        resetDeadline()
+        schedule(context, at: deadline)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        drainTimer?.cancel()
+        timer = nil
+        drainTimer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        drainTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            requestOpen = true
+            responsesOwed += 1
+            resetDeadline()
+        case .body(let buffer):
+            noteProgress(buffer.readableBytes)
+        case .end:
+            requestOpen = false
+            resetDeadline()
+        }
+        stateChanged()
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var part = unwrapOutboundIn(data)
+        var bytes = 0
+        var isEnd = false
+        switch part {
+        case .head(var head):
+            // The rest of this request's body will not be read: say so, and close after the response.
+            if requestOpen {
+                closeAfterResponse = true
+                head.headerFields[.connection] = "close"
+                part = .head(head)
+            }
+        case .body(let buffer):
+            bytes = buffer.readableBytes
+        case .end:
+            isEnd = true
+        }
+        unfinishedWrites += 1
+        stateChanged()
+        let done = context.eventLoop.makePromise(of: Void.self)
+        done.futureResult.assumeIsolated().whenComplete { [self] result in
+            unfinishedWrites -= 1
+            if case .success = result { noteProgress(bytes) }
+            if isEnd {
+                responsesOwed = max(0, responsesOwed - 1)
+                resetDeadline()
+                if closeAfterResponse { context.close(promise: nil) }
+            }
+            stateChanged()
+        }
+        promise.map { done.futureResult.cascade(to: $0) }
+        context.write(wrapOutboundOut(part), promise: done)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, drainTimer == nil {
+            drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: drainTimeout) { [logger, drainTimeout] in
+                logger.notice("closing a connection still busy \(drainTimeout.nanoseconds / 1_000_000_000) s after shutdown began")
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func resetDeadline() {
+        deadline = .now() + timeout
+        progress = 0
+    }
+
+    private func noteProgress(_ bytes: Int) {
+        progress += bytes
+        if progress >= Self.minimumProgress { resetDeadline() }
+    }
+
+    /// The client's clock starts when the server begins waiting on it.
+    private func stateChanged() {
+        let waiting = waitingOnClient
+        if waiting && !wasWaiting { resetDeadline() }
+        wasWaiting = waiting
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            timer = nil
+            guard waitingOnClient else {
+                schedule(context, at: .now() + timeout)
+                return
+            }
+            if NIODeadline.now() >= deadline {
+                logger.notice("closing the connection from \(context.channel.remoteAddress?.ipAddress ?? "-"): under \(Self.minimumProgress / 1024) KiB moved in \(timeout.nanoseconds / 1_000_000_000) s")
+                context.close(promise: nil)
+            } else {
+                schedule(context, at: deadline)
+            }
+        }
+    }
+}
