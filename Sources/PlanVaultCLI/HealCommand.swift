@@ -83,7 +83,7 @@ struct HealCommand: AsyncParsableCommand {
             // What still depends on a damaged bundle, with no other copy.
             var index = try await repository.loadIndexWithBundles().load.index
             index.forget(damaged)
-            let snapshots = try await repository.loadAllSnapshots()
+            let snapshots = try await repository.loadAllSnapshots(withNodes: true, index: index)
             var lost = [String]()
             for (id, snapshot) in snapshots.snapshots {
                 for node in snapshot.nodes where node.type == .file {

@@ -92,44 +92,47 @@ final class VerifyTests: XCTestCase {
 }
 
 final class RestoreSafetyTests: XCTestCase {
-    func writeSnapshot(_ writer: RepositoryWriter, nodes: [SnapshotNode]) async throws -> String {
-        let snapshot = Snapshot(time: Timestamps.format(Date()), host: "evil", username: "evil", paths: ["/x"], tags: [], parent: nil,
-                                summary: SnapshotSummary(), nodes: nodes)
-        return try await writer.saveSnapshot(snapshot).id
-    }
-
-    func file(_ path: String) -> SnapshotNode {
-        SnapshotNode(path: path, type: .file, mode: 0o644, mtimeNs: 0, size: 0, chunks: [])
-    }
-
-    func dirNode(_ path: String) -> SnapshotNode { SnapshotNode(path: path, type: .dir, mode: 0o755, mtimeNs: 0) }
-
-    func assertRefused(_ nodes: [SnapshotNode], file: StaticString = #filePath, line: UInt = #line) async throws {
+    /// A snapshot whose root tree holds `entries` (built by `make` from a writer), stored raw.
+    func assertRefused(file: StaticString = #filePath, line: UInt = #line,
+                       _ make: (RepositoryWriter) async throws -> [TreeEntry]) async throws {
         let dir = try TempDir()
         let writer = try await Fixture.makeRepository(dir)
-        let id = try await writeSnapshot(writer, nodes: nodes)
+        let root = try await Fixture.storeRawTree(writer, try await make(writer))
+        let id = try await Fixture.saveRawHeader(writer, root: root)
         try FileManager.default.createDirectory(atPath: dir.sub("dest/inner"), withIntermediateDirectories: true)
         do {
             _ = try await Fixture.restore(writer.repository, snapshot: id, to: dir.sub("dest/inner"))
             XCTFail("restore accepted an unsafe snapshot", file: file, line: line)
         } catch let error as PlanVaultError {
-            guard case .unsafePath = error else { return XCTFail("unexpected error \(error)", file: file, line: line) }
+            switch error {
+            case .unsafePath, .objectDamaged: break
+            default: XCTFail("unexpected error \(error)", file: file, line: line)
+            }
         }
-        // Nothing was written outside the destination.
+        // Nothing was written outside the destination, nor inside it.
         XCTAssertEqual(try FileIO.listDirectory(dir.sub("dest")).sorted(), ["inner"], file: file, line: line)
         XCTAssertEqual(try FileIO.listDirectory(dir.sub("dest/inner")), [], file: file, line: line)
     }
 
     func testRestoreRefusesDotDotPaths() async throws {
-        try await assertRefused([dirNode("plans"), file("plans/../../escaped.txt")])
+        try await assertRefused { writer in
+            let below = try await Fixture.storeRawTree(writer, [Fixture.entry("..", .dir, subtree: try await Fixture.storeRawTree(writer, [Fixture.entry("escaped.txt", .file)]))])
+            return [Fixture.entry("plans", .dir, subtree: below)]
+        }
     }
 
     func testRestoreRefusesAbsolutePaths() async throws {
-        try await assertRefused([file("/tmp/escaped.txt")])
+        try await assertRefused { _ in [Fixture.entry("/tmp/escaped.txt", .file)] }
     }
 
     func testRestoreRefusesPathsBelowASymlink() async throws {
-        try await assertRefused([SnapshotNode(path: "link", type: .symlink, mode: 0o777, mtimeNs: 0, target: "/tmp"), file("link/escaped.txt")])
+        try await assertRefused { writer in
+            [Fixture.entry("link", .symlink, subtree: try await Fixture.storeRawTree(writer, [Fixture.entry("escaped.txt", .file)]), target: "/tmp")]
+        }
+    }
+
+    func testRestoreRefusesDuplicateNames() async throws {
+        try await assertRefused { _ in [Fixture.entry("a.txt", .file), Fixture.entry("a.txt", .file)] }
     }
 
     func testRestoreDoesNotWriteThroughASymlinkAlreadyInTheDestination() async throws {

@@ -41,6 +41,18 @@ public enum Fixture {
 
     public static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
 
+    /// Many small files in an existing folder, fast (plain open/write, no atomic rename).
+    public static func writeMany(_ folder: String, count: Int, name: (Int) -> String, content: (Int) -> [UInt8]) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for i in 0..<count {
+            let path = "\(folder)/\(name(i))"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "create", errno: errno) }
+            defer { close(fd) }
+            try FileIO.writeFully(fd: fd, content(i), path: path)
+        }
+    }
+
     /// Deterministic pseudo-random bytes (fast, reproducible).
     public static func noise(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &+ 0x9E3779B97F4A7C15
@@ -104,6 +116,36 @@ extension Fixture {
         try FileManager.default.createSymbolicLink(atPath: "\(root)/dangling", withDestinationPath: "/nonexistent/elsewhere")
         chmod("\(root)/Contacts/  spaced   name  .txt", 0o600)
         chmod("\(root)/BCP", 0o750)
+    }
+}
+
+extension Fixture {
+    /// Stores one tree exactly as given, without the writer's checks, in a bundle of its own
+    /// (indexed): hostile-repository tests build malformed trees with it. Returns its ID (hex).
+    public static func storeRawTree(_ writer: RepositoryWriter, _ entries: [TreeEntry]) async throws -> String {
+        let bytes = try TreeCodec.encode(entries)
+        let id = bytes.withUnsafeBytes { writer.repository.keys.chunkID($0) }
+        let sealer = try BundleSealer(keys: writer.repository.keys)
+        let record = try bytes.withUnsafeBytes { try sealer.seal($0, id: id, slot: 0) }
+        let (bundle, bundleEntries) = try sealer.assemble([record])
+        let bundleID = try await writer.saveBundle(bundle)
+        _ = try await writer.saveIndex([IndexedBundle(id: bundleID, size: UInt64(bundle.count), entries: bundleEntries)])
+        return id.hex
+    }
+
+    /// A snapshot header naming `root` as its tree; returns the snapshot ID.
+    public static func saveRawHeader(_ writer: RepositoryWriter, root: String, time: String = Timestamps.format(Date())) async throws -> String {
+        var header = Snapshot(time: time, host: "evil", username: "evil", paths: ["/x"], tags: [], parent: nil, summary: SnapshotSummary(), nodes: [])
+        header.tree = root
+        let sealed = try SealedObject.seal(Array(try JSONEncoder().encode(header)), kind: .snapshot, keys: writer.repository.keys, compress: true)
+        let id = LibCrypto.sha256(sealed).hex
+        try await writer.backend.write(.snapshot, name: id, data: sealed)
+        return id
+    }
+
+    public static func entry(_ name: String, _ type: NodeType, subtree: String? = nil, target: String? = nil) -> TreeEntry {
+        TreeEntry(name: name, type: type, mode: type == .dir ? 0o755 : 0o644, mtimeNs: 0, size: type == .file ? 0 : nil, ctimeNs: nil,
+                  inode: nil, device: nil, chunks: type == .file ? [] : nil, target: target, subtree: subtree)
     }
 }
 

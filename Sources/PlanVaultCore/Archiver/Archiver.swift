@@ -76,7 +76,16 @@ public final class Archiver: Sendable {
             loaded.index.forget(damaged)
         }
 
-        let parent = options.rereadAll ? nil : try await findParent(host: options.host, paths: sources.map(\.path))
+        // The parent only saves reading unchanged files: if it cannot be read (a damaged tree),
+        // every file is read, and the damage is said here and by `verify`.
+        var parent: (id: String, snapshot: Snapshot)?
+        if !options.rereadAll {
+            do {
+                parent = try await findParent(host: options.host, paths: sources.map(\.path), index: loaded.index)
+            } catch let error as PlanVaultError {
+                logger.warning("the previous snapshot cannot be read (\(error.localizedDescription)); every file is read again")
+            }
+        }
         var walker = SourceWalker(excludes: options.excludes)
         for source in sources { walker.walk(source: source.path, as: source.name) }
         var problems = walker.problems
@@ -163,10 +172,12 @@ public final class Archiver: Sendable {
         }
         let snapshot = Snapshot(time: Timestamps.format(started), host: options.host, username: HostInfo.username,
                                 paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
-        let saved = try await writer.saveSnapshot(snapshot)
+        let saved = try await writer.saveSnapshot(snapshot, index: loaded.index)
+        for bundle in saved.treeBundles { loaded.index.add(bundle, fromIndexFile: saved.indexFile) }
         repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: snapshot.paths))
-        var final = snapshot
-        final.summary.bytesStored += UInt64(saved.size)
+        var final = saved.snapshot
+        final.summary.bytesStored += saved.bytesStored
+        final.summary.newBundles += saved.treeBundles.count
         logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
         return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, warnings: warnings,
                           adoptedBundles: adopted.count, index: loaded.index)
@@ -200,15 +211,16 @@ public final class Archiver: Sendable {
     /// The newest snapshot from this host of the same source set.
     /// Looks first at the snapshot this machine's last push of the same source set wrote (one
     /// decryption), and decodes every snapshot only when that hint is missing or stale.
-    func findParent(host: String, paths: [String]) async throws -> (id: String, snapshot: Snapshot)? {
+    func findParent(host: String, paths: [String], index: ChunkIndex? = nil) async throws -> (id: String, snapshot: Snapshot)? {
         let wanted = paths.sorted()
         let key = Self.parentKey(host: host, paths: paths)
         if let hint = repository.cache?.parentHint(for: key), try await repository.snapshotIDs().contains(hint),
-           let snapshot = try? await repository.loadSnapshot(hint), snapshot.host == host, snapshot.paths.sorted() == wanted {
-            return (hint, snapshot)
+           let header = try? await repository.loadSnapshotHeader(hint), header.host == host, header.paths.sorted() == wanted {
+            return (hint, try await repository.expandTrees(header, id: hint, index: index))
         }
         let all = try await repository.loadAllSnapshots().snapshots
-        return all.last { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }
+        guard let newest = all.last(where: { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }) else { return nil }
+        return (newest.id, try await repository.expandTrees(newest.snapshot, id: newest.id, index: index))
     }
 
     static func parentKey(host: String, paths: [String]) -> String {

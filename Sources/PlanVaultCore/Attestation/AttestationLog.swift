@@ -131,6 +131,12 @@ public enum AttestationLog {
                 bundles.insert(location.bundle)
             }
         }
+        for tree in snapshot.treeIDs {
+            guard let location = indexView.location(of: tree) else {
+                throw PlanVaultError.objectMissing(kind: .bundle, name: "holding tree \(tree.shortHex) of snapshot \(snapshotID.prefix(8))")
+            }
+            bundles.insert(location.bundle)
+        }
         var objects = [Attestation.ObjectRef]()
         var indexFiles = Set<String>()
         for bundle in bundles.sorted() {

@@ -71,7 +71,7 @@ public struct Checker: Sendable {
             report.findings.append(Finding(kind: "index", object: name, problem: error.localizedDescription, affects: []))
         }
         let index = load.index
-        let snapshots = try await repository.loadAllSnapshots()
+        let snapshots = try await repository.loadAllSnapshots(withNodes: true, index: load.index)
         report.snapshots = snapshots.snapshots.count
         for (name, error) in snapshots.damaged {
             report.findings.append(Finding(kind: "snapshot", object: name, problem: error.localizedDescription, affects: []))
@@ -87,6 +87,9 @@ public struct Checker: Sendable {
         // Who uses each bundle, so a damaged one can be traced to files.
         var usersOfBundle = [Digest32: [String]]()
         for (id, snapshot) in snapshots.snapshots {
+            for tree in snapshot.treeIDs {
+                if let location = index.location(of: tree) { usersOfBundle[location.bundle, default: []].append("\(id.prefix(8)):(folder listing)") }
+            }
             for node in snapshot.nodes {
                 if let problem = SnapshotPathRules.nodeProblem(node) {
                     report.findings.append(Finding(kind: "snapshot", object: id, problem: "\(node.path): \(problem)",

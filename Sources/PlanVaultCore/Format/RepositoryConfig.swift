@@ -3,7 +3,8 @@ import Foundation
 /// The repository's `config` object: plain JSON, no secrets. Its only
 /// job is to say "this is a PlanVault repository", which format, and which ID.
 public struct RepositoryConfig: Codable, Sendable {
-    public static let currentVersion = 1
+    /// Version 2: snapshots are headers over content-addressed directory trees (FORMAT.md §9).
+    public static let currentVersion = 2
     public static let defaultBundleSize = 16 * 1024 * 1024
 
     public var format: String = "planvault"

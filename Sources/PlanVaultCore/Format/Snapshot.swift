@@ -1,10 +1,12 @@
 import Foundation
 
-/// A snapshot: the state of the source paths at one time. Stored as JSON,
-/// zlib-compressed and sealed as an object of kind `snapshot`; its ID is the
-/// SHA-256 of the stored object.
+/// A snapshot: the state of the source paths at one time. The stored object is only its header
+/// (JSON, zlib-compressed and sealed as an object of kind `snapshot`; its ID is the SHA-256 of
+/// the stored object), naming the root of its directory trees (`tree`). In memory it also holds
+/// the flat node list those trees expand to, parents before children.
 public struct Snapshot: Codable, Sendable {
-    public var version: Int = 1
+    public static let currentVersion = 2
+    public var version: Int = currentVersion
     /// RFC 3339 time in UTC, with fractional seconds.
     public var time: String
     public var host: String
@@ -15,8 +17,16 @@ public struct Snapshot: Codable, Sendable {
     /// ID of the snapshot used to skip unchanged files, if any.
     public var parent: String?
     public var summary: SnapshotSummary
-    /// Every entry, parents before children, sorted by path.
-    public var nodes: [SnapshotNode]
+    /// ID (hex) of the root tree; set when the snapshot is saved or loaded.
+    public var tree: String?
+    /// Every entry, parents before children, sorted by path (not stored: expanded from the trees).
+    public var nodes: [SnapshotNode] = []
+    /// Every tree the snapshot uses (not stored).
+    public var treeIDs: [Digest32] = []
+
+    enum CodingKeys: String, CodingKey {
+        case version, time, host, username, paths, tags, parent, summary, tree
+    }
 
     public init(time: String, host: String, username: String, paths: [String], tags: [String], parent: String?,
                 summary: SnapshotSummary, nodes: [SnapshotNode]) {

@@ -15,6 +15,8 @@ public final class Repository: Sendable {
     public let configProblem: String?
     let cache: ObjectCache?
     let logger: Logger
+    /// Trees read through this handle (and the index used to find them).
+    let trees = TreeCache()
 
     init(backend: any ReadableBackend, config: RepositoryConfig, configBytes: [UInt8], keys: MasterKeys, keyName: String,
          configProblem: String? = nil, cache: ObjectCache?, logger: Logger) {
@@ -274,21 +276,32 @@ public final class Repository: Sendable {
         return listing
     }
 
-    public func loadSnapshot(_ id: String, listedSize: UInt64? = nil) async throws -> Snapshot {
+    /// A snapshot's header alone: everything but its nodes (one small object).
+    public func loadSnapshotHeader(_ id: String, listedSize: UInt64? = nil) async throws -> Snapshot {
         let plain = try SealedObject.open(try await readVerified(.snapshot, name: id, listedSize: listedSize), kind: .snapshot, name: id, keys: keys)
+        let header: Snapshot
         do {
-            return try JSONDecoder().decode(Snapshot.self, from: Data(plain))
+            header = try JSONDecoder().decode(Snapshot.self, from: Data(plain))
         } catch {
             throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "malformed snapshot data")
         }
+        guard header.version == Snapshot.currentVersion else {
+            throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "snapshot version \(header.version); this planvault reads version \(Snapshot.currentVersion)")
+        }
+        return header
     }
 
-    /// All snapshots, oldest first. Damaged ones are returned separately.
-    public func loadAllSnapshots() async throws -> (snapshots: [(id: String, snapshot: Snapshot)], damaged: [(name: String, error: PlanVaultError)]) {
+    /// All snapshots, oldest first, as headers (no nodes) unless `withNodes`. Damaged ones are
+    /// returned separately.
+    public func loadAllSnapshots(withNodes: Bool = false, index: ChunkIndex? = nil) async throws
+        -> (snapshots: [(id: String, snapshot: Snapshot)], damaged: [(name: String, error: PlanVaultError)]) {
         var out = [(id: String, snapshot: Snapshot)]()
         var damaged = [(name: String, error: PlanVaultError)]()
         for info in try await snapshotListing() {
-            do { out.append((info.name, try await loadSnapshot(info.name, listedSize: info.size))) } catch let error as PlanVaultError {
+            do {
+                let header = try await loadSnapshotHeader(info.name, listedSize: info.size)
+                out.append((info.name, withNodes ? try await expandTrees(header, id: info.name, index: index) : header))
+            } catch let error as PlanVaultError {
                 damaged.append((info.name, error))
             }
         }
@@ -307,7 +320,7 @@ public final class Repository: Sendable {
             }
             let all = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
             guard let newest = all.last else { throw PlanVaultError.snapshotNotFound(spec) }
-            return newest
+            return (newest.id, try await expandTrees(newest.snapshot, id: newest.id))
         }
         let lowered = spec.lowercased()
         let matches = try await snapshotIDs().filter { $0.hasPrefix(lowered) }

@@ -26,16 +26,6 @@ public struct RepositoryWriter: Sendable {
         return (name, sealed.count)
     }
 
-    public func saveSnapshot(_ snapshot: Snapshot) async throws -> (id: String, size: Int) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let sealed = try SealedObject.seal(Array(try encoder.encode(snapshot)), kind: .snapshot, keys: repository.keys, compress: true)
-        let id = LibCrypto.sha256(sealed).hex
-        try await backend.write(.snapshot, name: id, data: sealed)
-        repository.cache?.store(.snapshot, name: id, bytes: sealed)
-        return (id, sealed.count)
-    }
-
     /// Adds a key file that opens the same master key under another passphrase.
     public func addKey(passphrase: String, label: String?, cost: (n: UInt64, r: UInt64, p: UInt64) = KeyFile.defaultCost) async throws -> String {
         let keyFile = try KeyFile.wrap(repository.keys, passphrase: passphrase, repository: repository.config.id,

@@ -1,0 +1,232 @@
+import Foundation
+
+/// Decoded trees already read by this repository handle, so commands that walk many snapshots
+/// (verify, repair) read each shared tree once. Bounded: cleared when it grows past its limit.
+final class TreeCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var trees: [Digest32: [TreeEntry]] = [:]
+    private var index: ChunkIndex?
+    private let limit = 50_000
+
+    func tree(_ id: Digest32) -> [TreeEntry]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return trees[id]
+    }
+
+    func store(_ id: Digest32, _ entries: [TreeEntry]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if trees.count >= limit { trees.removeAll(keepingCapacity: true) }
+        trees[id] = entries
+    }
+
+    var knownIndex: ChunkIndex? {
+        get { lock.lock(); defer { lock.unlock() }; return index }
+        set { lock.lock(); defer { lock.unlock() }; index = newValue }
+    }
+}
+
+extension Repository {
+    /// Loads a snapshot: its header, then its trees, expanded into the flat node list.
+    public func loadSnapshot(_ id: String, listedSize: UInt64? = nil, index: ChunkIndex? = nil) async throws -> Snapshot {
+        try await expandTrees(try await loadSnapshotHeader(id, listedSize: listedSize), id: id, index: index)
+    }
+
+    /// Fills in `nodes` and `treeIDs` from the snapshot's root tree. Each level of the trees is
+    /// read with one ranged read per bundle; a tree whose copy fails is read from its next copy.
+    public func expandTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil) async throws -> Snapshot {
+        guard let rootHex = header.tree, let root = Digest32(hex: rootHex) else {
+            throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "the snapshot names no root tree")
+        }
+        var index: ChunkIndex
+        if let given { index = given } else if let known = trees.knownIndex { index = known } else {
+            index = try await loadIndexWithBundles().load.index
+            trees.knownIndex = index
+        }
+        var decoded = [Digest32: [TreeEntry]]()
+        var level: Set<Digest32> = [root]
+        var depth = 0
+        while !level.isEmpty {
+            depth += 1
+            guard depth <= TreeCodec.maxDepth else {
+                throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "its folders nest deeper than \(TreeCodec.maxDepth) levels")
+            }
+            var missing = level.filter { decoded[$0] == nil }
+            for tree in missing { if let cached = trees.tree(tree) { decoded[tree] = cached } }
+            missing = missing.filter { decoded[$0] == nil }
+            if missing.contains(where: { !index.contains($0) }) && given == nil {
+                // Trees written since the index was read (by this process) are found on a fresh read.
+                index = try await loadIndexWithBundles().load.index
+                trees.knownIndex = index
+            }
+            for (tree, entries) in try await readTrees(missing, index: index, snapshot: id) {
+                decoded[tree] = entries
+                trees.store(tree, entries)
+            }
+            var next = Set<Digest32>()
+            for tree in level {
+                for entry in decoded[tree] ?? [] {
+                    if let sub = entry.subtree.flatMap(Digest32.init(hex:)), decoded[sub] == nil { next.insert(sub) }
+                }
+            }
+            level = next
+        }
+        var snapshot = header
+        snapshot.nodes = try flatten(root: root, trees: decoded, snapshot: id)
+        snapshot.treeIDs = Array(decoded.keys).sorted()
+        return snapshot
+    }
+
+    /// Pre-order walk (parents first, names in byte order) into snapshot nodes, with the limits of
+    /// FORMAT.md §14 on path length and node count.
+    private func flatten(root: Digest32, trees: [Digest32: [TreeEntry]], snapshot id: String) throws -> [SnapshotNode] {
+        var nodes = [SnapshotNode]()
+        var stack: [(prefix: [UInt8], entries: [TreeEntry], next: Int)] = [([], trees[root] ?? [], 0)]
+        while var top = stack.popLast() {
+            guard top.next < top.entries.count else { continue }
+            let entry = top.entries[top.next]
+            top.next += 1
+            stack.append(top)
+            let path = top.prefix.isEmpty ? Array(entry.name.utf8) : top.prefix + [UInt8(ascii: "/")] + Array(entry.name.utf8)
+            guard path.count <= Limits.maxPathLength else {
+                throw PlanVaultError.unsafePath("a path of \(path.count) bytes is over the \(Limits.maxPathLength) byte limit (snapshot \(id.prefix(8)))")
+            }
+            guard nodes.count < TreeCodec.maxNodes else {
+                throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "its trees expand to more than \(TreeCodec.maxNodes) entries")
+            }
+            var node = SnapshotNode(path: String(decoding: path, as: UTF8.self), type: entry.type, mode: entry.mode, mtimeNs: entry.mtimeNs,
+                                    size: entry.size, inode: entry.inode, device: entry.device, chunks: entry.chunks, target: entry.target)
+            node.ctimeNs = entry.ctimeNs
+            nodes.append(node)
+            if let sub = entry.subtree.flatMap(Digest32.init(hex:)) {
+                guard let children = trees[sub] else {
+                    throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "tree \(sub.shortHex) could not be read")
+                }
+                stack.append((path, children, 0))
+            }
+        }
+        return nodes
+    }
+
+    /// Reads and decodes trees, grouped by the bundle of their first copy.
+    private func readTrees(_ ids: Set<Digest32>, index: ChunkIndex, snapshot: String) async throws -> [Digest32: [TreeEntry]] {
+        var out = [Digest32: [TreeEntry]]()
+        var byBundle = [Digest32: [ChunkLocation]]()
+        for id in ids {
+            guard let location = index.location(of: id) else {
+                throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(id.shortHex) is not in the index (run `planvault verify`)")
+            }
+            byBundle[location.bundle, default: []].append(location)
+        }
+        for (bundle, locations) in byBundle {
+            let chunks = try? await readChunks(bundle: bundle, entries: locations.map(\.entry))
+            for location in locations {
+                var plain = chunks?[location.entry.id]
+                var lastError = "bundle \(bundle.shortHex) could not be read"
+                if plain == nil {
+                    // Its next copies, one at a time.
+                    for copy in index.locations(of: location.entry.id).dropFirst() {
+                        do {
+                            plain = try await readChunks(bundle: copy.bundle, entries: [copy.entry])[copy.entry.id]
+                            break
+                        } catch let error as PlanVaultError {
+                            lastError = error.localizedDescription
+                        }
+                    }
+                }
+                guard let plain else {
+                    throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(location.entry.id.shortHex): \(lastError)")
+                }
+                out[location.entry.id] = try TreeCodec.decode(plain, id: location.entry.id.hex)
+            }
+        }
+        return out
+    }
+
+    /// Reads the span of a bundle that holds `entries` and opens each (authenticated) chunk.
+    /// Chunks that fail to open are left out of the result.
+    func readChunks(bundle: Digest32, entries: [BundleEntry]) async throws -> [Digest32: [UInt8]] {
+        let name = bundle.hex
+        let first = entries.map { UInt64($0.offset) }.min() ?? 0
+        let end = entries.map { UInt64($0.offset) + UInt64($0.length) }.max() ?? 0
+        let spanStart = first <= 1 << 20 ? 0 : first
+        let data = try await backend.read(.bundle, name: name, range: spanStart..<end)
+        let prefix = spanStart == 0 ? data.prefix(BundleFormat.prefixLength)
+            : try await backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
+        let opener = try BundleOpener(prefix: prefix, name: name, keys: keys)
+        var out = [Digest32: [UInt8]]()
+        for entry in entries {
+            let start = UInt64(entry.offset) - spanStart, stop = start + UInt64(entry.length)
+            guard stop <= UInt64(data.count) else { continue }
+            out[entry.id] = try? data.withUnsafeBytes {
+                try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[Int(start)..<Int(stop)]), entry: entry, keys: keys)
+            }
+        }
+        return out
+    }
+}
+
+extension RepositoryWriter {
+    public struct SavedSnapshot: Sendable {
+        public var id: String
+        public var size: Int
+        /// Bundles of new trees (already indexed in `indexFile`).
+        public var treeBundles: [IndexedBundle]
+        public var indexFile: String?
+        /// Bytes written: the header, tree bundles and their index file.
+        public var bytesStored: UInt64
+        public var snapshot: Snapshot
+    }
+
+    /// Stores a snapshot: its trees that the index does not have yet (in new bundles, indexed),
+    /// then its header. Trees first, header last: a header never names a tree that is not stored.
+    public func saveSnapshot(_ snapshot: Snapshot, index given: ChunkIndex? = nil) async throws -> SavedSnapshot {
+        let index: ChunkIndex
+        if let given { index = given } else { index = try await repository.loadIndexWithBundles().load.index }
+        let built = try TreeBuilder.build(snapshot.nodes, keys: repository.keys)
+        var stored: UInt64 = 0
+        var bundles = [IndexedBundle]()
+        var pending = [(id: Digest32, bytes: [UInt8])]()
+        var pendingBytes = 0
+        func flush() async throws {
+            guard !pending.isEmpty else { return }
+            let sealer = try BundleSealer(keys: repository.keys)
+            let sealed = try pending.enumerated().map { slot, tree in
+                try tree.bytes.withUnsafeBytes { try sealer.seal($0, id: tree.id, slot: UInt32(slot)) }
+            }
+            let (bytes, entries) = try sealer.assemble(sealed)
+            let id = try await saveBundle(bytes)
+            bundles.append(IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
+            stored += UInt64(bytes.count)
+            pending = []
+            pendingBytes = 0
+        }
+        for tree in built.trees where !index.contains(tree.id) {
+            guard tree.bytes.count <= Limits.maxChunkSize else {
+                throw PlanVaultError.invalidArgument("a folder of this snapshot lists too many entries to store (\(tree.bytes.count) bytes of tree, limit \(Limits.maxChunkSize))")
+            }
+            pending.append((tree.id, tree.bytes))
+            pendingBytes += tree.bytes.count
+            if pendingBytes >= repository.config.bundleSize { try await flush() }
+        }
+        try await flush()
+        var indexFile: String?
+        if !bundles.isEmpty {
+            let saved = try await saveIndex(bundles)
+            indexFile = saved.name
+            stored += UInt64(saved.size)
+        }
+        var header = snapshot
+        header.tree = built.root.hex
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let sealed = try SealedObject.seal(Array(try encoder.encode(header)), kind: .snapshot, keys: repository.keys, compress: true)
+        let id = LibCrypto.sha256(sealed).hex
+        try await backend.write(.snapshot, name: id, data: sealed)
+        repository.cache?.store(.snapshot, name: id, bytes: sealed)
+        header.treeIDs = built.trees.map(\.id).sorted()
+        return SavedSnapshot(id: id, size: sealed.count, treeBundles: bundles, indexFile: indexFile,
+                             bytesStored: stored + UInt64(sealed.count), snapshot: header)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// Format version 2: snapshots as headers over deduplicated directory trees (issue 9).
+final class TreeTests: XCTestCase {
+    func testNestedUnicodeEmptyAndWideFoldersRoundTripByteIdentical() async throws {
+        let dir = try TempDir()
+        let source = dir.sub("plans")
+        try Fixture.makeAwkwardTree(source)
+        // Byte order differs from Unicode order: "Z" < "a" < "é" (0xC3) and NFC vs NFD are two names.
+        for name in ["Zeta.txt", "alpha.txt", "\u{E9}t\u{E9}.txt", "e\u{301}te\u{301}.txt"] {
+            try Fixture.write("\(source)/Names/\(name)", name)
+        }
+        try Fixture.writeMany("\(source)/Wide", count: 50_000, name: { "f\($0)" }, content: { [UInt8($0 & 0xFF)] })
+        let writer = try await Fixture.makeRepository(dir)
+        let pushed = try await Fixture.push(writer, [source])
+        XCTAssertTrue(pushed.problems.isEmpty, "\(pushed.problems.prefix(3))")
+
+        let reopened = try await Repository.open(backend: DirectoryBackend(root: dir.sub("repo")), passphrase: Fixture.passphrase,
+                                                 cacheRoot: nil, logger: Fixture.logger)
+        let loaded = try await reopened.resolveSnapshot("latest").snapshot
+        XCTAssertEqual(loaded.nodes.map(\.path), pushed.snapshot.nodes.map(\.path), "pre-order by bytes, parents first")
+        let restored = try await Fixture.restore(reopened, to: dir.sub("out"))
+        XCTAssertTrue(restored.problems.isEmpty, "\(restored.problems.prefix(3))")
+        XCTAssertEqual(try TreeCompare.differences(source, dir.sub("out/plans")), [])
+    }
+
+    func testNoChangePushStoresOnlyANewHeader() async throws {
+        let dir = try TempDir()
+        for i in 0..<200 { try Fixture.write(dir.sub("plans/folder\(i % 10)/doc\(i).md"), Fixture.text(20, seed: i)) }
+        let writer = try await Fixture.makeRepository(dir)
+        let first = try await Fixture.push(writer, [dir.sub("plans")])
+        let bundlesBefore = try await writer.backend.list(.bundle).count
+        let indexBefore = try await writer.backend.list(.index).count
+        let second = try await Fixture.push(writer, [dir.sub("plans")])
+        XCTAssertEqual(first.snapshot.tree, second.snapshot.tree, "an unchanged folder gives the same root tree")
+        let bundlesAfter = try await writer.backend.list(.bundle).count
+        let indexAfter = try await writer.backend.list(.index).count
+        XCTAssertEqual(bundlesAfter, bundlesBefore)
+        XCTAssertEqual(indexAfter, indexBefore)
+        let stat = try await writer.backend.stat(.snapshot, name: second.snapshotID)
+        let header = try XCTUnwrap(stat)
+        XCTAssertLessThan(header.size, 1024, "the header is all a no-change push stores")
+
+        // One edited file: only the trees on its path are new.
+        try Fixture.write(dir.sub("plans/folder3/doc3.md"), "edited")
+        let third = try await Fixture.push(writer, [dir.sub("plans")])
+        // The root (naming the source), the source folder and folder3.
+        XCTAssertEqual(Set(third.snapshot.treeIDs).subtracting(second.snapshot.treeIDs).count, 3, "only the trees above the edit")
+    }
+
+    func testHeaderListingReadsNoTrees() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/a.md"), "a")
+        let writer = try await Fixture.makeRepository(dir)
+        _ = try await Fixture.push(writer, [dir.sub("plans")])
+        // With every bundle gone, headers still list: listing never touches trees.
+        for bundle in try await writer.backend.list(.bundle) { try await writer.backend.delete(.bundle, name: bundle.name) }
+        let listed = try await writer.repository.uncached().loadAllSnapshots()
+        XCTAssertEqual(listed.snapshots.count, 1)
+        XCTAssertTrue(listed.damaged.isEmpty)
+    }
+
+    // MARK: Hostile trees
+
+    func assertRefused(_ make: (RepositoryWriter) async throws -> String, containing text: String,
+                       file: StaticString = #filePath, line: UInt = #line) async throws {
+        let dir = try TempDir()
+        let writer = try await Fixture.makeRepository(dir)
+        let id = try await Fixture.saveRawHeader(writer, root: try await make(writer))
+        do {
+            _ = try await Fixture.restore(writer.repository, snapshot: id, to: dir.sub("out"))
+            XCTFail("a hostile tree was accepted", file: file, line: line)
+        } catch let error as PlanVaultError {
+            XCTAssertTrue(error.localizedDescription.contains(text), "\(error.localizedDescription)", file: file, line: line)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out")), file: file, line: line)
+    }
+
+    func testTreesBreakingEachRuleAreRefused() async throws {
+        try await assertRefused({ try await Fixture.storeRawTree($0, [Fixture.entry("b", .file), Fixture.entry("a", .file)]) },
+                                containing: "ascending")
+        try await assertRefused({ try await Fixture.storeRawTree($0, [Fixture.entry("a/b", .file)]) }, containing: "not a usable file name")
+        try await assertRefused({ try await Fixture.storeRawTree($0, [Fixture.entry(String(repeating: "n", count: 256), .file)]) },
+                                containing: "not a usable file name")
+        try await assertRefused({ try await Fixture.storeRawTree($0, [Fixture.entry("d", .dir)]) }, containing: "every folder has one")
+        try await assertRefused({ try await Fixture.storeRawTree($0, [Fixture.entry("d", .dir, subtree: String(repeating: "ab", count: 32))]) },
+                                containing: "not in the index")
+        try await assertRefused({ writer in Digest32([UInt8](repeating: 1, count: 32)).hex }, containing: "not in the index")
+    }
+
+    func testSharedSubtreesCannotExpandWithoutBound() async throws {
+        try await assertRefused({ writer in
+            let leaf = try await Fixture.storeRawTree(writer, (0..<1500).map { Fixture.entry(String(format: "f%05d", $0), .file) })
+            return try await Fixture.storeRawTree(writer, (0..<1500).map { Fixture.entry(String(format: "d%05d", $0), .dir, subtree: leaf) })
+        }, containing: "expand to more than")
+    }
+}
