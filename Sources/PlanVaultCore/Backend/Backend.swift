@@ -54,6 +54,9 @@ public protocol Backend: ReadableBackend {
     func prepare() async throws
     /// Stores an object atomically. Writing a content-addressed name that exists is a no-op.
     func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws
+    /// Stores an object even though one of that name exists, because the stored copy no longer
+    /// hashes to its name (repair). The caller has checked that data hashes to name.
+    func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws
     func delete(_ kind: ObjectKind, name: String) async throws
 }
 
