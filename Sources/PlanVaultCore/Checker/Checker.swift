@@ -198,10 +198,11 @@ public struct Checker: Sendable {
         return findings
     }
 
-    /// Every object must carry a retention lock lasting at least `days` from when it was written.
+    /// Every object must carry a retention lock lasting at least `days` from when it was written:
+    /// the config and attestations too, the records an attacker would most want to expire.
     private func checkRetention(_ inspector: any RetentionInspecting, days: Int, now: Date) async throws -> [Finding] {
         var findings = [Finding]()
-        for kind in [ObjectKind.key, .index, .snapshot, .bundle] {
+        for kind in [ObjectKind.config, .key, .index, .snapshot, .bundle, .attestation] {
             for object in try await repository.backend.list(kind) {
                 let retention = try await inspector.retention(kind, name: object.name)
                 guard let until = retention.retainUntil else {
