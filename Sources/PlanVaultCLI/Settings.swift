@@ -13,6 +13,8 @@ struct ConfigFile {
     var cacheDir: String?
     var bundleSizeMiB: Int?
     var compressionLevel: Int?
+    /// `[retention]`: the policy `planvault forget` applies when given no --keep-* option.
+    var retention: RetentionPolicy?
 
     static let defaultName = "planvault.toml"
 
@@ -25,7 +27,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -51,7 +53,32 @@ struct ConfigFile {
             }
             config.compressionLevel = n
         }
+        if let value = table["retention"] {
+            config.retention = try retention(value, path)
+        }
         return config
+    }
+
+    private static func retention(_ value: TOMLValueConvertible, _ path: String) throws -> RetentionPolicy {
+        guard let table = value.table else { throw PlanVaultError.invalidArgument("config file \(path): [retention] must be a table") }
+        var policy = RetentionPolicy()
+        let counts = RetentionPolicy.countedRules.map { "keep_\($0)" }
+        for key in table.keys where !(counts + ["keep_within", "keep_tags"]).contains(key) {
+            throw PlanVaultError.invalidArgument("config file \(path): unknown retention setting \"\(key)\" (known: \((counts + ["keep_within", "keep_tags"]).joined(separator: ", ")))")
+        }
+        for key in counts {
+            guard let entry = table[key] else { continue }
+            guard let n = entry.int, n >= 1 else { throw PlanVaultError.invalidArgument("config file \(path): retention \(key) must be a whole number of at least 1") }
+            policy.set(String(key.dropFirst("keep_".count)), n)
+        }
+        if let within = table["keep_within"] {
+            guard let text = within.string, let seconds = Duration.parse(text) else {
+                throw PlanVaultError.invalidArgument("config file \(path): retention keep_within must be a duration such as \"30d\"")
+            }
+            policy.within = seconds
+        }
+        if table["keep_tags"] != nil { policy.tags = try strings(table, "keep_tags", path) }
+        return policy
     }
 
     private static func string(_ table: TOMLTable, _ key: String, _ path: String) throws -> String? {
