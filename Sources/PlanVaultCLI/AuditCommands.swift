@@ -92,6 +92,8 @@ struct DrillCommand: AsyncParsableCommand {
             let writer = try await context.openWriter()
             let repository = writer.repository
             let started = Date()
+            let locks = try await context.sharedLockIfPossible(repository)
+            defer { if let locks { Task { await locks.release() } } }
             let (id, snapshot) = try await repository.resolveSnapshot("latest")
             let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
             let index = try await repository.loadIndexWithBundles().load.index
@@ -102,8 +104,6 @@ struct DrillCommand: AsyncParsableCommand {
             var record = AttestationLog.record(.drill, repository: repository, time: started)
             record.check = .init(what: "restore drill of snapshot \(id.prefix(8))", result: complete ? "ok" : "failed", findings: result.problems.count,
                                  detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
-            let lock = try context.lock(repositoryID: repository.config.id, wait: true)
-            defer { withExtendedLifetime(lock) {} }
             try await AttestationLog.append(record, writer: writer)
             for problem in result.problems { Output.error("planvault: drill: \(problem.path): \(problem.message)") }
             Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),

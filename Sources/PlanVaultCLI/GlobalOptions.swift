@@ -49,6 +49,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(name: .shortAndLong, help: "Only errors.")
     var quiet = false
+
+    @Option(name: .long, help: ArgumentHelp("Wait this long for a lock another run holds (e.g. 10m), printing that it waits. Default: do not wait (exit 11).", valueName: "DURATION"))
+    var lockWait: String?
 }
 
 /// Everything a command needs, resolved once from options, config file, keys file and environment.
@@ -159,10 +162,40 @@ struct Context {
         return RepositoryWriter(repository: repository, backend: backend)
     }
 
-    /// A writer holding this host's lock on the repository (push, forget).
-    func openLockedWriter() async throws -> (RepositoryWriter, LocalLock) {
+    /// A writer holding the repository's lock (FORMAT.md §15): shared for push, exclusive for
+    /// forget, prune and repair. This host's local lock is taken too, so two runs on one host
+    /// never even race for the repository lock.
+    func openLockedWriter(exclusive: Bool = false) async throws -> (RepositoryWriter, HeldLocks) {
         let writer = try await openWriter()
-        return (writer, try lock(repositoryID: writer.repository.config.id))
+        return (writer, try await repositoryLock(writer, exclusive: exclusive))
+    }
+
+    func repositoryLock(_ writer: RepositoryWriter, exclusive: Bool) async throws -> HeldLocks {
+        let local = try lock(repositoryID: writer.repository.config.id)
+        let wait = try lockWaitSeconds()
+        let shared = try await RepositoryLock.acquire(backend: writer.backend, repository: writer.repository.config.id, exclusive: exclusive,
+                                                      wait: wait, logger: logger) { message in Output.error("planvault: \(message)") }
+        return HeldLocks(local: local, repository: shared)
+    }
+
+    /// A shared repository lock for a reading command, or nil (with a warning) when the
+    /// credential may not write one. A conflicting exclusive lock is an error as always.
+    func sharedLockIfPossible(_ repository: Repository) async throws -> RepositoryLock? {
+        guard let backend = try? backend() else { return nil }
+        do {
+            return try await RepositoryLock.acquire(backend: backend, repository: repository.config.id, exclusive: false,
+                                                    wait: try lockWaitSeconds(), logger: logger) { message in Output.error("planvault: \(message)") }
+        } catch let error as PlanVaultError {
+            if case .repositoryLocked = error { throw error }
+            logger.warning("no repository lock could be taken (\(error.localizedDescription)); checking without one")
+            return nil
+        }
+    }
+
+    func lockWaitSeconds() throws -> TimeInterval {
+        guard let text = options.lockWait else { return 0 }
+        guard let seconds = Duration.parse(text) else { throw PlanVaultError.invalidArgument("--lock-wait \(text) is not a duration (examples: 30s, 10m, 1h)") }
+        return seconds
     }
 
     /// A lock per repository and host; lives in the cache folder (or /tmp with --no-cache).
@@ -182,5 +215,21 @@ enum BackendFactory {
             throw PlanVaultError.invalidArgument("repository URL scheme \"\(scheme)://\" is not supported: use a folder path, file:// URL or https://HOST:PORT/NAME")
         }
         return DirectoryBackend(root: URL(fileURLWithPath: url).standardizedFileURL.path)
+    }
+}
+
+/// The locks a command holds; released when its work is done (also on failure).
+final class HeldLocks: Sendable {
+    let local: LocalLock
+    let repository: RepositoryLock
+
+    init(local: LocalLock, repository: RepositoryLock) {
+        self.local = local
+        self.repository = repository
+    }
+
+    func around<T>(_ body: () async throws -> T) async throws -> T {
+        defer { withExtendedLifetime(local) {} }
+        return try await repository.around(body)
     }
 }

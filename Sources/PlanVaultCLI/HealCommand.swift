@@ -36,8 +36,13 @@ struct HealCommand: AsyncParsableCommand {
             let repository = try await Repository.open(backend: backend, passphrase: try context.passphrase(),
                                                        cacheRoot: context.cacheRoot, logger: context.logger, acceptAlteredConfig: true)
             let writer = RepositoryWriter(repository: repository, backend: backend)
-            let lock = try context.lock(repositoryID: repository.config.id, wait: false)
-            defer { withExtendedLifetime(lock) {} }
+            let locks = try await context.repositoryLock(writer, exclusive: true)
+            try await locks.around { try await heal(repository: repository, writer: writer, backend: backend, context: context) }
+        }
+    }
+
+    private func heal(repository: Repository, writer: RepositoryWriter, backend: any Backend, context: Context) async throws {
+        do {
             var unresolved = 0
 
             if let problem = repository.configProblem {

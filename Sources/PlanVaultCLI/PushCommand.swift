@@ -22,6 +22,9 @@ struct PushCommand: AsyncParsableCommand {
     @Option(help: "Host name recorded in the snapshot.")
     var host: String?
 
+    @Option(help: ArgumentHelp("Record this time (RFC 3339, e.g. 2026-01-31T02:00:00Z) instead of now, as restic's --time does.", valueName: "TIME"))
+    var time: String?
+
     @Flag(help: "Read every file, even those unchanged since the last snapshot.")
     var force = false
 
@@ -54,61 +57,68 @@ struct PushCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let (writer, lock) = try await context.openLockedWriter()
-            defer { withExtendedLifetime(lock) {} }
-            var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
-            options.excludes = context.config.excludes + exclude
-            options.tags = context.config.tags + tag
-            options.host = host ?? context.config.host ?? HostInfo.hostname
-            options.rereadAll = force
-            options.bundleSize = context.config.bundleSizeMiB.map { $0 * 1024 * 1024 }
-            let level = compressionLevel ?? context.config.compressionLevel ?? Int(Zlib.defaultLevel)
-            guard (1...9).contains(level) else { throw PlanVaultError.invalidArgument("the compression level must be from 1 to 9") }
-            options.compressionLevel = Int32(level)
-            let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
-            var onProgress: (@Sendable (PushProgress) -> Void)?
-            if let progress { onProgress = { @Sendable update in progress.update(update) } }
-            let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress,
-                                    uploadConcurrency: context.uploadConcurrency(for: writer.backend))
-            if let directory = writer.backend as? DirectoryBackend {
-                let stale = directory.removeStaleTemporaryFiles()
-                if stale.count > 0 {
-                    context.logger.info("removed \(stale.count) temporary file(s) (\(Output.bytes(stale.bytes))) left by interrupted writes")
+            let (writer, locks) = try await context.openLockedWriter(exclusive: false)
+            try await locks.around {
+                var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
+                options.excludes = context.config.excludes + exclude
+                options.tags = context.config.tags + tag
+                options.host = host ?? context.config.host ?? HostInfo.hostname
+                options.rereadAll = force
+                if let time {
+                    guard let date = Timestamps.parse(time) else {
+                        throw PlanVaultError.invalidArgument("--time \(time) is not an RFC 3339 time (example: 2026-01-31T02:00:00Z)")
+                    }
+                    options.time = date
                 }
-            }
-            let result = try await archiver.push(options)
-            progress?.finish()
-            // Evidence for the auditor: a signed, chained record of this copy, and of any snapshot
-            // an interrupted push wrote without its record.
-            let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
-                                                             repository: writer.repository, index: result.index)
-            try await AttestationLog.append(record, writer: writer)
-            try await attestLeftovers(writer: writer, index: result.index, context: context)
-            let s = result.snapshot.summary
-            if json {
-                try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,
-                                       paths: result.snapshot.paths, summary: s,
-                                       problems: result.problems.map { Problem(path: $0.path, message: $0.message) },
-                                       adoptedBundles: result.adoptedBundles))
-            } else {
-                for problem in result.problems { Output.error("planvault: skipped \(problem.path): \(problem.message)") }
-            }
-            if !json && !global.quiet {
-                Output.line("snapshot \(result.snapshotID.prefix(8)) saved")
-                Output.line("  files: \(s.files) (\(s.filesRead) read, \(s.files - s.filesRead) unchanged), folders: \(s.directories), symlinks: \(s.symlinks)")
-                Output.line("  data: \(Output.bytes(s.totalBytes)) in snapshot, \(Output.bytes(s.bytesRead)) read, \(s.newChunks) new chunks, \(Output.bytes(s.bytesStored)) stored")
-            }
-            // Warnings reach standard error whatever --quiet says: cron mails them.
-            for warning in result.warnings { Output.error("planvault: warning: \(warning.path): \(warning.message)") }
-            if !result.warnings.isEmpty && result.problems.isEmpty {
-                Output.error("planvault: \(result.warnings.count) file(s) may be inconsistent in this snapshot (exit code 3)")
-                throw ExitCode(ExitCodes.partial)
-            }
-            if !result.problems.isEmpty {
-                if !json {
-                    Output.error("planvault: \(result.problems.count) item(s) could not be read and are not in this snapshot (exit code 3)")
+                options.bundleSize = context.config.bundleSizeMiB.map { $0 * 1024 * 1024 }
+                let level = compressionLevel ?? context.config.compressionLevel ?? Int(Zlib.defaultLevel)
+                guard (1...9).contains(level) else { throw PlanVaultError.invalidArgument("the compression level must be from 1 to 9") }
+                options.compressionLevel = Int32(level)
+                let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
+                var onProgress: (@Sendable (PushProgress) -> Void)?
+                if let progress { onProgress = { @Sendable update in progress.update(update) } }
+                let archiver = Archiver(writer: writer, logger: context.logger, progress: onProgress,
+                                        uploadConcurrency: context.uploadConcurrency(for: writer.backend))
+                if let directory = writer.backend as? DirectoryBackend {
+                    let stale = directory.removeStaleTemporaryFiles()
+                    if stale.count > 0 {
+                        context.logger.info("removed \(stale.count) temporary file(s) (\(Output.bytes(stale.bytes))) left by interrupted writes")
+                    }
                 }
-                throw ExitCode(ExitCodes.partial)
+                let result = try await archiver.push(options)
+                progress?.finish()
+                // Evidence for the auditor: a signed, chained record of this copy, and of any snapshot
+                // an interrupted push wrote without its record.
+                let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
+                                                                 repository: writer.repository, index: result.index)
+                try await AttestationLog.append(record, writer: writer)
+                try await attestLeftovers(writer: writer, index: result.index, context: context)
+                let s = result.snapshot.summary
+                if json {
+                    try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,
+                                           paths: result.snapshot.paths, summary: s,
+                                           problems: result.problems.map { Problem(path: $0.path, message: $0.message) },
+                                           adoptedBundles: result.adoptedBundles))
+                } else {
+                    for problem in result.problems { Output.error("planvault: skipped \(problem.path): \(problem.message)") }
+                }
+                if !json && !global.quiet {
+                    Output.line("snapshot \(result.snapshotID.prefix(8)) saved")
+                    Output.line("  files: \(s.files) (\(s.filesRead) read, \(s.files - s.filesRead) unchanged), folders: \(s.directories), symlinks: \(s.symlinks)")
+                    Output.line("  data: \(Output.bytes(s.totalBytes)) in snapshot, \(Output.bytes(s.bytesRead)) read, \(s.newChunks) new chunks, \(Output.bytes(s.bytesStored)) stored")
+                }
+                // Warnings reach standard error whatever --quiet says: cron mails them.
+                for warning in result.warnings { Output.error("planvault: warning: \(warning.path): \(warning.message)") }
+                if !result.warnings.isEmpty && result.problems.isEmpty {
+                    Output.error("planvault: \(result.warnings.count) file(s) may be inconsistent in this snapshot (exit code 3)")
+                    throw ExitCode(ExitCodes.partial)
+                }
+                if !result.problems.isEmpty {
+                    if !json {
+                        Output.error("planvault: \(result.problems.count) item(s) could not be read and are not in this snapshot (exit code 3)")
+                    }
+                    throw ExitCode(ExitCodes.partial)
+                }
             }
         }
     }

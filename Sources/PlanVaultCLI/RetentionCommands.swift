@@ -75,43 +75,44 @@ struct ForgetCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let (writer, lock) = try await context.openLockedWriter()
-            defer { withExtendedLifetime(lock) {} }
-            var doomed = [String]()
-            var rules: RetentionPolicy?
-            for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }
-            if snapshots.isEmpty {
-                let policy = try retention.policy(fallback: context.config.retention)
-                guard !policy.isEmpty else {
-                    throw PlanVaultError.invalidArgument("no retention policy: give --keep-* options or snapshot IDs, or set a [retention] table in the config")
-                }
-                rules = policy
-                let loaded = try await writer.repository.loadAllSnapshots()
-                for (name, _) in loaded.damaged {
-                    Output.error("planvault: snapshot \(name.prefix(8)) cannot be read; it is neither kept nor removed by this run")
-                }
-                for decision in policy.apply(to: loaded.snapshots) {
-                    let time = String(decision.snapshot.time.prefix(19))
-                    if dryRun || !global.quiet {
-                        Output.line("\(decision.keep ? "keep  " : "remove") \(decision.id.prefix(8))  \(time)  \(decision.group)"
-                                    + (decision.keep ? "  (\(decision.reasons.joined(separator: ", ")))" : ""))
+            let (writer, locks) = try await context.openLockedWriter(exclusive: true)
+            try await locks.around {
+                var doomed = [String]()
+                var rules: RetentionPolicy?
+                for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }
+                if snapshots.isEmpty {
+                    let policy = try retention.policy(fallback: context.config.retention)
+                    guard !policy.isEmpty else {
+                        throw PlanVaultError.invalidArgument("no retention policy: give --keep-* options or snapshot IDs, or set a [retention] table in the config")
                     }
-                    if !decision.keep { doomed.append(decision.id) }
+                    rules = policy
+                    let loaded = try await writer.repository.loadAllSnapshots()
+                    for (name, _) in loaded.damaged {
+                        Output.error("planvault: snapshot \(name.prefix(8)) cannot be read; it is neither kept nor removed by this run")
+                    }
+                    for decision in policy.apply(to: loaded.snapshots) {
+                        let time = String(decision.snapshot.time.prefix(19))
+                        if dryRun || !global.quiet {
+                            Output.line("\(decision.keep ? "keep  " : "remove") \(decision.id.prefix(8))  \(time)  \(decision.group)"
+                                        + (decision.keep ? "  (\(decision.reasons.joined(separator: ", ")))" : ""))
+                        }
+                        if !decision.keep { doomed.append(decision.id) }
+                    }
                 }
-            }
-            doomed = Array(Set(doomed)).sorted()
-            if dryRun {
-                Output.line("dry run: \(doomed.count) snapshot(s) would be removed; nothing was changed")
-                return
-            }
-            if doomed.isEmpty {
-                Output.line("nothing to forget")
-            } else {
-                try await remove(doomed, policy: policy ?? rules?.description ?? "removed by operator", writer: writer)
-            }
-            if prune {
-                let report = try await Pruner(writer: writer, logger: context.logger).prune(PruneOptions())
-                PruneCommand.print(report, dryRun: false)
+                doomed = Array(Set(doomed)).sorted()
+                if dryRun {
+                    Output.line("dry run: \(doomed.count) snapshot(s) would be removed; nothing was changed")
+                    return
+                }
+                if doomed.isEmpty {
+                    Output.line("nothing to forget")
+                } else {
+                    try await remove(doomed, policy: policy ?? rules?.description ?? "removed by operator", writer: writer)
+                }
+                if prune {
+                    let report = try await Pruner(writer: writer, logger: context.logger).prune(PruneOptions())
+                    PruneCommand.print(report, dryRun: false)
+                }
             }
         }
     }
@@ -174,15 +175,16 @@ struct PruneCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let (writer, lock) = try await context.openLockedWriter()
-            defer { withExtendedLifetime(lock) {} }
-            var options = PruneOptions()
-            options.dryRun = dryRun
-            options.maxUnusedPercent = maxUnused
-            options.maxRepackBytes = maxRepackMib.map { UInt64($0) * 1024 * 1024 }
-            let report = try await Pruner(writer: writer, logger: context.logger).prune(options)
-            Self.print(report, dryRun: dryRun)
-            if !report.refused.isEmpty { throw ExitCode(ExitCodes.partial) }
+            let (writer, locks) = try await context.openLockedWriter(exclusive: true)
+            try await locks.around {
+                var options = PruneOptions()
+                options.dryRun = dryRun
+                options.maxUnusedPercent = maxUnused
+                options.maxRepackBytes = maxRepackMib.map { UInt64($0) * 1024 * 1024 }
+                let report = try await Pruner(writer: writer, logger: context.logger).prune(options)
+                Self.print(report, dryRun: dryRun)
+                if !report.refused.isEmpty { throw ExitCode(ExitCodes.partial) }
+            }
         }
     }
 

@@ -39,7 +39,11 @@ struct VerifyCommand: AsyncParsableCommand {
             if readData { options.readData = .all } else if let p = readDataSubset { options.readData = .subset(percent: p) }
             options.maxAge = maxAge.flatMap(Duration.parse)
             options.requiredRetentionDays = global.s3ObjectLockDays
+            // A shared lock keeps a prune from deleting what this run is checking. A read-only
+            // credential cannot write one: then it checks without, and says so.
+            let locks = try await context.sharedLockIfPossible(repository)
             let report = try await Checker(repository: repository, logger: context.logger).verify(options)
+            await locks?.release()
             if !noRecord { await record(report, context: context, repository: repository) }
             if json {
                 try Output.json(report)
@@ -61,9 +65,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let damaged = Set(report.findings.filter { $0.kind == "bundle" }.map(\.object)).sorted()
         if !damaged.isEmpty { record.damagedBundles = damaged }
         do {
-            // Appending waits for a running push on this host, so the two cannot fork the chain.
-            let lock = try context.lock(repositoryID: repository.config.id, wait: true)
-            defer { withExtendedLifetime(lock) {} }
+            // Appending takes the chain's own short lock, so no two records fork the chain.
             try await AttestationLog.append(record, writer: RepositoryWriter(repository: repository, backend: try context.backend()))
         } catch {
             context.logger.warning("the verification record could not be written: \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")

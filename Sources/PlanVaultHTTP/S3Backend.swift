@@ -210,16 +210,17 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             return
         }
         let operation = S3Operation(verb: "PUT", object: label(kind, name), permission: "s3:PutObject", limit: 1 << 20)
-        let reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data), body: data)
+        // Lock objects must stay deletable: they never get a retention lock.
+        let reply = try await send(operation, .PUT, key: key(kind, name), headers: kind == .lock ? lockHeaders(data, retention: false) : lockHeaders(data), body: data)
         guard reply.status == .ok else { throw failure(reply, operation) }
     }
 
     /// Object Lock retention headers, and Content-MD5 on every body: S3 requires it whenever
     /// the bucket has Object Lock, even through a default retention rule.
-    func lockHeaders(_ data: [UInt8]?) -> [String: String] {
+    func lockHeaders(_ data: [UInt8]?, retention: Bool = true) -> [String: String] {
         var headers = [String: String]()
         if let data { headers["content-md5"] = LibCrypto.md5Base64(data) }
-        guard let days = options.objectLockDays else { return headers }
+        guard retention, let days = options.objectLockDays else { return headers }
         headers["x-amz-object-lock-mode"] = options.objectLockMode
         headers["x-amz-object-lock-retain-until-date"] = Self.isoDate(clock().addingTimeInterval(Double(days) * 86400))
         return headers

@@ -12,6 +12,8 @@ public struct PushOptions: Sendable {
     public var bundleSize: Int?
     /// zlib level for compressible chunks: 1 fastest, 9 smallest.
     public var compressionLevel: Int32 = Zlib.defaultLevel
+    /// The snapshot's time, when it should not be now (imports, tests of retention over years).
+    public var time: Date?
     /// Bundles never to reference (known damaged): their chunks are stored again.
     public var avoidBundles: Set<Digest32> = []
 
@@ -170,7 +172,7 @@ public final class Archiver: Sendable {
             summary.bytesStored += UInt64(savedIndex.size)
             for bundle in indexed { loaded.index.add(bundle, fromIndexFile: savedIndex.name) }
         }
-        let snapshot = Snapshot(time: Timestamps.format(started), host: options.host, username: HostInfo.username,
+        let snapshot = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
                                 paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
         let saved = try await writer.saveSnapshot(snapshot, index: loaded.index)
         for bundle in saved.treeBundles { loaded.index.add(bundle, fromIndexFile: saved.indexFile) }

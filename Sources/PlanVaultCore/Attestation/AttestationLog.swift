@@ -40,6 +40,13 @@ public enum AttestationLog {
     /// this repository's key signed count as the head: a planted record is never chained onto.
     @discardableResult
     public static func append(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
+        // The chain's own exclusive lock, held for one append: two hosts never fork the chain.
+        let lock = try await RepositoryLock.acquire(backend: writer.backend, repository: writer.repository.config.id, purpose: .chain,
+                                                    exclusive: true, wait: 120, logger: writer.repository.logger)
+        return try await lock.around { try await appendLocked(record, writer: writer) }
+    }
+
+    private static func appendLocked(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
         let existing = try await trusted(writer.repository)
         var record = record
         // The record's time is when it joins the chain, so the chain's times only move forward.

@@ -8,6 +8,8 @@ public enum ObjectKind: String, CaseIterable, Sendable, Codable {
     case snapshot = "snapshots"
     /// Signed, unencrypted records of pushes, verifications, drills and retention (see FORMAT.md).
     case attestation = "attestations"
+    /// Repository locks (plain JSON, see FORMAT.md §15): who holds the repository, and how.
+    case lock = "locks"
 
     public var singular: String {
         switch self {
@@ -17,6 +19,7 @@ public enum ObjectKind: String, CaseIterable, Sendable, Codable {
         case .index: return "index file"
         case .snapshot: return "snapshot"
         case .attestation: return "attestation"
+        case .lock: return "lock"
         }
     }
 

@@ -57,7 +57,7 @@ public struct DirectoryBackend: Backend {
             return all
         }
         // A kind added in a later version has no folder in an older repository yet: nothing to list.
-        if kind == .attestation, access("\(root)/\(kind.rawValue)", F_OK) != 0 { return [] }
+        if kind == .attestation || kind == .lock, access("\(root)/\(kind.rawValue)", F_OK) != 0 { return [] }
         return try listFolder("\(root)/\(kind.rawValue)")
     }
 
@@ -122,7 +122,7 @@ public struct DirectoryBackend: Backend {
                 throw PlanVaultError.invalidArgument("refusing to replace \(kind.singular) \(name): the new bytes do not hash to its name")
             }
         }
-        if kind == .bundle || kind == .attestation { try makeDirectory(dir, allowExisting: true) }
+        if kind == .bundle || kind == .attestation || kind == .lock { try makeDirectory(dir, allowExisting: true) }
         try FileIO.writeAtomically(data, to: final, inDirectory: dir)
     }
 

@@ -30,6 +30,7 @@ public enum Limits {
         case .snapshot: return UInt64(maxSnapshotObjectSize)
         case .attestation: return UInt64(maxAttestationSize)
         case .bundle: return maxBundleSize
+        case .lock: return 64 * 1024
         }
     }
 }

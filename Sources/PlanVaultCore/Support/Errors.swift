@@ -23,6 +23,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
     case snapshotUnreadable(name: String, reason: String, others: Int)
     case repositoryWithoutConfig(location: String, found: String)
+    case repositoryLocked(holder: String, location: String)
     case configAltered(location: String, keyFile: String)
     case noIntactKeyFile(location: String, damaged: [String])
     case keyFilesUnusable(location: String, damaged: [String], untried: [String])
@@ -63,6 +64,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "unsupported repository format: \(message)"
         case .backend(let location, let message):
             return "\(location): \(message)"
+        case .repositoryLocked(let holder, let location):
+            return "the repository at \(location) is locked: \(holder). Wait for that run to finish, or give --lock-wait DURATION; "
+                + "a lock its holder stops refreshing is ignored after \(Int(RepositoryLock.staleAfter / 60)) minutes"
         case .repositoryWithoutConfig(let location, let found):
             return "\(location) holds a repository's objects (\(found)) but no config: do not create a new repository over it. "
                 + "Run `planvault repair` with the repository's passphrase to write the config back from a key file"
@@ -91,7 +95,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     public var exitCode: Int32 {
         switch self {
         case .repositoryNotFound: return ExitCodes.repositoryNotFound
-        case .lockHeld: return ExitCodes.locked
+        case .lockHeld, .repositoryLocked: return ExitCodes.locked
         case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
