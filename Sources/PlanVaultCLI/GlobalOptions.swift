@@ -142,7 +142,8 @@ struct Context {
         if options.noCache { return nil }
         if let dir = options.cacheDir ?? environment["PLANVAULT_CACHE_DIR"] ?? config.cacheDir { return dir }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return "\(xdg)/planvault" }
-        return "\(NSHomeDirectory())/.cache/planvault"
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return "\(home)/.cache/planvault"
     }
 
     func passphrase(confirm: Bool = false) throws -> String {

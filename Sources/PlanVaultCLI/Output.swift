@@ -29,11 +29,15 @@ enum Output {
         return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
     }
 
+    /// An age or a wait in words that cannot be read as a clock time: "48 s", "13 min 48 s",
+    /// "4 h 45 min", "9 days".
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        if s >= 86400 { return "\(s / 86400)d \((s % 86400) / 3600)h" }
-        if s >= 3600 { return "\(s / 3600)h \((s % 3600) / 60)m" }
-        return String(format: "%d:%02d", s / 60, s % 60)
+        if s >= 2 * 86400 { return "\(s / 86400) days" }
+        if s >= 86400 { return "1 day \((s % 86400) / 3600) h" }
+        if s >= 3600 { return "\(s / 3600) h \((s % 3600) / 60) min" }
+        if s >= 60 { return "\(s / 60) min \(s % 60) s" }
+        return "\(s) s"
     }
 }
 
