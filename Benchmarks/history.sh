@@ -17,7 +17,7 @@ REPO_ROOT="$(cd "$HERE/.." && pwd)"
 source "$HERE/planvault-binary.sh"
 if ! command -v restic >/dev/null; then
   echo "installing restic (Debian package) for the comparison" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic strace >/dev/null
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic strace bc >/dev/null
 fi
 command -v strace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
 WORK=${BENCH_WORK:-$(mktemp -d)}
@@ -77,7 +77,7 @@ for line in open(log, errors="replace"):
 print(total)
 PY
 }
-wall() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+wall() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); printf '%.2f' "$(echo "$e - $s" | bc)"; }
 
 pv_snap_bytes=$(bytes_read "$PV_REPO" "$PV" snapshots --repo "$PV_REPO" --no-cache)
 rs_snap_bytes=$(bytes_read "$RS_REPO" restic -r "$RS_REPO" snapshots --no-cache)
@@ -99,7 +99,7 @@ first_file() {
   sync
   local e; e=$(date +%s.%N)
   [[ -z $first ]] && first=$e
-  echo "$(echo "$first - $s" | bc) $(echo "$e - $s" | bc)"
+  printf '%.2f %.2f\n' "$(echo "$first - $s" | bc)" "$(echo "$e - $s" | bc)"
 }
 read -r pv_first pv_restore < <(first_file "$WORK/restore-pv" "$PV" restore latest --repo "$PV_REPO" --no-cache --to "$WORK/restore-pv")
 read -r rs_first rs_restore < <(first_file "$WORK/restore-rs" restic -r "$RS_REPO" restore latest --no-cache --target "$WORK/restore-rs")
