@@ -146,4 +146,28 @@ final class RepositoryIntegrityTests: XCTestCase {
             XCTAssertEqual(error.exitCode, ExitCodes.wrongPassphrase)
         }
     }
+
+    func testDeletedSoleKeyFileAndConfigFromAnotherRepositoryAreNamedAsSuch() async throws {
+        let dir = try TempDir()
+        _ = try await pushedRepository(dir)
+        let other = try TempDir()
+        _ = try await Fixture.makeRepository(other)
+        let ownConfig = try FileIO.readFile(dir.sub("repo/config"))
+        try FileIO.writeAtomically(try FileIO.readFile(other.sub("repo/config")), to: dir.sub("repo/config"), inDirectory: dir.sub("repo"))
+        do {
+            _ = try await open(dir)
+            XCTFail("a swapped config was accepted")
+        } catch let error as PlanVaultError {
+            guard case .configAltered = error else { return XCTFail("unexpected \(error)") }
+        }
+        try FileIO.writeAtomically(ownConfig, to: dir.sub("repo/config"), inDirectory: dir.sub("repo"))
+        for key in try FileIO.listDirectory(dir.sub("repo/keys")) where ObjectName.isValid(key) { unlink(dir.sub("repo/keys/\(key)")) }
+        do {
+            _ = try await open(dir)
+            XCTFail("opened without a key file")
+        } catch let error as PlanVaultError {
+            guard case .noIntactKeyFile = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertTrue(error.localizedDescription.contains("no key file at all"))
+        }
+    }
 }

@@ -68,6 +68,10 @@ public struct Attestation: Codable, Sendable, Equatable {
     public var damagedBundles: [String]?
     /// Push records: this record attests a snapshot an interrupted push left without one.
     public var adopted: Bool?
+    /// Push records: an earlier push record whose objects this one builds on; `objects` then lists
+    /// only the objects added to that set and `objectsDropped` the names taken out of it.
+    public var base: String?
+    public var objectsDropped: [String]?
     /// Push records: a repair re-attests a snapshot whose objects it replaced; the newest push
     /// record of a snapshot is the one that counts.
     public var repaired: Bool?
@@ -75,6 +79,7 @@ public struct Attestation: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, version, type, sequence, previous, repository, time, host, snapshot, objects, check, removed, policy
         case configSHA256 = "config_sha256", damagedBundles = "damaged_bundles", adopted, repaired
+        case base, objectsDropped = "objects_dropped"
     }
 
     public init(type: Kind, sequence: Int, previous: String?, repository: String, time: String, host: String) {

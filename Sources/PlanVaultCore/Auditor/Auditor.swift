@@ -48,6 +48,7 @@ public struct Auditor: Sendable {
             return report
         }
         checkChain(trusted, &report)
+        let resolved = AttestationLog.resolvedObjects(trusted)
 
         // Snapshots still retained: pushed, and not removed by a signed retention record.
         let removed = Set(trusted.flatMap { $0.attestation.type == .retention ? $0.attestation.removed ?? [] : [] })
@@ -64,7 +65,7 @@ public struct Auditor: Sendable {
             case .push:
                 if let s = a.snapshot, newestRecord[s.id]?.name == entry.name {
                     report.snapshots.append(.init(id: s.id, time: s.time, host: a.host, sourceSet: s.sourceSet, files: s.files, bytes: s.bytes,
-                                                  objects: a.objects?.count ?? 0, retained: !removed.contains(s.id)))
+                                                  objects: resolved[entry.name]?.count ?? 0, retained: !removed.contains(s.id)))
                 }
             case .verify, .drill, .retention:
                 report.checks.append(.init(time: a.time, type: a.type.rawValue, host: a.host, what: a.check?.what ?? a.policy ?? "",
@@ -97,7 +98,11 @@ public struct Auditor: Sendable {
         // Every object a retained snapshot needs must exist with its recorded size.
         var needed = [String: (kind: ObjectKind, size: UInt64, users: [String])]()
         for entry in retained {
-            for object in entry.attestation.objects ?? [] {
+            guard let objects = resolved[entry.name] else {
+                report.add(.chainBroken, entry.name, "push record \(entry.name.prefix(12)) builds on record \(entry.attestation.base?.prefix(12) ?? "?"), which is missing or not signed by this key")
+                continue
+            }
+            for object in objects {
                 guard let kind = ObjectKind(rawValue: object.kind), kind.isContentAddressed else { continue }
                 needed[object.name, default: (kind, object.size, [])].users.append(String(entry.attestation.snapshot?.id.prefix(8) ?? ""))
             }

@@ -115,17 +115,20 @@ public final class Repository: Sendable {
                 guard let file = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
                     throw PlanVaultError.objectDamaged(kind: .key, name: info.name, reason: "not a readable key file")
                 }
-                if let storedConfig, file.repository != storedConfig.id {
-                    logger.warning("key file \(info.name.prefix(8)) belongs to another repository; skipped")
-                    continue
-                }
                 candidates.append((info.name, file))
             } catch let error as PlanVaultError {
                 if case .objectDamaged(_, _, let reason) = error { damaged.append((info.name, reason)) } else { throw error }
             }
         }
         let hint = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
+        if stored != nil && keyListing.isEmpty {
+            throw PlanVaultError.noIntactKeyFile(location: backend.location, damaged: [])
+        }
+        // Key files of the config's repository first. Others are tried last: a config swapped in
+        // from another repository is then reported as altered, not as a wrong passphrase.
         candidates.sort { a, b in
+            let aOwn = a.file.repository == storedConfig?.id, bOwn = b.file.repository == storedConfig?.id
+            if aOwn != bOwn { return aOwn }
             if (a.name == hint) != (b.name == hint) { return a.name == hint }
             if a.file.workUnits != b.file.workUnits { return a.file.workUnits < b.file.workUnits }
             if a.file.created != b.file.created { return a.file.created > b.file.created }

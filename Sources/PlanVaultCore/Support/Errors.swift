@@ -74,7 +74,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "the config at \(location) differs from the copy key file \(keyFile.prefix(8)) authenticates: it was altered or damaged. "
                 + "Nothing was read or written. Run `planvault repair` to put the authenticated config back"
         case .noIntactKeyFile(let location, let damaged):
-            return "no intact key file remains at \(location): \(damaged.joined(separator: "; ")). Without one nothing can be restored: "
+            let what = damaged.isEmpty ? "the repository has no key file at all" : damaged.joined(separator: "; ")
+            return "no intact key file remains at \(location): \(what). Without one nothing can be restored: "
                 + "copy a key file back from another copy of the repository, or from the recovery kit"
         case .keyFilesUnusable(let location, let damaged, let untried):
             var parts = ["the passphrase does not open any key file that was tried at \(location)"]
