@@ -11,7 +11,7 @@ import tempfile
 import time
 
 # Exit codes README.md documents; anything else (or a signal we did not send) is a crash.
-DOCUMENTED_EXIT_CODES = {0, 1, 3, 4, 5, 10, 11, 12, 64}
+DOCUMENTED_EXIT_CODES = {0, 1, 3, 4, 5, 6, 10, 11, 12, 64}
 PASSPHRASE = "reliability campaign passphrase"
 
 

@@ -4,7 +4,7 @@ import re
 import shutil
 import time
 
-from .common import (TARGETS, Running, Stats, base_env, compare_restored, dir_size, run, tree_digest, write_random)
+from .common import (TARGETS, Running, base_env, compare_restored, dir_size, run, tree_digest, write_random)
 
 OBJECT_NAME = re.compile(r"^[0-9a-f]{64}$")
 
@@ -70,30 +70,36 @@ class Campaign:
             raise RuntimeError("first push failed at %s: %s" % (self.kind, first.err))
         ids, _ = self.snapshot_ids()
         self.record_new_snapshots(ids)
+        # Calibration: how long a push of one round's changes takes here, now.
+        self.mutate()
+        started = time.monotonic()
+        calibration = self.cli("push", self.src, "--json")
+        if calibration.rc != 0:
+            raise RuntimeError("calibration push failed at %s: %s" % (self.kind, calibration.err))
+        self.round_seconds = [time.monotonic() - started]
+        self.record_new_snapshots([calibration.json()["snapshot"]])
 
     def kill_moment(self):
-        # Uniform over a typical push (measured), a little past its end so some kills land after it.
-        typical = sorted(self.push_seconds)[len(self.push_seconds) // 2]
-        return self.rng.uniform(0, typical * 1.15)
+        # Uniform over a typical push of one round's changes (measured on the pushes that ended before their
+        # kill), a little past its end so that some kills land after it.
+        typical = sorted(self.round_seconds)[len(self.round_seconds) // 2]
+        return self.rng.uniform(0, typical * 1.1)
 
     def check(self, n, label):
         """After a fault: the repository reads, verifies, keeps every snapshot, restores them, takes the next push."""
         ids, listed = self.snapshot_ids()
         if ids is None:
             self.row["unreadable"] += 1
-            Stats.unreadable += 1
             self.row["notes"].append("%s: snapshots failed: %s" % (label, listed.err.strip()[:200]))
             return
         lost = [i for i in self.order if i not in ids]
         if lost:
             self.row["lost"] += len(lost)
-            Stats.lost += len(lost)
             self.row["notes"].append("%s: lost %s" % (label, [i[:8] for i in lost]))
         self.record_new_snapshots(ids)
         verify = self.cli("verify", "--no-record")
         if verify.rc != 0:
             self.row["unreadable"] += 1
-            Stats.unreadable += 1
             self.row["notes"].append("%s: verify exit %d: %s" % (label, verify.rc, (verify.out + verify.err).strip()[-300:]))
         earlier = [i for i in self.order if i in ids]
         if self.restore_all_every > 1 and n % self.restore_all_every != 0:
@@ -116,9 +122,7 @@ class Campaign:
                 self.row["notes"].append("%s: restore %s exit %d, %d missing, %d wrong: %s" % (label, i[:8], restored.rc, len(missing), len(wrong), restored.err.strip()[:200]))
                 if restored.rc != 0 or missing:
                     self.row["unreadable"] += 1
-                    Stats.unreadable += 1
             self.row["wrong"] += len(wrong)
-            Stats.wrong_bytes += len(wrong)
         shutil.rmtree(os.path.join(self.work, "restore"), ignore_errors=True)
 
     def push_kills(self, count):
@@ -134,6 +138,8 @@ class Campaign:
             self.row["runs"] += 1
             if result.signalled:
                 self.row["kills"] += 1
+            else:
+                self.round_seconds.append(result.seconds)
             self.check(n, "kill %d (%.3f s)" % (n, moment))
 
     def server_kills(self, count):
@@ -156,7 +162,6 @@ class Campaign:
         ids, _ = self.snapshot_ids()
         lost = [i for i in self.order if i not in (ids or [])]
         self.row["lost"] += len(lost)
-        Stats.lost += len(lost)
         self.restore(self.order, "final")
         root = self.target.objects_root()
         count, size = dir_size(root, lambda name: not OBJECT_NAME.match(name) and name != "config")
@@ -165,7 +170,6 @@ class Campaign:
         verify = self.cli("verify", "--read-data", "--json", "--no-record")
         if verify.rc != 0:
             self.row["unreadable"] += 1
-            Stats.unreadable += 1
             self.row["notes"].append("final verify --read-data exit %d: %s" % (verify.rc, verify.out[-300:] + verify.err[-300:]))
         else:
             report = verify.json()

@@ -40,7 +40,7 @@ class Fixture:
         Stats.wrong_bytes += len(wrong)
         shutil.rmtree(dest, ignore_errors=True)
         ok = verify.rc == 0 and restored.rc == 0 and not missing and not wrong
-        if not ok:
+        if restored.rc != 0 or missing:
             Stats.unreadable += 1
         damage = "; ".join(l for l in verify.out.splitlines() if l.startswith("DAMAGED"))[:200]
         return ok, "verify %d%s, restore %d, %d missing, %d wrong" % (verify.rc, " (" + damage + ")" if damage else "", restored.rc, len(missing), len(wrong))
@@ -60,8 +60,12 @@ class Tmpfs:
 
 
 def first_line(result):
-    lines = [l for l in result.err.splitlines() if l.strip() and not l.startswith("retrying")]
-    return (lines[-1] if lines else result.out.strip().splitlines()[-1] if result.out.strip() else "")[:160]
+    """The message a person reads: the last error line, or the summary line of a success."""
+    lines = [l for l in result.err.splitlines() if l.startswith("planvault:")]
+    if lines:
+        return lines[-1][:160]
+    summary = [l.strip() for l in result.out.splitlines() if l.strip().startswith(("snapshot ", "restored "))]
+    return (summary[-1] if summary else "(no message)")[:160]
 
 
 def full_target(work, rng):
