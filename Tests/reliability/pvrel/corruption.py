@@ -1,4 +1,5 @@
 """Corruption: per object type, flip a byte, truncate, delete, and swap in another valid object of the type."""
+import json
 import os
 import shutil
 
@@ -48,9 +49,17 @@ class Template:
         if kind == "snapshot":
             # The newest snapshot; the older one is swapped in under its name.
             return (os.path.join(repo, "snapshots", self.ids[1]), os.path.join(repo, "snapshots", self.ids[0]))
-        folder = {"bundle": "bundles", "index": "index", "attestation": "attestations"}[kind]
+        if kind == "attestation":
+            # The chain's head (highest sequence): the hardest record to miss, since no later record names it.
+            return tuple(reversed(sorted(objects(repo, "attestations"), key=sequence)[-2:]))
+        folder = {"bundle": "bundles", "index": "index"}[kind]
         found = objects(repo, folder)
         return found[0], found[1]
+
+
+def sequence(path):
+    with open(path, "rb") as f:
+        return json.loads(f.readline())["sequence"]
 
 
 def damage(path, other, how):
