@@ -156,10 +156,12 @@ struct Context {
         return try await Repository.open(backend: backend, passphrase: pass, cacheRoot: cacheRoot, logger: logger)
     }
 
-    func openWriter() async throws -> RepositoryWriter {
+    /// `cached: false` reads every index file and snapshot at the target, whatever this machine
+    /// has cached (for commands that must see the target's damage, like `repair-index`).
+    func openWriter(cached: Bool = true) async throws -> RepositoryWriter {
         let backend = try backend()
         let pass = try passphrase()
-        let repository = try await Repository.open(backend: backend, passphrase: pass, cacheRoot: cacheRoot, logger: logger)
+        let repository = try await Repository.open(backend: backend, passphrase: pass, cacheRoot: cached ? cacheRoot : nil, logger: logger)
         return RepositoryWriter(repository: repository, backend: backend)
     }
 

@@ -14,6 +14,7 @@ public struct PlanVaultCommand: AsyncParsableCommand {
           3  push finished, but some files could not be read
           4  verify or audit found missing or damaged data
           5  the newest copy is older than --max-age
+          6  the target folder or the restore destination is full
           10 no repository at the given location
           11 another run holds the lock
           12 wrong or missing passphrase
@@ -41,6 +42,11 @@ func guarded(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as PlanVaultError {
+        if error.isNoSpace {
+            Output.error("planvault: \(error.localizedDescription). That filesystem is full: free space on it (or use another one) "
+                         + "and run the command again; what was stored there before is intact")
+            throw ExitCode(ExitCodes.noSpace)
+        }
         Output.error("planvault: \(error.localizedDescription)")
         throw ExitCode(error.exitCode)
     } catch let error as ExitCode {
@@ -50,5 +56,19 @@ func guarded(_ body: () async throws -> Void) async throws {
     } catch {
         Output.error("planvault: \(error)")
         throw ExitCode(ExitCodes.failure)
+    }
+}
+
+extension ExitCodes {
+    /// A filesystem PlanVault writes to (a directory target, a restore destination) is full.
+    static let noSpace: Int32 = 6
+    /// strerror(3) texts of a full filesystem, as they appear in per-file restore problems.
+    static let noSpaceMessages = [String(cString: strerror(ENOSPC)), String(cString: strerror(EDQUOT))]
+}
+
+extension PlanVaultError {
+    var isNoSpace: Bool {
+        if case .io(_, _, let code) = self { return code == ENOSPC || code == EDQUOT }
+        return false
     }
 }

@@ -20,7 +20,8 @@ struct RepairCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            let writer = try await context.openWriter()
+            // A cached intact copy would hide the damaged index file at the target.
+            let writer = try await context.openWriter(cached: false)
             let load = try await writer.repository.loadIndex()
             let missing = try await writer.repository.unindexedBundles(index: load.index)
             if missing.isEmpty {

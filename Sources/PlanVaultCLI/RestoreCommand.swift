@@ -56,8 +56,12 @@ struct RestoreCommand: AsyncParsableCommand {
                 Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks")
             }
             if !result.problems.isEmpty {
-                if !json { Output.error("planvault: \(result.problems.count) item(s) could not be restored") }
-                throw ExitCode(ExitCodes.failure)
+                let full = result.problems.contains { problem in ExitCodes.noSpaceMessages.contains { problem.message.contains($0) } }
+                if !json {
+                    Output.error("planvault: \(result.problems.count) item(s) could not be restored"
+                                 + (full ? ": the destination \(to) is full; free space there or restore to another folder with --to" : ""))
+                }
+                throw ExitCode(full ? ExitCodes.noSpace : ExitCodes.failure)
             }
         }
     }
