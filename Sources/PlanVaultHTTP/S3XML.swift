@@ -14,11 +14,37 @@ final class S3XML: NSObject, XMLParserDelegate {
     private init(wanted: Set<String>) { self.wanted = wanted }
 
     static func parse(_ bytes: [UInt8], elements: Set<String>) -> [String: [String]]? {
+        guard isPlain(bytes) else { return nil }
         let collector = S3XML(wanted: elements)
         let parser = XMLParser(data: Data(bytes))
         parser.delegate = collector
         guard parser.parse() else { return nil }
         return collector.values
+    }
+
+    /// Whether a reply is UTF-8 made only of an XML declaration, elements and text, as S3 replies are.
+    /// Foundation's XMLParser on Linux traps on an element name that is not UTF-8 and on a processing
+    /// instruction without data (both found by fuzzing), so anything else (processing instructions,
+    /// DTDs, comments, CDATA) is refused before it reaches the parser.
+    static func isPlain(_ bytes: [UInt8]) -> Bool {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return false }
+        var body = bytes[...]
+        let declaration = Array("<?xml".utf8)
+        if body.starts(with: declaration), body.count > declaration.count,
+           [0x20, 0x09, 0x0A, 0x0D].contains(body[body.startIndex + declaration.count]) {
+            guard let end = firstIndex(of: [0x3F, 0x3E], in: body) else { return false }  // "?>"
+            body = body[(end + 2)...]
+        }
+        return firstIndex(of: [0x3C, 0x3F], in: body) == nil && firstIndex(of: [0x3C, 0x21], in: body) == nil  // "<?", "<!"
+    }
+
+    private static func firstIndex(of pair: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        var i = bytes.startIndex
+        while i + 1 < bytes.endIndex {
+            if bytes[i] == pair[0] && bytes[i + 1] == pair[1] { return i }
+            i += 1
+        }
+        return nil
     }
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
