@@ -14,28 +14,34 @@ final class S3XML: NSObject, XMLParserDelegate {
     private init(wanted: Set<String>) { self.wanted = wanted }
 
     static func parse(_ bytes: [UInt8], elements: Set<String>) -> [String: [String]]? {
-        guard isPlain(bytes) else { return nil }
+        guard let document = plainDocument(bytes) else { return nil }
         let collector = S3XML(wanted: elements)
-        let parser = XMLParser(data: Data(bytes))
+        let parser = XMLParser(data: Data(document))
         parser.delegate = collector
         guard parser.parse() else { return nil }
         return collector.values
     }
 
-    /// Whether a reply is UTF-8 made only of an XML declaration, elements and text, as S3 replies are.
-    /// Foundation's XMLParser on Linux traps on an element name that is not UTF-8 and on a processing
-    /// instruction without data (both found by fuzzing), so anything else (processing instructions,
-    /// DTDs, comments, CDATA) is refused before it reaches the parser.
-    static func isPlain(_ bytes: [UInt8]) -> Bool {
-        guard String(validating: bytes, as: UTF8.self) != nil else { return false }
-        var body = bytes[...]
+    /// The document of a reply that is UTF-8 made only of an XML declaration, elements and text, as
+    /// S3 replies are; nil for anything else. Foundation's XMLParser on Linux traps on an element name
+    /// that is not UTF-8 and on a processing instruction without data (both found by fuzzing), so
+    /// processing instructions, DTDs, comments and CDATA never reach it. Leading whitespace (S3 sends
+    /// some to keep a slow CompleteMultipartUpload alive) is dropped, as a declaration must come first.
+    static func plainDocument(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        let whitespace: [UInt8] = [0x20, 0x09, 0x0A, 0x0D]
+        let document = bytes.drop { whitespace.contains($0) }
+        var body = document
         let declaration = Array("<?xml".utf8)
         if body.starts(with: declaration), body.count > declaration.count,
-           [0x20, 0x09, 0x0A, 0x0D].contains(body[body.startIndex + declaration.count]) {
-            guard let end = firstIndex(of: [0x3F, 0x3E], in: body) else { return false }  // "?>"
+           whitespace.contains(body[body.startIndex + declaration.count]) {
+            guard let end = firstIndex(of: [0x3F, 0x3E], in: body) else { return nil }  // "?>"
             body = body[(end + 2)...]
         }
-        return firstIndex(of: [0x3C, 0x3F], in: body) == nil && firstIndex(of: [0x3C, 0x21], in: body) == nil  // "<?", "<!"
+        guard firstIndex(of: [0x3C, 0x3F], in: body) == nil, firstIndex(of: [0x3C, 0x21], in: body) == nil else {  // "<?", "<!"
+            return nil
+        }
+        return document
     }
 
     private static func firstIndex(of pair: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {

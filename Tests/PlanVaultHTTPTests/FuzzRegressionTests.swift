@@ -30,10 +30,11 @@ final class S3XMLFuzzRegressionTests: XCTestCase {
         XCTAssertNil(S3XML.parse(input, elements: Self.wanted))
     }
 
-    /// The guard must not refuse what S3 sends: a declaration, namespaces, entities in keys.
-    func testOrdinaryListingStillParsesAfterTheGuard() {
+    /// The guard must not refuse what S3 sends: leading keep-alive whitespace, a declaration,
+    /// namespaces, entities in keys.
+    func testListingWithKeepAliveWhitespaceDeclarationAndEntitiesParses() {
         let reply = """
-            <?xml version="1.0" encoding="UTF-8"?>
+              \n<?xml version="1.0" encoding="UTF-8"?>
             <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated>\
             <Contents><Key>repo/index/a&amp;b</Key><Size>7</Size></Contents></ListBucketResult>
             """
