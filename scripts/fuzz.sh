@@ -62,16 +62,17 @@ run_one() {
     rm -rf "$seeds"
   fi
   # An allocation over 512 MB or an input running over 10 s counts as a finding.
+  local started=$SECONDS
   PLANVAULT_FUZZ_TARGET=$t "$bin" "$corpus" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$findings/" \
     >"$scratch/logs/$t.log" 2>&1 || true
-  local runs files bytes crashes
+  local elapsed=$((SECONDS - started)) runs files bytes crashes
   runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$scratch/logs/$t.log" | tail -1)
   files=$(find "$corpus" -type f | wc -l)
   bytes=$(du -sb "$corpus" | cut -f1)
   crashes=$(find "$findings" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
   printf 'fuzz: %-14s %6ss  runs %-10s corpus %5s files %9s bytes  findings %s\n' \
-    "$t" "$seconds" "${runs:-?}" "$files" "$bytes" "$crashes"
+    "$t" "$elapsed" "${runs:-?}" "$files" "$bytes" "$crashes"
   [[ $crashes -eq 0 ]] || ls "$findings"/{crash,timeout,oom,leak}-* 2>/dev/null | sed 's/^/fuzz:   /'
 }
 
