@@ -30,6 +30,15 @@ final class S3XMLFuzzRegressionTests: XCTestCase {
         XCTAssertNil(S3XML.parse(input, elements: Self.wanted))
     }
 
+    /// A declaration that holds another one and a processing instruction ("<?xF-8?>") before its end.
+    func testReplyWithAProcessingInstructionInsideItsDeclarationIsRefused() throws {
+        let input = try bytes("""
+            PD94bWwgdm9yPD94bWwgPSJVVD48Q288P3hGLTg/Pgo8TGlzdEJ1bHQ+PHp5PnJlcHQvSWEmIj8+aW5pYXRlTXZlc21ub2lwO2I8Lzxw\
+            cDtiOkNwby9obmQmYUluaW1wO2I8L2EmLw==
+            """)
+        XCTAssertNil(S3XML.parse(input, elements: Self.wanted))
+    }
+
     /// The guard must not refuse what S3 sends: leading keep-alive whitespace, a declaration,
     /// namespaces, entities in keys.
     func testListingWithKeepAliveWhitespaceDeclarationAndEntitiesParses() {
