@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -101,3 +102,22 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer harnesses (scripts/fuzz.sh). Declared only when PLANVAULT_FUZZ=1: their entry point is
+// libFuzzer's LLVMFuzzerTestOneInput, so they link only with `--sanitize=fuzzer` (debug builds).
+if ProcessInfo.processInfo.environment["PLANVAULT_FUZZ"] == "1" {
+    let fuzzSettings: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .executableTarget(name: "PlanVaultCoreFuzz", dependencies: ["PlanVaultCore"],
+                          path: "Fuzz/Sources/PlanVaultCoreFuzz", swiftSettings: fuzzSettings),
+        .executableTarget(name: "PlanVaultServerFuzz", dependencies: ["PlanVaultCore", "PlanVaultServer"],
+                          path: "Fuzz/Sources/PlanVaultServerFuzz", swiftSettings: fuzzSettings),
+        .executableTarget(name: "PlanVaultHTTPFuzz", dependencies: ["PlanVaultCore", "PlanVaultHTTP"],
+                          path: "Fuzz/Sources/PlanVaultHTTPFuzz", swiftSettings: fuzzSettings),
+    ]
+    package.products += [
+        .executable(name: "PlanVaultCoreFuzz", targets: ["PlanVaultCoreFuzz"]),
+        .executable(name: "PlanVaultServerFuzz", targets: ["PlanVaultServerFuzz"]),
+        .executable(name: "PlanVaultHTTPFuzz", targets: ["PlanVaultHTTPFuzz"]),
+    ]
+}

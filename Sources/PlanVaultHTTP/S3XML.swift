@@ -25,9 +25,9 @@ final class S3XML: NSObject, XMLParserDelegate {
 
     /// The root element's name and the wanted elements' texts; nil unless the whole document parses.
     static func document(_ bytes: [UInt8], elements: Set<String>) -> (root: String, values: [String: [String]])? {
-        guard !bytes.isEmpty else { return nil }
+        guard !bytes.isEmpty, let document = plainDocument(bytes) else { return nil }
         let collector = S3XML(wanted: elements)
-        let parser = XMLParser(data: Data(bytes))
+        let parser = XMLParser(data: Data(document))
         parser.delegate = collector
         guard parser.parse(), collector.complete, let root = collector.root else { return nil }
         return (root, collector.values)
@@ -37,6 +37,38 @@ final class S3XML: NSObject, XMLParserDelegate {
     static func errorCode(_ bytes: [UInt8]) -> String? {
         guard let doc = document(bytes, elements: ["Code"]), doc.root == "Error" else { return nil }
         return doc.values["Code"]?.first
+    }
+
+    /// The elements of a reply that is UTF-8 made only of an XML declaration, elements and text, as
+    /// S3 replies are; nil for anything else. Foundation's XMLParser on Linux traps on an element name
+    /// that is not UTF-8 and on a processing instruction without data (found by fuzzing), so
+    /// processing instructions, DTDs, comments and CDATA never reach it, nor does the declaration:
+    /// it is cut off (the bytes are UTF-8, the parser's default), as is leading whitespace (S3 sends
+    /// some to keep a slow CompleteMultipartUpload alive).
+    static func plainDocument(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        let whitespace: [UInt8] = [0x20, 0x09, 0x0A, 0x0D]
+        var body = bytes.drop { whitespace.contains($0) }
+        let declaration = Array("<?xml".utf8)
+        if body.starts(with: declaration), body.count > declaration.count,
+           whitespace.contains(body[body.startIndex + declaration.count]) {
+            guard let end = firstIndex(of: [0x3F, 0x3E], in: body),  // "?>"
+                  !body[(body.startIndex + 1)..<end].contains(0x3C) else { return nil }  // no "<" inside
+            body = body[(end + 2)...]
+        }
+        guard firstIndex(of: [0x3C, 0x3F], in: body) == nil, firstIndex(of: [0x3C, 0x21], in: body) == nil else {  // "<?", "<!"
+            return nil
+        }
+        return body
+    }
+
+    private static func firstIndex(of pair: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        var i = bytes.startIndex
+        while i + 1 < bytes.endIndex {
+            if bytes[i] == pair[0] && bytes[i + 1] == pair[1] { return i }
+            i += 1
+        }
+        return nil
     }
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,

@@ -40,7 +40,12 @@ public struct TokenFile: Codable, Sendable {
             throw PlanVaultError.invalidArgument("tokens file \(path) does not exist: create a token with `planvault serve token add --file \(path) ...`")
         }
         try FileIO.requirePrivate(path)
-        guard let file = try? JSONDecoder().decode(TokenFile.self, from: Data(try FileIO.readFile(path))), file.version == 1 else {
+        return try decode(try FileIO.readFile(path), path: path)
+    }
+
+    /// Parses a tokens file's bytes (read from `path`, named in errors).
+    static func decode(_ bytes: [UInt8], path: String) throws -> TokenFile {
+        guard let file = try? JSONDecoder().decode(TokenFile.self, from: Data(bytes)), file.version == 1 else {
             throw PlanVaultError.invalidArgument("tokens file \(path) is not a PlanVault tokens file")
         }
         return file

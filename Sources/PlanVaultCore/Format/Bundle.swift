@@ -170,28 +170,7 @@ public struct BundleOpener: Sendable {
         } catch {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header authentication failed")
         }
-        do {
-            var reader = ByteReader(plain)
-            let count = Int(try reader.u32())
-            guard count.multipliedReportingOverflow(by: BundleFormat.headerEntrySize) == (reader.remaining, false) else {
-                throw ByteReaderError.truncated
-            }
-            var out = [BundleEntry]()
-            out.reserveCapacity(count)
-            for slot in 0..<count {
-                let entry = BundleEntry(id: try reader.digest(), slot: UInt32(slot), offset: try reader.u32(),
-                                        length: try reader.u32(), rawLength: try reader.u32())
-                if let problem = entry.problem(bundleSize: bundleSize) {
-                    throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header entry \(slot): \(problem)")
-                }
-                out.append(entry)
-            }
-            return out
-        } catch let error as PlanVaultError {
-            throw error
-        } catch {
-            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header is malformed")
-        }
+        return try BundleHeader.parse(plain, bundleSize: bundleSize, name: name)
     }
 
     /// All entries of a bundle held entirely in memory.
@@ -233,5 +212,34 @@ public struct BundleOpener: Sendable {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) does not match its ID")
         }
         return data
+    }
+}
+
+/// The plaintext of a bundle header: u32 count, then count × (chunk ID | offset | length | raw length).
+/// Separate from decryption so the parser can be fuzzed without a key.
+enum BundleHeader {
+    static func parse(_ plain: [UInt8], bundleSize: UInt64, name: String) throws -> [BundleEntry] {
+        do {
+            var reader = ByteReader(plain)
+            let count = Int(try reader.u32())
+            guard count.multipliedReportingOverflow(by: BundleFormat.headerEntrySize) == (reader.remaining, false) else {
+                throw ByteReaderError.truncated
+            }
+            var out = [BundleEntry]()
+            out.reserveCapacity(count)
+            for slot in 0..<count {
+                let entry = BundleEntry(id: try reader.digest(), slot: UInt32(slot), offset: try reader.u32(),
+                                        length: try reader.u32(), rawLength: try reader.u32())
+                if let problem = entry.problem(bundleSize: bundleSize) {
+                    throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header entry \(slot): \(problem)")
+                }
+                out.append(entry)
+            }
+            return out
+        } catch let error as PlanVaultError {
+            throw error
+        } catch {
+            throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header is malformed")
+        }
     }
 }

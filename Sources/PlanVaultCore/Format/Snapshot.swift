@@ -129,11 +129,26 @@ public enum Timestamps {
     }
 
     public static func parse(_ s: String) -> Date? {
+        // Only the form planvault writes reaches ICU: its parser traps (SIGFPE) on a fraction of
+        // dozens of digits, found by fuzzing a snapshot's time.
+        guard hasWrittenShape(s) else { return nil }
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let d = f.date(from: s) { return d }
         f.formatOptions = [.withInternetDateTime]
         return f.date(from: s)
+    }
+
+    /// "YYYY-MM-DDTHH:MM:SS", an optional "." and 1 to 9 digits, then "Z" (RFC 3339 UTC, FORMAT.md).
+    static func hasWrittenShape(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        let digit = { (c: UInt8) in c >= 48 && c <= 57 }
+        let pattern = Array("dddd-dd-ddTdd:dd:dd".utf8)
+        guard u.count >= pattern.count + 1, u.last == UInt8(ascii: "Z") else { return false }
+        for (c, p) in zip(u, pattern) where p == UInt8(ascii: "d") ? !digit(c) : c != p { return false }
+        let fraction = u[pattern.count..<(u.count - 1)]
+        if fraction.isEmpty { return true }
+        return fraction.first == UInt8(ascii: ".") && (2...10).contains(fraction.count) && fraction.dropFirst().allSatisfy(digit)
     }
 }
 
