@@ -32,7 +32,7 @@ python3 "$HERE/make-plan-folder.py" "$PLANS" --files "$FILES" --size-mib "$SIZE"
 restic -r "$RS_REPO" init >/dev/null 2>&1
 
 size() { du -sb "$1" | cut -f1; }
-night() { date -u -d "2026-01-01 02:00:00 +$1 days" +%Y-%m-%dT%H:%M:%SZ; }
+night() { date -u -d "@$((1767232800 + $1 * 86400))" +%Y-%m-%dT%H:%M:%SZ; }  # 2026-01-01T02:00:00Z + N days
 push_both() {
   local when; when=$(night "$1")
   "$PV" push --repo "$PV_REPO" --quiet --time "$when" "$PLANS" >/dev/null

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 
-core_targets=(index bundle-header snapshot sealed-object key-file attestation config)
+core_targets=(index bundle-header snapshot tree sealed-object key-file attestation config)
 server_targets=(tokens request)
 http_targets=(s3-xml)
 all_targets=("${core_targets[@]}" "${server_targets[@]}" "${http_targets[@]}")

@@ -104,6 +104,20 @@ final class RepairAndEvidenceTests: XCTestCase {
         XCTAssertTrue(damaged.stdout.contains("DAMAGED attestation"), damaged.stdout)
     }
 
+    func testVerifyNoticesTheNewestAttestationDeletedAtTheTarget() throws {
+        try Fixture.write(dir.sub("plans/Runbooks/new.md"), Fixture.text(50, seed: 4))
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        let records = try objects("attestations").compactMap { name -> (String, Int)? in
+            guard let parsed = Attestation.parse(try FileIO.readFile(dir.sub("repo/\(name)"))) else { return nil }
+            return (name, parsed.attestation.sequence)
+        }
+        let newest = try XCTUnwrap(records.max { $0.1 < $1.1 }?.0)
+        unlink(dir.sub("repo/\(newest)"))
+        let verify = try pv(["verify", "--repo", repo])
+        XCTAssertEqual(verify.status, 4, verify.stdout)
+        XCTAssertTrue(verify.stdout.contains("is missing at the target"), verify.stdout)
+    }
+
     // MARK: Defect 24
 
     func testPushRemovesStaleTemporaryFilesButNotFreshOnes() throws {

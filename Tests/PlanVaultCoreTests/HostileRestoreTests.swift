@@ -30,6 +30,19 @@ final class HostileRestoreTests: XCTestCase {
         return try await writer.saveSnapshot(snapshot).id
     }
 
+    /// Format 2 cannot even express these snapshots through the writer, so the trees are stored
+    /// raw: `plans` holding `entries`.
+    func saveRawSnapshot(_ writer: RepositoryWriter, _ entries: [TreeEntry]) async throws -> String {
+        let plans = try await Fixture.storeRawTree(writer, entries)
+        let root = try await Fixture.storeRawTree(writer, [Fixture.entry("plans", .dir, subtree: plans)])
+        return try await Fixture.saveRawHeader(writer, root: root)
+    }
+
+    func fileEntry(_ node: SnapshotNode, name: String, mode: UInt32? = nil) -> TreeEntry {
+        TreeEntry(name: name, type: .file, mode: mode ?? node.mode, mtimeNs: node.mtimeNs, size: node.size, ctimeNs: nil, inode: nil,
+                  device: nil, chunks: node.chunks, target: nil, subtree: nil)
+    }
+
     func export(_ dir: TempDir, _ name: String, snapshot: String) throws {
         guard let root = ProcessInfo.processInfo.environment["PLANVAULT_HOSTILE_EXPORT"] else { return }
         let caseDir = "\(root)/\(name)"
@@ -57,10 +70,12 @@ final class HostileRestoreTests: XCTestCase {
     func testTraversalIsRefusedAndNothingIsWrittenOutside() async throws {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)
-        var escape = node
-        escape.path = "plans/../../outside/escaped.csv"
-        let id = try await saveSnapshot(writer, [escape])
-        try await assertRefused(writer, id, dir, "could lead outside the destination")
+        // plans/../../outside/escaped.csv, as folders named "..".
+        let outside = try await Fixture.storeRawTree(writer, [fileEntry(node, name: "escaped.csv")])
+        let up2 = try await Fixture.storeRawTree(writer, [Fixture.entry("outside", .dir, subtree: outside)])
+        let up1 = try await Fixture.storeRawTree(writer, [Fixture.entry("..", .dir, subtree: up2)])
+        let id = try await saveRawSnapshot(writer, [Fixture.entry("..", .dir, subtree: up1)])
+        try await assertRefused(writer, id, dir, "is not a usable file name")
         try export(dir, "traversal", snapshot: id)
     }
 
@@ -68,10 +83,8 @@ final class HostileRestoreTests: XCTestCase {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)
         unlink(Self.absoluteEscape)
-        var absolute = node
-        absolute.path = Self.absoluteEscape
-        let id = try await saveSnapshot(writer, [absolute])
-        try await assertRefused(writer, id, dir, "is absolute")
+        let id = try await saveRawSnapshot(writer, [fileEntry(node, name: Self.absoluteEscape)])
+        try await assertRefused(writer, id, dir, "is not a usable file name")
         XCTAssertFalse(FileManager.default.fileExists(atPath: Self.absoluteEscape))
         try export(dir, "absolute-path", snapshot: id)
     }
@@ -79,27 +92,23 @@ final class HostileRestoreTests: XCTestCase {
     func testSymlinkThenFileBelowItIsRefused() async throws {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)
-        // out/plans/link -> ../../outside, then a file "through" the link.
-        let link = SnapshotNode(path: "plans/link", type: .symlink, mode: 0o777, mtimeNs: 0, target: "../../outside")
-        var through = node
-        through.path = "plans/link/escaped.csv"
-        let id = try await saveSnapshot(writer, [link, through])
-        try await assertRefused(writer, id, dir, "does not record as a folder")
+        // out/plans/link -> ../../outside, then a file "through" the link: a symlink with a subtree.
+        let below = try await Fixture.storeRawTree(writer, [fileEntry(node, name: "escaped.csv")])
+        let id = try await saveRawSnapshot(writer, [Fixture.entry("link", .symlink, subtree: below, target: "../../outside")])
+        try await assertRefused(writer, id, dir, "only a folder has a subtree")
         try export(dir, "symlink-then-file", snapshot: id)
 
         // The same name as a symlink and then as a folder is a duplicate.
-        let folder = SnapshotNode(path: "plans/link", type: .dir, mode: 0o755, mtimeNs: 0)
-        let second = try await saveSnapshot(writer, [link, folder, through])
-        try await assertRefused(writer, second, dir, "appears twice")
+        let second = try await saveRawSnapshot(writer, [Fixture.entry("link", .symlink, target: "../../outside"),
+                                                        Fixture.entry("link", .dir, subtree: below)])
+        try await assertRefused(writer, second, dir, "strictly ascending")
     }
 
     func testDuplicatePathIsRefused() async throws {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)
-        var other = node
-        other.mode = 0o600
-        let id = try await saveSnapshot(writer, [node, other])
-        try await assertRefused(writer, id, dir, "appears twice")
+        let id = try await saveRawSnapshot(writer, [fileEntry(node, name: "call-tree.csv"), fileEntry(node, name: "call-tree.csv", mode: 0o600)])
+        try await assertRefused(writer, id, dir, "strictly ascending")
         try export(dir, "duplicate-path", snapshot: id)
     }
 

@@ -64,6 +64,9 @@ extension CoreTargets {
             "key-file": [keyFile],
             "attestation": [try push.signed(by: keys), try verify.signed(by: keys), Array(auditKey.text.utf8)],
             "config": [configBytes],
+            "tree": [try TreeBuilder.build(nodes, keys: keys).trees.map(\.bytes).first ?? [],
+                     try TreeCodec.encode([TreeEntry(name: "a", type: .dir, mode: 0o755, mtimeNs: 0, size: nil, ctimeNs: nil, inode: nil,
+                                                     device: nil, chunks: nil, target: nil, subtree: id(5).hex)])],
         ]
     }
 }

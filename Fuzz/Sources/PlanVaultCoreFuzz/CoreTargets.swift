@@ -14,7 +14,14 @@ enum CoreTargets {
         "key-file": keyFile,
         "attestation": attestation,
         "config": config,
+        "tree": tree,
     ]
+
+    /// A directory tree's plaintext (format 2): the checks every reader applies.
+    static func tree(_ data: [UInt8]) {
+        guard let entries = try? TreeCodec.decode(data, id: "fuzz") else { return }
+        for entry in entries { precondition(!entry.name.isEmpty && !entry.name.utf8.contains(0x2F), "a bad name passed the checks") }
+    }
 
     /// A fixed key, so seeds sealed with it open and mutations reach the payload checks.
     static let keys: MasterKeys = {

@@ -16,7 +16,8 @@ public enum AttestationLog {
         var entries = [Entry]()
         var unreadable = [String]()
         let names = try await backend.list(.attestation).map(\.name)
-        cache?.retainOnly(.attestation, names: Set(names))
+        // Cached records are kept even when the target no longer lists them: attestations are
+        // never deleted, so one that vanished is evidence `verify` reports (`vanished`).
         for name in names {
             let bytes: [UInt8]
             if let cached = cache?.load(.attestation, name: name) {
@@ -160,6 +161,14 @@ public enum AttestationLog {
         record.base = base.name
         record.objects = added
         record.objectsDropped = dropped.isEmpty ? nil : dropped
+    }
+
+    /// Records this machine wrote or read before that the target no longer has: nothing deletes
+    /// attestations, so each is a sign of tampering (or of a truncated history).
+    public static func vanished(from repository: Repository) async throws -> [String] {
+        guard let cache = repository.cache else { return [] }
+        let listed = Set(try await repository.backend.list(.attestation).map(\.name))
+        return cache.cachedNames(.attestation).filter { !listed.contains($0) }.sorted()
     }
 
     /// A record with the common fields filled in; `append` sets sequence and previous.

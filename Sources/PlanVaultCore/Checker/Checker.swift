@@ -192,6 +192,11 @@ public struct Checker: Sendable {
         for notice in audit.notices where notice.kind == .attestationDamaged {
             findings.append(Finding(kind: "attestation", object: notice.object, problem: notice.message, affects: []))
         }
+        for name in try await AttestationLog.vanished(from: self.repository) {
+            findings.append(Finding(kind: "attestation", object: name,
+                                    problem: "attestation \(name.prefix(12)), which this machine saw before, is missing at the target: records are never deleted, so it was removed by someone (if that was intended, delete it from this machine's cache)",
+                                    affects: []))
+        }
         for notice in audit.notices where notice.kind == .signature {
             logger.warning("\(notice.message)")
         }

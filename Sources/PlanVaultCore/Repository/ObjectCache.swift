@@ -58,6 +58,11 @@ public final class ObjectCache: Sendable {
         try? FileIO.writeAtomically(Array(name.utf8), to: "\(folder)/key-hint", inDirectory: folder)
     }
 
+    /// Names of the objects of a kind held here.
+    func cachedNames(_ kind: ObjectKind) -> [String] {
+        ((try? FileIO.listDirectory("\(folder)/\(kind.rawValue)")) ?? []).filter(ObjectName.isValid)
+    }
+
     /// Drops cached objects that the target no longer lists.
     func retainOnly(_ kind: ObjectKind, names: Set<String>) {
         let dir = "\(folder)/\(kind.rawValue)"
