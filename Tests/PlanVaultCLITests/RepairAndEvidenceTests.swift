@@ -51,7 +51,7 @@ final class RepairAndEvidenceTests: XCTestCase {
     func testDamagedBundleIsNotReusedByTheNextPushAndRepairHealsIt() throws {
         // A bundle of file data (folder listings have a small bundle of their own).
         let bundles = try objects("bundles").filter { ((try? FileIO.readFile(dir.sub("repo/\($0)")).count) ?? 0) > 100_000 }
-        XCTAssertGreaterThan(bundles.count, 1)
+        XCTAssertFalse(bundles.isEmpty)
         let victim = try XCTUnwrap(bundles.first)
         try flipByte(victim, at: { $0 / 2 })
         let verify = try pv(["verify", "--repo", repo, "--read-data"])

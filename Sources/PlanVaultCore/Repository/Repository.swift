@@ -122,7 +122,10 @@ public final class Repository: Sendable {
         }
         let hint = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
         if stored != nil && keyListing.isEmpty {
-            throw PlanVaultError.noIntactKeyFile(location: backend.location, damaged: [])
+            // Name the key file this machine last opened the repository with, if it knows one.
+            let last = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
+            throw PlanVaultError.noIntactKeyFile(location: backend.location,
+                                                 damaged: last.map { ["key file \($0.prefix(12)), which this machine used last, was deleted"] } ?? [])
         }
         // Key files of the config's repository first. Others are tried last: a config swapped in
         // from another repository is then reported as altered, not as a wrong passphrase.

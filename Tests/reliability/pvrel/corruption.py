@@ -88,6 +88,11 @@ def run_case(template, kind, how, work):
     case = os.path.join(work, "case-%d-%d" % (TYPES.index(kind), DAMAGES.index(how)))
     repo = os.path.join(case, "repo")
     shutil.copytree(template.repo, repo, symlinks=True)
+    # verify runs as on the pushing host, with the cache its pushes left (what a weekly cron does):
+    # that is what lets it notice a deleted newest attestation or name a deleted key file.
+    cache = os.path.join(template.work, "cache")
+    if os.path.isdir(cache):
+        shutil.copytree(cache, os.path.join(case, "cache"), symlinks=True)
     env = base_env(case)
     victim, other = template.victim(kind, repo)
     name = os.path.basename(victim)
