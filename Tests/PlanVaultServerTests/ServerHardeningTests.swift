@@ -48,7 +48,11 @@ final class ServerConnectionTests: XCTestCase {
         let server = try TestServer(extraArguments: ["--idle-timeout", "2"], tls: false)
         let agent = try server.backend(token: server.agent)
         try await agent.prepare()
-        let data = Fixture.noise(8 << 20, seed: 81)
+        // Larger than the kernel's send buffer can ever hold (tcp_wmem's maximum), or the whole
+        // response could sit in the server's socket and reach the client after the close.
+        let sendBufferMax = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_wmem", encoding: .utf8))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).last.flatMap { Int($0) } ?? (4 << 20)
+        let data = Fixture.noise(max(8 << 20, min(4 * sendBufferMax, 96 << 20)), seed: 81)
         let name = LibCrypto.sha256(data).hex
         try await agent.write(.bundle, name: name, data: data)
         let connection = try RawConnection(port: server.port, receiveBuffer: 4096)
