@@ -94,9 +94,9 @@ struct DrillCommand: AsyncParsableCommand {
             let started = Date()
             let locks = try await context.sharedLockIfPossible(repository)
             defer { if let locks { Task { await locks.release() } } }
+            let index = try await repository.loadIndexWithBundles().load.index
             let (id, snapshot) = try await repository.resolveSnapshot("latest")
             let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
-            let index = try await repository.loadIndexWithBundles().load.index
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: RestoreOptions(destination: scratch), index: index)
             let complete = result.problems.isEmpty && result.files == snapshot.summary.files && result.bytes == snapshot.summary.totalBytes
             let seconds = Date().timeIntervalSince(started)

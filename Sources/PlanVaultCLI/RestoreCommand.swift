@@ -41,9 +41,10 @@ struct RestoreCommand: AsyncParsableCommand {
         try await guarded {
             let context = try Context(global)
             let repository = try await context.openRepository()
-            let (id, snap) = try await repository.resolveSnapshot(snapshot, host: host)
             // The bundles' own headers back up the index: a damaged index file does not block a restore.
+            // Loaded first, so reading the snapshot's trees reuses it.
             let index = try await repository.loadIndexWithBundles().load.index
+            let (id, snap) = try await repository.resolveSnapshot(snapshot, host: host)
             var options = RestoreOptions(destination: to)
             options.includes = include
             options.overwrite = overwrite

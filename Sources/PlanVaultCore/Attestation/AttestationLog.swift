@@ -15,7 +15,10 @@ public enum AttestationLog {
     public static func load(_ backend: any ReadableBackend, cache: ObjectCache? = nil) async throws -> (entries: [Entry], unreadable: [String]) {
         var entries = [Entry]()
         var unreadable = [String]()
-        let names = try await backend.list(.attestation).map(\.name)
+        let listing = try await backend.list(.attestation)
+        // A record over the stated limit (FORMAT.md §14) is not read at all: it is unreadable.
+        unreadable += listing.filter { $0.size > UInt64(Limits.maxAttestationSize) }.map(\.name)
+        let names = listing.filter { $0.size <= UInt64(Limits.maxAttestationSize) }.map(\.name)
         // Cached records are kept even when the target no longer lists them: attestations are
         // never deleted, so one that vanished is evidence `verify` reports (`vanished`).
         for name in names {

@@ -266,6 +266,8 @@ public final class Repository: Sendable {
         let adopted = try await unindexedBundles(index: load.index, listing: listing)
         for bundle in adopted { load.index.add(bundle, fromIndexFile: nil) }
         load.index.retainBundles(present)
+        // Reading a snapshot's trees later needs the same index: load it once, not twice.
+        trees.knownIndex = load.index
         return (load, adopted, present)
     }
 
