@@ -210,4 +210,65 @@ final class AuditTests: XCTestCase {
         XCTAssertTrue(rendered.contains("<svg id=\"timeline\""))
         XCTAssertTrue(rendered.contains("class=\"bar\""))
     }
+
+    /// A record appended after the same head by a writer that could not share the chain lock.
+    func plantFork(_ r: AuditedRepository) async throws -> (head: String, branch: String) {
+        let keys = try await r.keys()
+        let head = try XCTUnwrap(try r.attestations().last)
+        var other = head.attestation
+        other.host = "alternate-site"
+        other.time = Timestamps.format(Date().addingTimeInterval(1))
+        let bytes = try other.signed(by: keys)
+        let name = LibCrypto.sha256(bytes).hex
+        try FileIO.writeAtomically(bytes, to: r.dir.sub("repo/attestations/\(name)"), inDirectory: r.dir.sub("repo/attestations"))
+        return (head.name, name)
+    }
+
+    func testForkIsAFailureUntilTheNextRunMergesItThenTheMergeIsShown() async throws {
+        let r = try AuditedRepository()
+        let sequence = try XCTUnwrap(try r.attestations().last).attestation.sequence
+        let (head, branch) = try await plantFork(r)
+        let forked = try r.audit()
+        XCTAssertEqual(forked.status, 4, forked.stdout)
+        XCTAssertTrue(forked.stdout.contains("attestation chain forked at sequence \(sequence)"), forked.stdout)
+        XCTAssertTrue(forked.stdout.contains("not merged yet"), forked.stdout)
+
+        // The next run with the passphrase merges the branches; the fork itself does not fail it.
+        let verify = try CLI.run(["verify", "--repo", r.repo], env: r.env)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        let merges = try r.attestations().filter { $0.attestation.type == .merge }
+        XCTAssertEqual(merges.count, 1)
+        let merge = try XCTUnwrap(merges.first).attestation
+        XCTAssertEqual(Set(merge.links), [head, branch])
+        XCTAssertEqual(merge.sequence, sequence + 1)
+        XCTAssertEqual(try r.attestations().last?.attestation.type, .verify, "verify's own record follows the merge")
+
+        let merged = try r.audit(["--report", r.dir.sub("audit.json")])
+        XCTAssertEqual(merged.status, 0, merged.stdout)
+        XCTAssertTrue(merged.stdout.contains("NOTE attestation chain forked (branch from"), merged.stdout)
+        XCTAssertTrue(merged.stdout.contains("merged by record \(sequence + 1)"), merged.stdout)
+        XCTAssertFalse(merged.stdout.contains("not merged yet"), merged.stdout)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try FileIO.readFile(r.dir.sub("audit.json")))) as? [String: Any])
+        let checks = try XCTUnwrap(report["checks"] as? [[String: Any]])
+        XCTAssertTrue(checks.contains { $0["type"] as? String == "merge" }, "\(checks)")
+
+        // The merge names both branches: removing either one afterwards breaks the chain.
+        let joined = merge.merged?.first ?? ""
+        XCTAssertEqual(unlink(r.dir.sub("repo/attestations/\(joined)")), 0)
+        let cut = try r.audit()
+        XCTAssertEqual(cut.status, 4, cut.stdout)
+        XCTAssertTrue(cut.stdout.contains("attestation chain broken"), cut.stdout)
+    }
+
+    func testRecordCutOffByADeletedOneIsNeverMergedAway() throws {
+        let r = try AuditedRepository()
+        XCTAssertEqual(unlink(r.dir.sub("repo/attestations/\(try r.attestations()[1].name)")), 0)
+        let push = try CLI.run(["push", "--repo", r.repo, r.dir.sub("plans")], env: r.env)
+        XCTAssertEqual(push.status, 0, push.stderr)
+        XCTAssertFalse(try r.attestations().contains { $0.attestation.type == .merge }, "a gap is not a fork")
+        let result = try r.audit()
+        XCTAssertEqual(result.status, 4, result.stdout)
+        XCTAssertTrue(result.stdout.contains("attestation chain broken"), result.stdout)
+    }
+
 }

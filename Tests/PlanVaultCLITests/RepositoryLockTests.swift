@@ -68,20 +68,10 @@ final class RepositoryLockTests: XCTestCase {
         XCTAssertEqual(left, 1, "our own locks are released; the dead local holder's is removed; the other host's stale one stays")
     }
 
-    func testTwoHostsPushingAtOnceNeverForkTheChain() async throws {
-        for round in 0..<5 {
-            try Fixture.write(dir.sub("plans/round.txt"), "round \(round)")
-            let a = try CLI.start(["push", "--repo", repo, "--host", "office", "--cache-dir", dir.sub("cache-a"), dir.sub("plans")], env: env, output: dir.sub("a\(round)"))
-            let b = try CLI.start(["push", "--repo", repo, "--host", "alternate", "--cache-dir", dir.sub("cache-b"), dir.sub("plans")], env: env, output: dir.sub("b\(round)"))
-            a.waitUntilExit()
-            b.waitUntilExit()
-            XCTAssertEqual(CLI.collect(dir.sub("a\(round)"), status: a.terminationStatus).status, 0)
-            XCTAssertEqual(CLI.collect(dir.sub("b\(round)"), status: b.terminationStatus).status, 0)
-        }
-        let key = try CLI.run(["key", "export-public", "--repo", repo], env: env)
-        try Fixture.write(dir.sub("audit.pub"), key.stdout)
-        let audit = try CLI.run(["audit", "--repo", repo, "--public-key", dir.sub("audit.pub")], env: ["HOME": dir.sub("auditor")])
-        XCTAssertEqual(audit.status, 0, audit.stdout)
-        XCTAssertFalse(audit.stdout.contains("fork"), audit.stdout)
+    func testTwoHostsPushingAtOnceNeverForkTheChain() throws {
+        let race = try TwoHostRace.run(repo: repo, plans: dir.sub("plans"), dir: dir, env: env, auditEnv: [:])
+        XCTAssertEqual(race.failedPushes, [])
+        XCTAssertEqual(race.audit.status, 0, race.audit.stdout)
+        XCTAssertFalse(race.audit.stdout.contains("fork"), race.audit.stdout)
     }
 }

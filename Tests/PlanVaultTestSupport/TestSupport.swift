@@ -256,3 +256,34 @@ public enum CLI {
         return collect(output, status: process.terminationStatus)
     }
 }
+
+/// Two hosts, each with its own cache, pushing to one repository at once, round after round;
+/// then `planvault audit` with the public key alone. Used on every target kind.
+public enum TwoHostRace {
+    public struct Outcome {
+        public var failedPushes: [String]
+        public var audit: CLI.Result
+    }
+
+    /// `env` reaches both pushes; `auditEnv` is the auditor's (no passphrase in it).
+    public static func run(repo: String, plans: String, dir: TempDir, env: [String: String], auditEnv: [String: String],
+                           rounds: Int = 5) throws -> Outcome {
+        var failed = [String]()
+        for round in 0..<rounds {
+            try Fixture.write(plans + "/round.txt", "round \(round)")
+            let runs = try ["office", "alternate"].map { host in
+                (host, try CLI.start(["push", "--repo", repo, "--host", host, "--cache-dir", dir.sub("cache-\(host)"), plans],
+                                     env: env, output: dir.sub("\(host)-\(round)")))
+            }
+            for (host, process) in runs {
+                process.waitUntilExit()
+                let result = CLI.collect(dir.sub("\(host)-\(round)"), status: process.terminationStatus)
+                if result.status != 0 { failed.append("round \(round), \(host): exit \(result.status): \(result.stderr)") }
+            }
+        }
+        let key = try CLI.run(["key", "export-public", "--repo", repo], env: env)
+        try Fixture.write(dir.sub("audit.pub"), key.stdout)
+        let audit = try CLI.run(["audit", "--repo", repo, "--public-key", dir.sub("audit.pub")], env: auditEnv.merging(["HOME": dir.sub("auditor")]) { a, _ in a })
+        return Outcome(failedPushes: failed, audit: audit)
+    }
+}

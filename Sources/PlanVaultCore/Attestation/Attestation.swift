@@ -12,6 +12,9 @@ public struct Attestation: Codable, Sendable, Equatable {
         case drill
         /// Snapshots forgotten under a retention policy.
         case retention
+        /// Joins branches of a forked chain (records written at once by hosts that could not
+        /// share the chain lock) back into one.
+        case merge
     }
 
     public struct SnapshotFacts: Codable, Sendable, Equatable {
@@ -75,12 +78,17 @@ public struct Attestation: Codable, Sendable, Equatable {
     /// Push records: a repair re-attests a snapshot whose objects it replaced; the newest push
     /// record of a snapshot is the one that counts.
     public var repaired: Bool?
+    /// Merge records: the tips of the branches joined besides `previous`.
+    public var merged: [String]?
 
     enum CodingKeys: String, CodingKey {
         case format, version, type, sequence, previous, repository, time, host, snapshot, objects, check, removed, policy
         case configSHA256 = "config_sha256", damagedBundles = "damaged_bundles", adopted, repaired
-        case base, objectsDropped = "objects_dropped"
+        case base, objectsDropped = "objects_dropped", merged
     }
+
+    /// The records this one names: `previous`, and for a merge record the branches it joins.
+    public var links: [String] { (previous.map { [$0] } ?? []) + (merged ?? []) }
 
     public init(type: Kind, sequence: Int, previous: String?, repository: String, time: String, host: String) {
         self.type = type

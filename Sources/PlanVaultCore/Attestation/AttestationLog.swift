@@ -51,24 +51,65 @@ public enum AttestationLog {
     }
 
     private static func appendLocked(_ record: Attestation, writer: RepositoryWriter) async throws -> String {
-        let existing = try await trusted(writer.repository)
+        var existing = try await trusted(writer.repository)
+        // A fork left by writers that could not share the chain lock is closed first.
+        let forks = forkTips(existing)
+        if !forks.isEmpty, let head = existing.last {
+            var merge = Self.record(.merge, repository: writer.repository)
+            merge.merged = forks.map(\.tip.name).sorted()
+            let entry = try await write(merge, after: head, writer: writer)
+            writer.repository.logger.warning("the attestation chain had forked at sequence \(forks.map { String($0.from) }.joined(separator: ", ")) (records written at once without the chain lock); record \(entry.attestation.sequence) merges it")
+            existing.append(entry)
+        }
         var record = record
         deltaEncode(&record, among: existing)
+        return try await write(record, after: existing.last, writer: writer).name
+    }
+
+    /// Signs and stores `record` as the successor of `head`.
+    private static func write(_ record: Attestation, after head: Entry?, writer: RepositoryWriter) async throws -> Entry {
+        var record = record
         // The record's time is when it joins the chain, so the chain's times only move forward.
         record.time = Timestamps.format(Date())
-        if let head = existing.last {
-            record.sequence = head.attestation.sequence + 1
-            record.previous = head.name
-        } else {
-            record.sequence = 0
-            record.previous = nil
-        }
+        record.sequence = head.map { $0.attestation.sequence + 1 } ?? 0
+        record.previous = head?.name
         record.repository = writer.repository.config.id
         let bytes = try record.signed(by: writer.repository.keys)
         let name = LibCrypto.sha256(bytes).hex
         try await writer.backend.write(.attestation, name: name, data: bytes)
         writer.repository.cache?.store(.attestation, name: name, bytes: bytes)
-        return name
+        guard let parsed = Attestation.parse(bytes) else { throw PlanVaultError.invalidArgument("an attestation just signed does not parse") }
+        return Entry(name: name, attestation: parsed.attestation, body: parsed.body, signature: parsed.signature, size: bytes.count)
+    }
+
+    /// Branches that split off the chain and that no merge record joins yet: for each, its
+    /// newest record and the sequence at which it left the chain. `entries` are trusted records
+    /// in chain order; the chain's tip is the last. A record cut off by a missing record is not
+    /// a fork (it never rejoins the tip's ancestry): that is a broken chain, and stays one.
+    public static func forkTips(_ entries: [Entry]) -> [(tip: Entry, from: Int)] {
+        guard let tip = entries.last else { return [] }
+        let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var mainline = Set<String>()
+        var pending = [tip.name]
+        while let name = pending.popLast() {
+            guard mainline.insert(name).inserted, let entry = byName[name] else { continue }
+            pending += entry.attestation.links
+        }
+        let named = Set(entries.flatMap(\.attestation.links))
+        var forks = [(tip: Entry, from: Int)]()
+        for entry in entries where !mainline.contains(entry.name) && !named.contains(entry.name) {
+            var branch = entry
+            var visited = Set<String>()
+            while let previous = branch.attestation.previous, visited.insert(previous).inserted {
+                if mainline.contains(previous) {
+                    forks.append((entry, branch.attestation.sequence))
+                    break
+                }
+                guard let earlier = byName[previous] else { break }
+                branch = earlier
+            }
+        }
+        return forks
     }
 
     /// The records this repository's key signed, in chain order (through the local cache).

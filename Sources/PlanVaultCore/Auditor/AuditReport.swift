@@ -3,7 +3,7 @@ import Foundation
 /// The result of an audit: a verdict, the evidence found, and each failure named plainly.
 public struct AuditReport: Codable, Sendable {
     public enum FindingKind: String, Codable, Sendable {
-        case signature, chainBroken = "chain-broken", chainOrder = "chain-order", stale, missingObject = "missing-object"
+        case signature, chainBroken = "chain-broken", chainOrder = "chain-order", chainForked = "chain-forked", chainMerged = "chain-merged", stale, missingObject = "missing-object"
         case objectSize = "object-size", objectDamaged = "object-damaged", attestationDamaged = "attestation-damaged"
         case noAttestations = "no-attestations", notRestorable = "not-restorable", failedCheck = "failed-check"
     }

@@ -71,6 +71,9 @@ public struct Auditor: Sendable {
                 report.checks.append(.init(time: a.time, type: a.type.rawValue, host: a.host, what: a.check?.what ?? a.policy ?? "",
                                            result: a.check?.result ?? "recorded", findings: a.check?.findings ?? 0,
                                            removed: a.removed?.count ?? 0))
+            case .merge:
+                report.checks.append(.init(time: a.time, type: a.type.rawValue, host: a.host,
+                                           what: "chain merge of \(a.merged?.count ?? 0) branch(es)", result: "recorded", findings: 0, removed: 0))
             }
         }
 
@@ -187,25 +190,44 @@ public struct Auditor: Sendable {
         }
     }
 
-    /// The chain must run 0, 1, 2, ... with each record naming the one before it.
+    /// The chain must run 0, 1, 2, ... with each record naming the one before it. Two records
+    /// with one `previous` (a fork) pass only once a merge record names the branch's tip.
     private func checkChain(_ entries: [AttestationLog.Entry], _ report: inout AuditReport) {
         let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, entry) in entries.enumerated() {
             let a = entry.attestation
-            if i == 0 {
-                if a.sequence != 0 || a.previous != nil {
+            let earlier = entries[..<i].last { $0.attestation.sequence < a.sequence }
+            guard let previousName = a.previous else {
+                if a.sequence != 0 {
+                    report.add(.chainBroken, entry.name, "attestation chain broken before \(a.time): the records before sequence \(a.sequence) are missing")
+                } else if i != 0 {
+                    report.add(.chainOrder, entry.name, "attestation chain forked at sequence 0 (\(a.time)): a second first record")
+                }
+                continue
+            }
+            let linked = a.links.map { byName[$0] }
+            guard let prior = byName[previousName], !linked.contains(where: { $0 == nil }) else {
+                if let earlier {
+                    report.add(.chainBroken, entry.name, "attestation chain broken after \(String(earlier.attestation.time.prefix(10))): record \(a.sequence - 1) is missing")
+                } else {
                     report.add(.chainBroken, entry.name, "attestation chain broken before \(a.time): the records before sequence \(a.sequence) are missing")
                 }
                 continue
             }
-            let prior = entries[i - 1].attestation
-            if a.sequence == prior.sequence {
-                report.add(.chainOrder, entry.name, "attestation chain forked at sequence \(a.sequence) (\(a.time))")
-            } else if a.sequence != prior.sequence + 1 || (a.previous.flatMap { byName[$0] } == nil) {
-                report.add(.chainBroken, entry.name, "attestation chain broken after \(String(prior.time.prefix(10))): record \(prior.sequence + 1) is missing")
-            } else if a.previous != entries[i - 1].name {
-                report.add(.chainOrder, entry.name, "attestation chain out of order at sequence \(a.sequence) (\(a.time)): it does not follow record \(prior.sequence)")
+            let expected = linked.compactMap { $0?.attestation.sequence }.max().map { $0 + 1 }
+            let wellFormed = a.type == .merge ? !(a.merged ?? []).isEmpty && a.sequence == expected
+                                              : a.merged == nil && a.sequence == prior.attestation.sequence + 1
+            if !wellFormed {
+                report.add(.chainOrder, entry.name, "attestation chain out of order at sequence \(a.sequence) (\(a.time)): it does not follow record \(a.sequence - 1)")
             }
+        }
+        for fork in AttestationLog.forkTips(entries) {
+            report.add(.chainForked, fork.tip.name, "attestation chain forked at sequence \(fork.from) (\(fork.tip.attestation.time), host \(fork.tip.attestation.host)) and is not merged yet: the next push, verify or drill with the passphrase merges it")
+        }
+        for entry in entries where entry.attestation.type == .merge {
+            let joined = (entry.attestation.merged ?? []).compactMap { byName[$0] }
+            let hosts = Set(joined.map(\.attestation.host)).sorted().joined(separator: ", ")
+            report.notice(.chainMerged, entry.name, "attestation chain forked (branch from \(hosts)) and was merged by record \(entry.attestation.sequence) (\(entry.attestation.time), host \(entry.attestation.host))")
         }
     }
 

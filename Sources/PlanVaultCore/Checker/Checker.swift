@@ -185,6 +185,10 @@ public struct Checker: Sendable {
             switch finding.kind {
             case .stale, .failedCheck: continue  // --max-age is verify's own; a past failure is history
             case .noAttestations where !hasSnapshots: continue
+            case .chainForked:
+                // Not damage: this run's own record merges the branches.
+                logger.warning("\(finding.message)")
+                continue
             default: break
             }
             findings.append(Finding(kind: "attestation", object: finding.object, problem: finding.message, affects: []))
