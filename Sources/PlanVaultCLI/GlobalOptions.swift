@@ -52,6 +52,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Wait this long for a lock another run holds (e.g. 10m), printing that it waits. Default: do not wait (exit 11).", valueName: "DURATION"))
     var lockWait: String?
+
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Open the repository with recovery shares instead of a passphrase: share files from `planvault key split` (mode 600; several blocks per file are fine), or - to type or paste them.", valueName: "FILE"))
+    var shares: [String] = []
 }
 
 /// Everything a command needs, resolved once from options, config file, keys file and environment.
@@ -150,18 +153,23 @@ struct Context {
         try Secrets.passphrase(options: options, keys: keys, confirm: confirm)
     }
 
+    /// Recovery shares when given (`--shares`), else the passphrase.
+    func credential() throws -> Repository.Credential {
+        guard !options.shares.isEmpty else { return .passphrase(try passphrase()) }
+        let recovered = try RecoveryShare.combine(try Secrets.recoveryShares(options.shares))
+        return .recovery(recovered.secret, keyFileID: recovered.keyFileID)
+    }
+
     func openRepository() async throws -> Repository {
         let backend = try backend()
-        let pass = try passphrase()
-        return try await Repository.open(backend: backend, passphrase: pass, cacheRoot: cacheRoot, logger: logger)
+        return try await Repository.open(backend: backend, credential: try credential(), cacheRoot: cacheRoot, logger: logger)
     }
 
     /// `cached: false` reads every index file and snapshot at the target, whatever this machine
     /// has cached (for commands that must see the target's damage, like `repair-index`).
     func openWriter(cached: Bool = true) async throws -> RepositoryWriter {
         let backend = try backend()
-        let pass = try passphrase()
-        let repository = try await Repository.open(backend: backend, passphrase: pass, cacheRoot: cached ? cacheRoot : nil, logger: logger)
+        let repository = try await Repository.open(backend: backend, credential: try credential(), cacheRoot: cached ? cacheRoot : nil, logger: logger)
         return RepositoryWriter(repository: repository, backend: backend)
     }
 

@@ -33,7 +33,7 @@ struct HealCommand: AsyncParsableCommand {
         try await guarded {
             let context = try Context(global)
             let backend = try context.backend()
-            let repository = try await Repository.open(backend: backend, passphrase: try context.passphrase(),
+            let repository = try await Repository.open(backend: backend, credential: try context.credential(),
                                                        cacheRoot: context.cacheRoot, logger: context.logger, acceptAlteredConfig: true)
             let writer = RepositoryWriter(repository: repository, backend: backend)
             let locks = try await context.repositoryLock(writer, exclusive: true)

@@ -6,7 +6,7 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Manage the passphrases that open the repository (e.g. to hand custody to a successor).",
-        subcommands: [Add.self, List.self, Remove.self, ExportPublicKeyCommand.self])
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self, Split.self, ExportPublicKeyCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a key file for another passphrase.")
@@ -23,11 +23,7 @@ struct KeyCommand: AsyncParsableCommand {
             try await guarded {
                 let context = try Context(global)
                 let writer = try await context.openWriter()
-                var newOptions = global
-                newOptions.passphraseFile = nil
-                newOptions.passphraseCommand = nil
-                let newPassphrase = try Secrets.passphrase(options: newOptions, keys: nil, confirm: true,
-                                                           environmentName: "PLANVAULT_NEW_PASSPHRASE", fileOverride: newPassphraseFile)
+                let newPassphrase = try Secrets.newPassphrase(options: global, file: newPassphraseFile)
                 let name = try await writer.addKey(passphrase: newPassphrase, label: label)
                 Output.line("added key \(name.prefix(8))")
             }
@@ -54,7 +50,7 @@ struct KeyCommand: AsyncParsableCommand {
                     }
                     let mark = info.name == repository.keyName ? "*" : " "
                     let cost = "\(key.workUnits)x".leftPad(4)
-                    Output.line("\(mark) \(info.name.prefix(8))  \(cost)  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")")
+                    Output.line("\(mark) \(info.name.prefix(8))  \(cost)  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")\(key.recovery.map { " [recovery shares: any \($0.threshold) of \($0.shares)]" } ?? "")")
                 }
             }
         }

@@ -25,6 +25,48 @@ enum Secrets {
         return first
     }
 
+    /// A new passphrase (`key add`, `key passwd`): --new-passphrase-file, PLANVAULT_NEW_PASSPHRASE,
+    /// then a prompt asked twice; never the current passphrase's sources.
+    static func newPassphrase(options: GlobalOptions, file: String?) throws -> String {
+        var newOptions = options
+        newOptions.passphraseFile = nil
+        newOptions.passphraseCommand = nil
+        return try passphrase(options: newOptions, keys: nil, confirm: true, environmentName: "PLANVAULT_NEW_PASSPHRASE", fileOverride: file)
+    }
+
+    /// Share blocks from files (which must be private, like every secrets file) or, for `-`, from
+    /// standard input: pasted or typed at a terminal, ending once enough shares are read.
+    static func recoveryShares(_ sources: [String]) throws -> [RecoveryShare] {
+        var shares = [RecoveryShare]()
+        for source in sources {
+            if source == "-" {
+                shares += try sharesFromStandardInput()
+                continue
+            }
+            try FileIO.requirePrivate(source)
+            let found = try RecoveryShare.parseAll(String(decoding: try FileIO.readFile(source), as: UTF8.self), source: source)
+            guard !found.isEmpty else { throw PlanVaultError.invalidArgument("\(source) holds no recovery share block (BEGIN PLANVAULT RECOVERY SHARE ... END)") }
+            shares += found
+        }
+        return shares
+    }
+
+    private static func sharesFromStandardInput() throws -> [RecoveryShare] {
+        let terminal = isatty(STDIN_FILENO) == 1
+        if terminal { FileHandle.standardError.write(Data("Paste or type each share block, from its BEGIN line to its END line:\n".utf8)) }
+        var text = ""
+        var shares = [RecoveryShare]()
+        while let line = readLine(strippingNewline: false) {
+            text += line
+            guard line.contains("END PLANVAULT RECOVERY SHARE") else { continue }
+            shares = try RecoveryShare.parseAll(text, source: "share \(shares.count + 1) typed in")
+            if let needed = shares.first?.threshold, Set(shares.map(\.share.x)).count >= needed { break }
+            if terminal { FileHandle.standardError.write(Data("Share read (\(shares.count) so far). Next share:\n".utf8)) }
+        }
+        guard !shares.isEmpty else { throw PlanVaultError.invalidArgument("no recovery share block was read from standard input") }
+        return shares
+    }
+
     private static func prompt(_ text: String) throws -> String {
         guard let raw = getpass(text) else { throw PlanVaultError.noPassphrase }
         let value = String(cString: raw)

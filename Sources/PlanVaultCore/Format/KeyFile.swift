@@ -25,9 +25,21 @@ public struct KeyFile: Codable, Sendable {
     public var host: String
     public var username: String
     public var label: String?
+    /// Present on a recovery key file (`planvault key split`): how many shares were made and how
+    /// many open it. Its KDF is `hkdf-sha256` over the secret the shares rebuild.
+    public var recovery: Recovery?
     public var kdf: KDF
     public var nonce: String
     public var wrapped: String
+
+    public struct Recovery: Codable, Sendable {
+        public var shares: Int
+        public var threshold: Int
+    }
+
+    public var isRecovery: Bool { kdf.algorithm == Self.recoveryKDF }
+    static let recoveryKDF = "hkdf-sha256"
+    static let recoveryInfo = Array("planvault/v1/recovery-key-file".utf8)
 
     /// scrypt cost: N=2^15, r=8, p=1 (32 MiB, about 0.1 s here).
     public static let defaultCost = (n: UInt64(1) << 15, r: UInt64(8), p: UInt64(1))
@@ -61,6 +73,34 @@ public struct KeyFile: Codable, Sendable {
                        nonce: Data(nonce).base64EncodedString(), wrapped: Data(wrapped).base64EncodedString())
     }
 
+    /// A key file opened by a full-entropy recovery secret instead of a passphrase: no scrypt,
+    /// wrapping key = HKDF-SHA256(secret, salt, "planvault/v1/recovery-key-file", 32).
+    public static func wrapRecovery(_ keys: MasterKeys, secret: SecretKey, shares: Int, threshold: Int, repository: String, config: [UInt8],
+                                    label: String?, host: String, username: String) throws -> KeyFile {
+        let salt = try LibCrypto.randomBytes(32)
+        let nonce = try LibCrypto.randomBytes(12)
+        var kek = try LibCrypto.hkdfSHA256(key: secret, salt: salt, info: recoveryInfo, length: 32)
+        defer { LibCrypto.wipe(&kek) }
+        var payload = Array(try JSONEncoder().encode(Payload(masterKey: Data(keys.master.exportBytes()).base64EncodedString(),
+                                                             config: Data(config).base64EncodedString())))
+        defer { LibCrypto.wipe(&payload) }
+        let wrapped = try LibCrypto.aes256GCMSeal(key: SecretKey(bytes: kek), nonce: nonce, aad: aad(repository: repository), plaintext: payload)
+        return KeyFile(repository: repository, created: Timestamps.format(Date()), host: host, username: username, label: label,
+                       recovery: Recovery(shares: shares, threshold: threshold),
+                       kdf: KDF(algorithm: recoveryKDF, n: 0, r: 0, p: 0, salt: Data(salt).base64EncodedString()),
+                       nonce: Data(nonce).base64EncodedString(), wrapped: Data(wrapped).base64EncodedString())
+    }
+
+    /// The master keys and config, or nil when the secret does not fit this recovery key file.
+    public func unwrap(recoverySecret secret: SecretKey, name: String) throws -> Unwrapped? {
+        guard isRecovery, let salt = Data(base64Encoded: kdf.salt), salt.count == 32, let nonceBytes = Data(base64Encoded: nonce),
+              nonceBytes.count == 12, let sealed = Data(base64Encoded: wrapped)
+        else { throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "malformed recovery key file") }
+        var kek = try LibCrypto.hkdfSHA256(key: secret, salt: Array(salt), info: Self.recoveryInfo, length: 32)
+        defer { LibCrypto.wipe(&kek) }
+        return try open(kek: SecretKey(bytes: kek), nonce: Array(nonceBytes), sealed: Array(sealed), name: name)
+    }
+
     /// The scrypt work of this key file in units of the default cost (for ordering and budgets).
     public var workUnits: UInt64 {
         let (w, overflow) = kdf.n.multipliedReportingOverflow(by: kdf.r)
@@ -79,7 +119,11 @@ public struct KeyFile: Codable, Sendable {
               128 * kdf.r * kdf.n <= 512 << 20, kdf.n * kdf.r * kdf.p <= 8 * (KeyFile.defaultCost.n * KeyFile.defaultCost.r)
         else { throw PlanVaultError.objectDamaged(kind: .key, name: name, reason: "malformed key file or scrypt cost out of bounds") }
         let kek = try LibCrypto.scrypt(passphrase: Array(passphrase.utf8), salt: Array(salt), n: kdf.n, r: kdf.r, p: kdf.p, length: 32)
-        guard var plain = try? LibCrypto.aes256GCMOpen(key: kek, nonce: Array(nonceBytes), aad: Self.aad(repository: repository), sealed: Array(sealed)) else {
+        return try open(kek: kek, nonce: Array(nonceBytes), sealed: Array(sealed), name: name)
+    }
+
+    private func open(kek: SecretKey, nonce: [UInt8], sealed: [UInt8], name: String) throws -> Unwrapped? {
+        guard var plain = try? LibCrypto.aes256GCMOpen(key: kek, nonce: nonce, aad: Self.aad(repository: repository), sealed: sealed) else {
             return nil
         }
         defer { LibCrypto.wipe(&plain) }

@@ -68,6 +68,12 @@ public final class Repository: Sendable {
                           cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
     }
 
+    public enum Credential: Sendable {
+        case passphrase(String)
+        /// The secret recovery shares rebuild, and the first bytes of its key file's name.
+        case recovery(SecretKey, keyFileID: [UInt8])
+    }
+
     /// Total scrypt work tried before giving up, in units of the default cost (about 0.1 s each
     /// here): planted key files at the highest accepted cost cannot stall an emergency restore.
     public static let keyTrialBudget: UInt64 = 48
@@ -77,6 +83,14 @@ public final class Repository: Sendable {
     /// config must be the one the key file authenticates; if the target lost it, the key file's
     /// copy is used and the problem reported.
     public static func open(backend: any ReadableBackend, passphrase: String, cacheRoot: String?, logger: Logger,
+                            acceptAlteredConfig: Bool = false) async throws -> Repository {
+        try await open(backend: backend, credential: .passphrase(passphrase), cacheRoot: cacheRoot, logger: logger,
+                       acceptAlteredConfig: acceptAlteredConfig)
+    }
+
+    /// Opens a repository with a passphrase or with the secret that recovery shares rebuild (which
+    /// opens only recovery key files, and those only).
+    public static func open(backend: any ReadableBackend, credential: Credential, cacheRoot: String?, logger: Logger,
                             acceptAlteredConfig: Bool = false) async throws -> Repository {
         let stored: [UInt8]?
         do {
@@ -138,6 +152,12 @@ public final class Repository: Sendable {
             return a.name < b.name
         }
 
+        if case .recovery(_, let keyFileID) = credential {
+            candidates = candidates.filter { $0.file.isRecovery && $0.name.hasPrefix(Hex.encode(keyFileID)) }
+            guard !candidates.isEmpty else { throw PlanVaultError.recoveryKeyFileMissing(location: backend.location, keyFile: Hex.encode(keyFileID)) }
+        } else {
+            candidates = candidates.filter { !$0.file.isRecovery }
+        }
         var spent: UInt64 = 0
         var untried = [String]()
         for (name, file) in candidates {
@@ -149,7 +169,12 @@ public final class Repository: Sendable {
             spent += cost
             let unwrapped: KeyFile.Unwrapped
             do {
-                guard let result = try file.unwrap(passphrase: passphrase, name: name) else { continue }
+                let opened: KeyFile.Unwrapped?
+                switch credential {
+                case .passphrase(let passphrase): opened = try file.unwrap(passphrase: passphrase, name: name)
+                case .recovery(let secret, _): opened = try file.unwrap(recoverySecret: secret, name: name)
+                }
+                guard let result = opened else { continue }
                 unwrapped = result
             } catch let error as PlanVaultError {
                 // One unreadable key file must not lock out the holders of the others.
@@ -183,6 +208,7 @@ public final class Repository: Sendable {
                                                   damaged: damaged.map { "\($0.name.prefix(12)) (\($0.reason))" },
                                                   untried: untried.map { String($0.prefix(12)) })
         }
+        if case .recovery = credential { throw PlanVaultError.wrongShares(location: backend.location) }
         throw PlanVaultError.wrongPassphrase(location: backend.location)
     }
 

@@ -31,6 +31,23 @@ public struct RepositoryWriter: Sendable {
         let keyFile = try KeyFile.wrap(repository.keys, passphrase: passphrase, repository: repository.config.id,
                                        config: repository.configBytes, label: label,
                                        host: HostInfo.hostname, username: HostInfo.username, cost: cost)
+        return try await store(keyFile)
+    }
+
+    /// Splits a fresh recovery secret into `shares` shares, any `threshold` of which open the
+    /// recovery key file stored here (and only it: removing that key file revokes the shares).
+    public func addRecoveryKey(shares: Int, threshold: Int, label: String?) async throws -> (keyFile: String, shares: [RecoveryShare]) {
+        let secret = SecretKey(bytes: try LibCrypto.randomBytes(32))
+        let parts = try Shamir.split(secret, shares: shares, threshold: threshold)
+        let keyFile = try KeyFile.wrapRecovery(repository.keys, secret: secret, shares: shares, threshold: threshold,
+                                               repository: repository.config.id, config: repository.configBytes, label: label,
+                                               host: HostInfo.hostname, username: HostInfo.username)
+        let name = try await store(keyFile)
+        let id = Array(Hex.decode(String(name.prefix(8))) ?? [])
+        return (name, parts.map { RecoveryShare(share: $0, threshold: threshold, keyFileID: id) })
+    }
+
+    private func store(_ keyFile: KeyFile) async throws -> String {
         let bytes = try keyFile.encoded()
         let name = LibCrypto.sha256(bytes).hex
         try await backend.write(.key, name: name, data: bytes)

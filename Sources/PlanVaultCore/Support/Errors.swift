@@ -27,6 +27,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case configAltered(location: String, keyFile: String)
     case noIntactKeyFile(location: String, damaged: [String])
     case keyFilesUnusable(location: String, damaged: [String], untried: [String])
+    /// Recovery shares rebuilt a secret that opens no recovery key file (too few, or mixed up).
+    case wrongShares(location: String)
+    case recoveryKeyFileMissing(location: String, keyFile: String)
 
     public var errorDescription: String? {
         switch self {
@@ -34,6 +37,10 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "no PlanVault repository at \(location): check --repo / PLANVAULT_REPO, or create one with `planvault init`"
         case .repositoryExists(let location):
             return "a repository already exists at \(location); use it as it is, or choose another location"
+        case .wrongShares(let location):
+            return "the recovery shares do not open the repository at \(location): a share may be from another repository, or one was mistyped in a way its checksum could not catch; try another combination of shares"
+        case .recoveryKeyFileMissing(let location, let keyFile):
+            return "the recovery key file \(keyFile)… that these shares open is not at \(location) (it was removed with `planvault key remove`, or this is another repository): the shares cannot open it"
         case .wrongPassphrase(let location):
             return "the passphrase does not open any key of the repository at \(location): check PLANVAULT_PASSPHRASE, --passphrase-file or --passphrase-command"
         case .noPassphrase:
@@ -100,7 +107,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
-        case .wrongPassphrase, .noPassphrase: return ExitCodes.wrongPassphrase
+        case .wrongPassphrase, .noPassphrase, .wrongShares, .recoveryKeyFileMissing: return ExitCodes.wrongPassphrase
         default: return ExitCodes.failure
         }
     }
