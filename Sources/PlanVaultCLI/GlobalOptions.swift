@@ -94,7 +94,11 @@ struct Context {
     }
 
     func backend() throws -> any Backend {
-        let url = try repositoryURL
+        try backend(for: try repositoryURL)
+    }
+
+    /// The target at `url`, with this run's credentials (server token, S3 keys, CA file).
+    func backend(for url: String) throws -> any Backend {
         if url.hasPrefix("s3://") {
             return try s3Backend(url)
         }

@@ -125,17 +125,8 @@ struct PushCommand: AsyncParsableCommand {
 
     /// Attests snapshots a push killed between its snapshot and its record left behind.
     private func attestLeftovers(writer: RepositoryWriter, index: ChunkIndex, context: Context) async throws {
-        let trusted = try await AttestationLog.trusted(writer.repository)
-        for id in try await AttestationLog.unattestedSnapshots(in: trusted, repository: writer.repository) {
-            do {
-                let snapshot = try await writer.repository.loadSnapshot(id)
-                var record = try await AttestationLog.pushRecord(snapshotID: id, snapshot: snapshot, repository: writer.repository, index: index)
-                record.adopted = true
-                try await AttestationLog.append(record, writer: writer)
-                context.logger.info("attested snapshot \(id.prefix(8)), which an interrupted push left without its record")
-            } catch let error as PlanVaultError {
-                Output.error("planvault: warning: snapshot \(id.prefix(8)) has no attestation and could not be attested: \(error.localizedDescription)")
-            }
-        }
+        let outcome = try await AttestationLog.attestUnattested(writer: writer, index: index)
+        for id in outcome.attested { context.logger.info("attested snapshot \(id.prefix(8)), which an interrupted push left without its record") }
+        for failure in outcome.failures { Output.error("planvault: warning: \(failure)") }
     }
 }

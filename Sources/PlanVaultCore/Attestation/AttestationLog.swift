@@ -138,6 +138,26 @@ public enum AttestationLog {
         return try await repository.snapshotIDs().filter { !known.contains($0) }
     }
 
+    /// Attests the snapshots that have no push record (left by a push killed between its snapshot
+    /// and its record, or brought by `planvault copy`). Returns the IDs attested and, for those
+    /// that could not be, why.
+    public static func attestUnattested(writer: RepositoryWriter, index: ChunkIndex?) async throws -> (attested: [String], failures: [String]) {
+        let entries = try await trusted(writer.repository)
+        var attested = [String](), failures = [String]()
+        for id in try await unattestedSnapshots(in: entries, repository: writer.repository) {
+            do {
+                let snapshot = try await writer.repository.loadSnapshot(id)
+                var record = try await pushRecord(snapshotID: id, snapshot: snapshot, repository: writer.repository, index: index)
+                record.adopted = true
+                try await append(record, writer: writer)
+                attested.append(id)
+            } catch let error as PlanVaultError {
+                failures.append("snapshot \(id.prefix(8)) has no attestation and could not be attested: \(error.localizedDescription)")
+            }
+        }
+        return (attested, failures)
+    }
+
     /// Appends a fresh push record for every snapshot whose newest record names an object the
     /// target no longer has (bundles replaced by a repair, rewritten index files), so the
     /// auditor's completeness check describes the repository as it now is. Returns their IDs.

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Make another target hold the same repository: copy the objects it lacks, checking each one's hash.",
+        discussion: """
+            Objects are content-addressed, so only what the destination lacks is copied; an interrupted copy resumes
+            when run again. The destination's attestation chain records what it holds: copied snapshots are attested there.
+            Both targets use this run's credentials (PLANVAULT_SERVER_TOKEN, AWS_* keys, --cacert).
+            Example: planvault copy --from /mnt/offsite/planvault --to s3://agency-dr/planvault
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("The repository to copy from (default: --repo, PLANVAULT_REPO, or `repo` in the config).", valueName: "URL"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("The target to copy to: empty, or an earlier copy of the same repository.", valueName: "URL"))
+    var to: String
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var schema = "planvault.copy/1"
+        var from: String
+        var to: String
+        var objectsCopied: Int
+        var bytesCopied: UInt64
+        var alreadyPresent: Int
+        var snapshotsAttested: [String]
+        var problems: [String]
+        enum CodingKeys: String, CodingKey {
+            case schema, from, to, objectsCopied = "objects_copied", bytesCopied = "bytes_copied", alreadyPresent = "already_present"
+            case snapshotsAttested = "snapshots_attested", problems
+        }
+    }
+
+    func run() async throws {
+        try await guarded {
+            var options = global
+            if let from { options.repo = from }
+            let context = try Context(options)
+            let source = try await context.openRepository()
+            let destination = try context.backend(for: to)
+            guard destination.location != source.backend.location else {
+                throw PlanVaultError.invalidArgument("--from and --to name the same target (\(to))")
+            }
+            let copier = RepositoryCopy(source: source, destination: destination, logger: context.logger,
+                                        concurrency: context.uploadConcurrency(for: destination))
+            let sourceLock = try await context.sharedLockIfPossible(source)
+            let hadConfig = try await copier.prepareDestination()
+            let destinationLock = try await RepositoryLock.acquire(backend: destination, repository: source.config.id, exclusive: false,
+                                                                   wait: try context.lockWaitSeconds(), logger: context.logger) { message in
+                Output.error("planvault: \(message)")
+            }
+            var result: RepositoryCopy.Result
+            do {
+                result = try await copier.run(hadConfig: hadConfig)
+                try await copier.attestCopies(&result)
+                await destinationLock.release()
+                await sourceLock?.release()
+            } catch {
+                await destinationLock.release()
+                await sourceLock?.release()
+                throw error
+            }
+            let count = result.copied.values.reduce(0) { $0 + $1.count }
+            let bytes = result.copied.values.reduce(UInt64(0)) { $0 + $1.bytes }
+            let problems = result.mismatched + result.attestFailures
+            if json {
+                try Output.json(Report(from: source.backend.location, to: destination.location, objectsCopied: count, bytesCopied: bytes,
+                                       alreadyPresent: result.alreadyPresent, snapshotsAttested: result.snapshotsAttested, problems: problems))
+            } else {
+                Output.line("copied \(count) object(s) (\(Output.bytes(bytes))) from \(source.backend.location) to \(destination.location); \(result.alreadyPresent) already there")
+                let kinds = [ObjectKind.key, .config, .bundle, .index, .snapshot].compactMap { kind in
+                    result.copied[kind].map { "\($0.count) \(kind.rawValue)" }
+                }
+                if !kinds.isEmpty { Output.line("  \(kinds.joined(separator: ", "))") }
+                if !result.snapshotsAttested.isEmpty { Output.line("  attested \(result.snapshotsAttested.count) snapshot(s) at the destination") }
+                for problem in problems { Output.error("planvault: \(problem)") }
+            }
+            if !result.mismatched.isEmpty {
+                if !json { Output.error("planvault: \(result.mismatched.count) object(s) at the destination differ from the source: run `planvault verify --read-data --repo \(to)` and `planvault repair` there") }
+                throw ExitCode(ExitCodes.verificationFailed)
+            }
+            if !result.attestFailures.isEmpty { throw ExitCode(ExitCodes.partial) }
+        }
+    }
+}

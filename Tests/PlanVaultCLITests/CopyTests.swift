@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// `planvault copy` (issue 11: several offsite copies).
+final class CopyTests: XCTestCase {
+    var dir: TempDir!
+    var env: [String: String] = [:]
+    var repo: String { dir.sub("repo") }
+    var copy: String { dir.sub("copy") }
+
+    override func setUp() async throws {
+        dir = try TempDir()
+        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try Fixture.makeAwkwardTree(dir.sub("plans"))
+        for i in 0..<12 { try Fixture.write(dir.sub("plans/scans/scan-\(i).pdf"), Fixture.noise(1_200_000, seed: UInt64(100 + i))) }
+        XCTAssertEqual(try CLI.run(["init", "--repo", repo, "--bundle-size-mib", "1"], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["push", "--repo", repo, dir.sub("plans")], env: env).status, 0)
+    }
+
+    func bundles(_ root: String) -> Int {
+        (FileManager.default.enumerator(atPath: root + "/bundles")?.allObjects as? [String] ?? []).filter { $0.count == 67 }.count
+    }
+
+    /// The copy is a whole repository: it verifies, restores byte-identically with no cache, and
+    /// an auditor with the public key alone finds its own attestation chain complete.
+    func assertCompleteCopy(file: StaticString = #filePath, line: UInt = #line) throws {
+        let verify = try CLI.run(["verify", "--repo", copy, "--read-data", "--no-cache"], env: env)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr, file: file, line: line)
+        let out = dir.sub("out-\(UUID().uuidString)")
+        let restore = try CLI.run(["restore", "latest", "--repo", copy, "--to", out, "--no-cache"], env: env)
+        XCTAssertEqual(restore.status, 0, restore.stderr, file: file, line: line)
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), out + "/plans"), [], file: file, line: line)
+        try Fixture.write(dir.sub("audit.pub"), try CLI.run(["key", "export-public", "--repo", repo], env: env).stdout)
+        let audit = try CLI.run(["audit", "--repo", copy, "--public-key", dir.sub("audit.pub")], env: ["HOME": dir.sub("auditor")])
+        XCTAssertEqual(audit.status, 0, audit.stdout, file: file, line: line)
+    }
+
+    func testCopyMakesACompleteRepositoryAndASecondRunCopiesNothing() throws {
+        let first = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("attested 1 snapshot(s) at the destination"), first.stdout)
+        try assertCompleteCopy()
+        let again = try CLI.run(["copy", "--from", repo, "--to", copy, "--json"], env: env)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("\"objects_copied\" : 0"), again.stdout)
+        // A later push is carried over by the next copy.
+        try Fixture.write(dir.sub("plans/Runbooks/new.md"), Fixture.text(50, seed: 9))
+        XCTAssertEqual(try CLI.run(["push", "--repo", repo, dir.sub("plans")], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["copy", "--repo", repo, "--to", copy], env: env).status, 0)
+        try assertCompleteCopy()
+    }
+
+    func testCopyKilledHalfWayResumesAndEndsComplete() throws {
+        let total = bundles(repo)
+        XCTAssertGreaterThan(total, 8)
+        let process = try CLI.start(["copy", "--repo", repo, "--to", copy], env: env, output: dir.sub("killed"))
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning && bundles(copy) < 3 { usleep(500) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertLessThan(bundles(copy), total, "killed before it finished")
+        let resumed = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(bundles(copy), total)
+        try assertCompleteCopy()
+    }
+
+    func testCopyRefusesAnotherRepositoryAndADamagedSourceObject() throws {
+        let other = dir.sub("other")
+        XCTAssertEqual(try CLI.run(["init", "--repo", other], env: env).status, 0)
+        let refused = try CLI.run(["copy", "--repo", repo, "--to", other], env: env)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("already holds another repository"), refused.stderr)
+
+        let bundleRoot = dir.sub("repo/bundles")
+        let rel = try XCTUnwrap((FileManager.default.enumerator(atPath: bundleRoot)?.allObjects as? [String])?.first { $0.count == 67 })
+        var bytes = try FileIO.readFile("\(bundleRoot)/\(rel)")
+        bytes[bytes.count / 2] ^= 1
+        try FileIO.writeAtomically(bytes, to: "\(bundleRoot)/\(rel)", inDirectory: (("\(bundleRoot)/\(rel)") as NSString).deletingLastPathComponent)
+        let damaged = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
+        XCTAssertNotEqual(damaged.status, 0)
+        XCTAssertTrue(damaged.stderr.contains(String(rel.suffix(64).prefix(12))) || damaged.stderr.contains("does not match its name"), damaged.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(copy)/bundles/\(rel)"), "a damaged object is never copied")
+    }
+}
