@@ -45,29 +45,16 @@ struct CopyCommand: AsyncParsableCommand {
             if let from { options.repo = from }
             let context = try Context(options)
             let source = try await context.openRepository()
-            let destination = try context.backend(for: to)
-            guard destination.location != source.backend.location else {
-                throw PlanVaultError.invalidArgument("--from and --to name the same target (\(to))")
-            }
-            let copier = RepositoryCopy(source: source, destination: destination, logger: context.logger,
-                                        concurrency: context.uploadConcurrency(for: destination))
             let sourceLock = try await context.sharedLockIfPossible(source)
-            let hadConfig = try await copier.prepareDestination()
-            let destinationLock = try await RepositoryLock.acquire(backend: destination, repository: source.config.id, exclusive: false,
-                                                                   wait: try context.lockWaitSeconds(), logger: context.logger) { message in
-                Output.error("planvault: \(message)")
-            }
-            var result: RepositoryCopy.Result
+            let result: RepositoryCopy.Result
             do {
-                result = try await copier.run(hadConfig: hadConfig)
-                try await copier.attestCopies(&result)
-                await destinationLock.release()
+                result = try await context.copy(source, to: to)
                 await sourceLock?.release()
             } catch {
-                await destinationLock.release()
                 await sourceLock?.release()
                 throw error
             }
+            let destination = try context.backend(for: to)
             let count = result.copied.values.reduce(0) { $0 + $1.count }
             let bytes = result.copied.values.reduce(UInt64(0)) { $0 + $1.bytes }
             let problems = result.mismatched + result.attestFailures

@@ -86,7 +86,7 @@ struct Context {
 
     var repositoryURL: String {
         get throws {
-            guard let url = options.repo ?? environment["PLANVAULT_REPO"] ?? config.repo, !url.isEmpty else {
+            guard let url = options.repo ?? environment["PLANVAULT_REPO"] ?? config.allTargets.first?.repo, !url.isEmpty else {
                 throw PlanVaultError.invalidArgument("no repository given: use --repo URL, set PLANVAULT_REPO, or set `repo` in planvault.toml")
             }
             return url
@@ -95,6 +95,12 @@ struct Context {
 
     func backend() throws -> any Backend {
         try backend(for: try repositoryURL)
+    }
+
+    /// The targets a push replicates to: those of the config file, unless --repo or
+    /// PLANVAULT_REPO names one.
+    var pushTargets: [ConfigFile.Target] {
+        options.repo != nil || !(environment["PLANVAULT_REPO"] ?? "").isEmpty ? [] : config.allTargets
     }
 
     /// The target at `url`, with this run's credentials (server token, S3 keys, CA file).

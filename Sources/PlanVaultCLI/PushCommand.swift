@@ -55,6 +55,14 @@ struct PushCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let targets = try? Context(global).pushTargets, targets.count > 1 {
+            try await MultiTargetPush(command: self, targets: targets).run()
+            return
+        }
+        try await pushToOneTarget()
+    }
+
+    func pushToOneTarget() async throws {
         try await guarded {
             let context = try Context(global)
             let (writer, locks) = try await context.openLockedWriter(exclusive: false)

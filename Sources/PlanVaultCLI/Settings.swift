@@ -15,6 +15,17 @@ struct ConfigFile {
     var compressionLevel: Int?
     /// `[retention]`: the policy `planvault forget` applies when given no --keep-* option.
     var retention: RetentionPolicy?
+    /// `[[targets]]`: several offsite copies of one repository; `push` replicates to each.
+    var targets: [Target] = []
+
+    struct Target {
+        var name: String?
+        var repo: String
+        var display: String { name.map { "\($0) (\(repo))" } ?? repo }
+    }
+
+    /// Every target `push` writes to: `repo`, then each `[[targets]]` entry.
+    var allTargets: [Target] { (repo.map { [Target(name: nil, repo: $0)] } ?? []) + targets }
 
     static let defaultName = "planvault.toml"
 
@@ -27,7 +38,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -55,6 +66,15 @@ struct ConfigFile {
         }
         if let value = table["retention"] {
             config.retention = try retention(value, path)
+        }
+        if let value = table["targets"] {
+            let message = "config file \(path): each [[targets]] entry needs repo = \"URL\" and may have name = \"TEXT\""
+            guard let entries = value.array else { throw PlanVaultError.invalidArgument(message) }
+            config.targets = try (0..<entries.count).map { i in
+                guard let entry = entries[i].table, entry.keys.allSatisfy({ ["repo", "name"].contains($0) }),
+                      let repo = try string(entry, "repo", path) else { throw PlanVaultError.invalidArgument(message) }
+                return Target(name: try string(entry, "name", path), repo: relative(repo))
+            }
         }
         return config
     }

@@ -1,0 +1,52 @@
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// `push` with several `[[targets]]` (issue 11: several offsite copies), one of them a real
+/// `planvault serve` that is stopped and started again.
+final class MultiTargetPushTests: XCTestCase {
+    func testOneTargetDownTheOtherGetsTheSnapshotAndTheExitCodeNamesTheFailedOne() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        try Fixture.makeAwkwardTree(dir.sub("plans"))
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_SERVER_TOKEN": server.agent, "PLANVAULT_CACERT": server.certPath,
+                   "HOME": dir.path, "PLANVAULT_RETRIES": "1"]
+        let share = dir.sub("share/planvault")
+        try FileManager.default.createDirectory(atPath: dir.sub("share"), withIntermediateDirectories: true)  // the mounted share
+        try Fixture.write(dir.sub("planvault.toml"), """
+            sources = ["plans"]
+            [[targets]]
+            name = "alternate site"
+            repo = "\(server.url)"
+            [[targets]]
+            name = "file share"
+            repo = "\(share)"
+            """)
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
+
+        // Both up: one snapshot, on both targets.
+        let both = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(both.status, 0, both.stderr)
+        XCTAssertTrue(both.stdout.contains("target file share (\(share)): up to date"), both.stdout)
+        let ids = try FileIO.listDirectory(share + "/snapshots")
+        XCTAssertEqual(ids.count, 1)
+        XCTAssertEqual(try FileIO.listDirectory(server.root + "/plans/snapshots"), ids, "the same snapshot on both")
+
+        // The alternate site down: the file share still gets tonight's snapshot; exit 1 names the site.
+        server.kill()
+        try Fixture.write(dir.sub("plans/Runbooks/tonight.md"), Fixture.text(20, seed: 4))
+        let down = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(down.status, 1, down.stderr)
+        XCTAssertTrue(down.stderr.contains("1 of 2 targets failed: alternate site"), down.stderr)
+        XCTAssertEqual(try FileIO.listDirectory(share + "/snapshots").count, 2)
+        let restore = try CLI.run(["restore", "latest", "--repo", share, "--to", dir.sub("out"), "--no-cache"], env: env)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+
+        // Back up: the next push brings the site up to date, missed snapshot included.
+        try server.start(port: server.port)
+        let again = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(Set(try FileIO.listDirectory(server.root + "/plans/snapshots")), Set(try FileIO.listDirectory(share + "/snapshots")))
+    }
+}
