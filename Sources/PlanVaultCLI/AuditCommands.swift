@@ -6,9 +6,9 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check the offsite copy with the repository's public key alone (no passphrase).",
-        discussion: "Exit code 0 only when every signature verifies, the chain is unbroken, the newest copy is fresh enough and every object the retained snapshots need is present (and, with --read-data, intact); 4 otherwise, 5 when the copy is only stale.")
+        discussion: "Exit code 0 only when every signature verifies, the chain is unbroken, the newest copy is fresh enough and every object the retained snapshots need is present (and, with --read-data, intact); 4 otherwise, 5 when the copy is only stale." + HelpLayout.examples("planvault audit --public-key auditor.pub --max-age 26h", "planvault audit --public-key auditor.pub --read-data --report audit.html"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Option(help: ArgumentHelp("The auditor's key, from `planvault key export-public`.", valueName: "FILE"))
     var publicKey: String
@@ -50,6 +50,7 @@ struct AuditCommand: AsyncParsableCommand {
             for finding in result.findings { Output.line("FAIL \(finding.message)") }
             for notice in result.notices { Output.line("NOTE \(notice.message)") }
             Output.line("verdict: \(result.verdict)")
+            RunLog.done("\(result.snapshots.count) attested snapshot(s), \(result.findings.count) finding(s), verdict \(result.verdict)")
             if !result.passed {
                 throw ExitCode(result.findings.allSatisfy { $0.kind == .stale } ? ExitCodes.stale : ExitCodes.verificationFailed)
             }
@@ -59,9 +60,10 @@ struct AuditCommand: AsyncParsableCommand {
 
 struct ExportPublicKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export-public",
-                                                    abstract: "Print the auditor's public key (give it to the auditor; compare the fingerprint by phone or on paper).")
+                                                    abstract: "Print the auditor's public key (give it to the auditor; compare the fingerprint by phone or on paper).",
+                                                    discussion: "" + HelpLayout.examples("planvault key export-public > auditor.pub"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     func run() async throws {
         try await guarded {
@@ -76,9 +78,10 @@ struct ExportPublicKeyCommand: AsyncParsableCommand {
 struct DrillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
-        abstract: "Restore drill: restore the latest snapshot into a scratch folder, check it, and record the result in the repository.")
+        abstract: "Restore drill: restore the latest snapshot into a scratch folder, check it, and record the result in the repository.",
+        discussion: "" + HelpLayout.examples("planvault drill", "planvault drill --to /tmp/drill --keep"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Option(help: ArgumentHelp("Scratch folder (default: a new temporary folder, removed afterwards).", valueName: "DIR"))
     var to: String?
@@ -106,6 +109,7 @@ struct DrillCommand: AsyncParsableCommand {
                                  detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
             try await AttestationLog.append(record, writer: writer)
             for problem in result.problems { Output.error("planvault: drill: \(problem.path): \(problem.message)") }
+            RunLog.done("snapshot \(id.prefix(8)), \(result.files) of \(snapshot.summary.files) files restored and checked: \(complete ? "OK" : "FAILED")")
             Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
                                result.files, snapshot.summary.files, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
             if !complete { throw ExitCode(ExitCodes.verificationFailed) }

@@ -10,10 +10,10 @@ struct CopyCommand: AsyncParsableCommand {
             Objects are content-addressed, so only what the destination lacks is copied; an interrupted copy resumes
             when run again. The destination's attestation chain records what it holds: copied snapshots are attested there.
             Both targets use this run's credentials (PLANVAULT_SERVER_TOKEN, AWS_* keys, --cacert).
-            Example: planvault copy --from /mnt/offsite/planvault --to s3://agency-dr/planvault
-            """)
+            """ + HelpLayout.examples("planvault copy --from /mnt/offsite/planvault --to s3://agency-dr/planvault",
+                                      "planvault copy --to https://dr.example.gov:8443/plans"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Option(help: ArgumentHelp("The repository to copy from (default: --repo, PLANVAULT_REPO, or `repo` in the config).", valueName: "URL"))
     var from: String?
@@ -25,7 +25,6 @@ struct CopyCommand: AsyncParsableCommand {
     var json = false
 
     struct Report: Encodable {
-        var schema = "planvault.copy/1"
         var from: String
         var to: String
         var objectsCopied: Int
@@ -33,10 +32,6 @@ struct CopyCommand: AsyncParsableCommand {
         var alreadyPresent: Int
         var snapshotsAttested: [String]
         var problems: [String]
-        enum CodingKeys: String, CodingKey {
-            case schema, from, to, objectsCopied = "objects_copied", bytesCopied = "bytes_copied", alreadyPresent = "already_present"
-            case snapshotsAttested = "snapshots_attested", problems
-        }
     }
 
     func run() async throws {
@@ -60,7 +55,8 @@ struct CopyCommand: AsyncParsableCommand {
             let problems = result.mismatched + result.attestFailures
             if json {
                 try Output.json(Report(from: source.backend.location, to: destination.location, objectsCopied: count, bytesCopied: bytes,
-                                       alreadyPresent: result.alreadyPresent, snapshotsAttested: result.snapshotsAttested, problems: problems))
+                                       alreadyPresent: result.alreadyPresent, snapshotsAttested: result.snapshotsAttested, problems: problems),
+                                schema: "planvault.copy/1")
             } else {
                 Output.line("copied \(count) object(s) (\(Output.bytes(bytes))) from \(source.backend.location) to \(destination.location); \(result.alreadyPresent) already there")
                 let kinds = [ObjectKind.key, .config, .bundle, .index, .snapshot].compactMap { kind in

@@ -192,8 +192,8 @@ struct Context {
     }
 
     func repositoryLock(_ writer: RepositoryWriter, exclusive: Bool) async throws -> HeldLocks {
-        let local = try lock(repositoryID: writer.repository.config.id)
         let wait = try lockWaitSeconds()
+        let local = try lock(repositoryID: writer.repository.config.id, wait: wait)
         let shared = try await RepositoryLock.acquire(backend: writer.backend, repository: writer.repository.config.id, exclusive: exclusive,
                                                       wait: wait, logger: logger) { message in Output.error("planvault: \(message)") }
         return HeldLocks(local: local, repository: shared)
@@ -220,10 +220,11 @@ struct Context {
     }
 
     /// A lock per repository and host; lives in the cache folder (or /tmp with --no-cache).
-    func lock(repositoryID: String, wait: Bool = false) throws -> LocalLock {
+    /// Waits up to `wait` seconds (`--lock-wait`) for another run on this host, saying so.
+    func lock(repositoryID: String, wait: TimeInterval = 0) throws -> LocalLock {
         let runtime = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         let root = cacheRoot ?? runtime.map { "\($0)/planvault" } ?? "/tmp/planvault-\(getuid())"
-        return try LocalLock(path: "\(root)/\(repositoryID)/push.lock", wait: wait)
+        return try LocalLock(path: "\(root)/\(repositoryID)/push.lock", wait: wait) { message in Output.error("planvault: \(message)") }
     }
 }
 

@@ -19,9 +19,9 @@ struct HealCommand: AsyncParsableCommand {
         Examples:
           planvault repair /srv/plans
           planvault repair --keep-damaged
-        """)
+        """ + HelpLayout.examples("planvault repair", "planvault repair ~/plans ~/contacts   # store damaged chunks again from the sources"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Argument(help: "Source folders to read again (default: `sources` in the config).")
     var paths: [String] = []

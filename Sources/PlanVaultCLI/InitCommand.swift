@@ -3,9 +3,10 @@ import Foundation
 import PlanVaultCore
 
 struct InitCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a repository and its first key.")
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a repository and its first key.",
+                                                    discussion: "" + HelpLayout.examples("planvault init --repo /mnt/offsite/plans --label \"J. Smith\"", "planvault init --repo https://vault.example:8443/plans --cacert ca.pem"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Option(help: "Label stored with the first key (e.g. the custodian's name).")
     var label: String?
@@ -26,6 +27,7 @@ struct InitCommand: AsyncParsableCommand {
                 backend: backend, passphrase: passphrase, label: label,
                 bundleSize: (context.config.bundleSizeMiB ?? bundleSizeMib) * 1024 * 1024,
                 cacheRoot: context.cacheRoot, logger: context.logger)
+            RunLog.done("created repository \(repository.config.id.prefix(8))")
             Output.line("created PlanVault repository \(repository.config.id.prefix(8)) at \(backend.location)")
             Output.line("Keep the passphrase safe: without it the data cannot be read, by anyone.")
         }

@@ -9,9 +9,10 @@ struct KeyCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Remove.self, Passwd.self, Split.self, ExportPublicKeyCommand.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a key file for another passphrase.")
+        static let configuration = CommandConfiguration(abstract: "Add a key file for another passphrase.",
+                                                        discussion: "" + HelpLayout.examples("planvault key add --label \"deputy\"", "planvault key add --new-passphrase-file deputy.txt"))
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
         @Option(help: ArgumentHelp("Read the new passphrase from FILE (mode 600). Default: PLANVAULT_NEW_PASSPHRASE, then a prompt.", valueName: "FILE"))
         var newPassphraseFile: String?
@@ -31,9 +32,9 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List key files.")
+        static let configuration = CommandConfiguration(abstract: "List key files.", discussion: "" + HelpLayout.examples("planvault key list"))
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
         func run() async throws {
             try await guarded {
@@ -41,25 +42,27 @@ struct KeyCommand: AsyncParsableCommand {
                 let repository = try await context.openRepository()
                 // Cost is the scrypt work in units of the default: a key file far above 1x was not made
                 // by `planvault init` or `key add` and may have been planted to slow every open.
-                Output.line("  ID        Cost  Created                          Host                 User        Label")
+                var table = Table(["", "ID", "Cost", "Created", "Host", "User", "Label"], rightAligned: [2])
                 for info in try await repository.backend.list(.key).sorted(by: { $0.name < $1.name }) {
                     let bytes = try await repository.backend.read(.key, name: info.name, range: nil)
                     guard let key = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
-                        Output.line("  \(info.name.prefix(8))  (unreadable key file)")
+                        table.add([" ", String(info.name.prefix(8)), "", "(unreadable key file)"])
                         continue
                     }
-                    let mark = info.name == repository.keyName ? "*" : " "
-                    let cost = "\(key.workUnits)x".leftPad(4)
-                    Output.line("\(mark) \(info.name.prefix(8))  \(cost)  \(key.created.padding(toLength: 31, withPad: " ", startingAt: 0))  \(key.host.padding(toLength: 20, withPad: " ", startingAt: 0))  \(key.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \(key.label ?? "")\(key.recovery.map { " [recovery shares: any \($0.threshold) of \($0.shares)]" } ?? "")")
+                    table.add([info.name == repository.keyName ? "*" : " ", String(info.name.prefix(8)), "\(key.workUnits)x", key.created,
+                               key.host, key.username,
+                               (key.label ?? "") + (key.recovery.map { " [recovery shares: any \($0.threshold) of \($0.shares)]" } ?? "")])
                 }
+                table.print()
             }
         }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a key file (not the one in use, not the last one).")
+        static let configuration = CommandConfiguration(abstract: "Remove a key file (not the one in use, not the last one).",
+                                                        discussion: "" + HelpLayout.examples("planvault key remove 1a2b3c4d"))
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
         @Argument(help: "Key ID or unique prefix.")
         var key: String

@@ -10,10 +10,10 @@ extension KeyCommand {
             abstract: "Change the passphrase: add a key file for the new one, then remove the one the old passphrase opened.",
             discussion: """
                 The new key file is written before the old one is removed, so the repository is never without a key.
-                Example: planvault key passwd --repo /mnt/offsite/planvault   (asks for the new passphrase twice)
-                """)
+                """ + HelpLayout.examples("planvault key passwd   (asks for the new passphrase twice)",
+                                          "planvault key passwd --new-passphrase-file new-passphrase.txt"))
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
         @Option(help: ArgumentHelp("Read the new passphrase from FILE (mode 600). Default: PLANVAULT_NEW_PASSPHRASE, then a prompt.", valueName: "FILE"))
         var newPassphraseFile: String?
@@ -45,11 +45,10 @@ extension KeyCommand {
                 --shares N is the number of shares to make (2-255). Writes one file per share (share-1-of-5.txt, ...; mode 600) into a new folder. Print each one, give it to its
                 custodian, and delete the files. The shares open a recovery key file stored in the repository: `planvault key
                 remove` of that key file revokes every share of this split at once.
-                Example: planvault key split --shares 5 --threshold 3 --out /root/shares
-                Disaster day: planvault restore latest --to /srv/restored --shares share-1.txt share-4.txt share-5.txt
-                """)
+                """ + HelpLayout.examples("planvault key split --shares 5 --threshold 3 --out /root/shares",
+                                          "planvault restore latest --to /srv/restored --shares share-1.txt share-4.txt share-5.txt"))
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
         @Option(help: ArgumentHelp("Number of shares that together open the repository (2-N).", valueName: "K"))
         var threshold: Int

@@ -10,12 +10,25 @@ enum Output {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 
+    /// A `--json` result as docs/json.md describes it: snake_case keys everywhere and a
+    /// `"schema": "planvault.COMMAND/VERSION"` field first among equals (keys are sorted).
+    static func json<T: Encodable>(_ value: T, schema: String) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        var object = try JSONSerialization.jsonObject(with: encoder.encode(value)) as? [String: Any] ?? [:]
+        object["schema"] = schema
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
+    /// A line on standard error; dated and named for a log file when it is not a terminal (RunLog).
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((RunLog.format(text) + "\n").utf8))
     }
 
     static func bytes(_ n: UInt64) -> String {
@@ -32,12 +45,7 @@ enum Output {
     /// An age or a wait in words that cannot be read as a clock time: "48 s", "13 min 48 s",
     /// "4 h 45 min", "9 days".
     static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        if s >= 2 * 86400 { return "\(s / 86400) days" }
-        if s >= 86400 { return "1 day \((s % 86400) / 3600) h" }
-        if s >= 3600 { return "\(s / 3600) h \((s % 3600) / 60) min" }
-        if s >= 60 { return "\(s / 60) min \(s % 60) s" }
-        return "\(s) s"
+        DurationWords.text(seconds)
     }
 }
 

@@ -29,9 +29,7 @@ public struct PlanVaultCommand: AsyncParsableCommand {
 
     static let bootstrapLogging: Void = {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .trace
-            return handler
+            RunLogHandler()
         }
     }()
 }
@@ -39,22 +37,29 @@ public struct PlanVaultCommand: AsyncParsableCommand {
 /// Runs a command body, turning PlanVault errors into a clear message and the documented exit code.
 func guarded(_ body: () async throws -> Void) async throws {
     PlanVaultCommand.bootstrapLogging
+    // Every way out ends with the run's summary line (RunLog), the exit code included.
     do {
         try await body()
+        RunLog.finish(exitCode: 0)
     } catch let error as PlanVaultError {
         if error.isNoSpace {
             Output.error("planvault: \(error.localizedDescription). That filesystem is full: free space on it (or use another one) "
                          + "and run the command again; what was stored there before is intact")
+            RunLog.finish(exitCode: ExitCodes.noSpace, failure: error.localizedDescription)
             throw ExitCode(ExitCodes.noSpace)
         }
         Output.error("planvault: \(error.localizedDescription)")
+        RunLog.finish(exitCode: error.exitCode, failure: error.localizedDescription)
         throw ExitCode(error.exitCode)
     } catch let error as ExitCode {
+        RunLog.finish(exitCode: error.rawValue)
         throw error
     } catch let error as CleanExit {
+        RunLog.finish(exitCode: 0)
         throw error
     } catch {
         Output.error("planvault: \(error)")
+        RunLog.finish(exitCode: ExitCodes.failure, failure: "\(error)")
         throw ExitCode(ExitCodes.failure)
     }
 }

@@ -6,9 +6,9 @@ struct PushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
         abstract: "Snapshot plan folders into the repository.",
-        discussion: "Unchanged files (same size, mtime, ctime and inode as in the last snapshot of the same paths from this host) are not read again. Each push also appends a signed attestation for auditors.")
+        discussion: "Unchanged files (same size, mtime, ctime and inode as in the last snapshot of the same paths from this host) are not read again. Each push also appends a signed attestation for auditors." + HelpLayout.examples("planvault push --repo /mnt/offsite/plans ~/plans ~/contacts", "planvault push --quiet --tag nightly   # repo and sources from planvault.toml"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Argument(help: "Folders or files to push (default: `sources` from the config file).")
     var paths: [String] = []
@@ -40,13 +40,14 @@ struct PushCommand: AsyncParsableCommand {
         var time: String
         var host: String
         var paths: [String]
+        var tags: [String]
+        /// As stored in the snapshot, so it equals `snapshots --json` for this snapshot.
         var summary: SnapshotSummary
+        /// Everything this run wrote: `summary.bytes_stored` plus the snapshot's own folder
+        /// listings, header and their index file.
+        var bytesWritten: UInt64
         var problems: [Problem]
         var adoptedBundles: Int
-
-        enum CodingKeys: String, CodingKey {
-            case snapshot, parent, time, host, paths, summary, problems, adoptedBundles = "adopted_bundles"
-        }
     }
 
     struct Problem: Encodable {
@@ -102,11 +103,16 @@ struct PushCommand: AsyncParsableCommand {
                 try await AttestationLog.append(record, writer: writer)
                 try await attestLeftovers(writer: writer, index: result.index, context: context)
                 let s = result.snapshot.summary
+                let skipped = result.problems.isEmpty ? "" : ", \(result.problems.count) item(s) skipped"
+                let doubtful = result.warnings.isEmpty ? "" : ", \(result.warnings.count) file(s) may be inconsistent"
+                RunLog.done("snapshot \(result.snapshotID.prefix(8)), \(s.files) files, \(Output.bytes(s.bytesStored)) new\(skipped)\(doubtful)")
                 if json {
+                    // The summary as `snapshots` will show it: the stored header's, read back.
+                    let stored = try await writer.repository.loadSnapshotHeader(result.snapshotID).summary
                     try Output.json(Report(snapshot: result.snapshotID, parent: result.parent, time: result.snapshot.time, host: result.snapshot.host,
-                                           paths: result.snapshot.paths, summary: s,
+                                           paths: result.snapshot.paths, tags: result.snapshot.tags, summary: stored, bytesWritten: s.bytesStored,
                                            problems: result.problems.map { Problem(path: $0.path, message: $0.message) },
-                                           adoptedBundles: result.adoptedBundles))
+                                           adoptedBundles: result.adoptedBundles), schema: "planvault.push/1")
                 } else {
                     for problem in result.problems { Output.error("planvault: skipped \(problem.path): \(problem.message)") }
                 }

@@ -10,9 +10,9 @@ struct RepairCommand: AsyncParsableCommand {
         Writes a new index file for every bundle that no readable index file names (after a damaged or lost
         index file, or a push killed before its index). With --remove-damaged, index files that fail
         authentication are deleted afterwards (needs a credential that may delete).
-        """)
+        """ + HelpLayout.examples("planvault repair-index", "planvault repair-index --remove-damaged"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Flag(help: "Delete index files that are damaged, once the new index covers their bundles.")
     var removeDamaged = false

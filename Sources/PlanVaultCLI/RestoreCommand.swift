@@ -6,9 +6,9 @@ struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a snapshot (or part of it) into a folder, authenticating every byte.",
-        discussion: "Needs only the repository address and the passphrase: no cache or config from the original machine.")
+        discussion: "Needs only the repository address and the passphrase: no cache or config from the original machine." + HelpLayout.examples("planvault restore latest --to /srv/restored", "planvault restore 1a2b3c4d --to ./plans --include plans/Contacts"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Argument(help: "`latest`, a snapshot ID or a unique ID prefix.")
     var snapshot: String
@@ -49,9 +49,12 @@ struct RestoreCommand: AsyncParsableCommand {
             options.includes = include
             options.overwrite = overwrite
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snap, options: options, index: index)
+            RunLog.done("snapshot \(id.prefix(8)) to \(to), \(result.files) files, \(Output.bytes(result.bytes))"
+                        + (result.problems.isEmpty ? "" : ", \(result.problems.count) item(s) not restored"))
             if json {
                 try Output.json(Report(snapshot: id, files: result.files, directories: result.directories, symlinks: result.symlinks,
-                                       bytes: result.bytes, problems: result.problems.map { .init(path: $0.path, message: $0.message) }))
+                                       bytes: result.bytes, problems: result.problems.map { .init(path: $0.path, message: $0.message) }),
+                                schema: "planvault.restore/1")
             } else {
                 for problem in result.problems { Output.error("planvault: not restored: \(problem.path): \(problem.message)") }
                 Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks")

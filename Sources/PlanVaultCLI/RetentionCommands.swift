@@ -57,7 +57,7 @@ struct ForgetCommand: AsyncParsableCommand {
           planvault forget 3fa2c1d0
         """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
     @OptionGroup var retention: RetentionOptions
 
     @Argument(help: "Snapshot IDs or unique prefixes to remove (instead of a policy).")
@@ -136,6 +136,7 @@ struct ForgetCommand: AsyncParsableCommand {
             record.removed = removed
             record.policy = policy
             try await AttestationLog.append(record, writer: writer)
+            RunLog.done("forgot \(removed.count) snapshot(s)")
             Output.line("forgot \(removed.count) snapshot(s): \(removed.map { String($0.prefix(8)) }.joined(separator: ", "))")
         }
         if let refused { throw refused }
@@ -156,7 +157,7 @@ struct PruneCommand: AsyncParsableCommand {
           planvault prune --max-unused 10 --max-repack-mib 512
         """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Flag(help: "Print what would be freed; change nothing.")
     var dryRun = false
@@ -189,6 +190,7 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     static func print(_ report: PruneReport, dryRun: Bool) {
+        RunLog.done("\(dryRun ? "would delete" : "deleted") \(report.bundlesDeleted) bundle(s), \(Output.bytes(report.bytesFreed)) \(dryRun ? "to free" : "freed")")
         let verb = dryRun ? "would delete" : "deleted"
         Output.line("prune: \(report.bundlesTotal) bundle(s), \(report.chunksKept) chunk(s) still needed, \(report.chunksDropped) not")
         Output.line("prune: \(verb) \(report.bundlesDeleted) bundle(s), freeing \(Output.bytes(report.bytesFreed)); repacked \(report.bundlesRepacked) into \(report.bundlesWritten) (\(Output.bytes(report.bytesWritten)) written)")

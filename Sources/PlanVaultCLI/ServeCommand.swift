@@ -11,7 +11,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
         Each repository is a folder under --root in the directory-target layout. Every request needs a bearer
         token from --tokens (manage them with `planvault serve token add|list|revoke`). Stops cleanly on SIGTERM or SIGINT.
-        """,
+        """ + HelpLayout.examples("planvault serve --root /srv/planvault --tokens tokens.json --tls-cert cert.pem --tls-key key.pem", "planvault serve --root /srv/planvault --tokens tokens.json --append-only --listen 0.0.0.0:8443"),
         subcommands: [TokenCommand.self]
     )
 
@@ -89,7 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
                                                         subcommands: [Add.self, List.self, Revoke.self])
 
         struct Add: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
+            static let configuration = CommandConfiguration(abstract: "Create a token and print it once.",
+                                                            discussion: "" + HelpLayout.examples("planvault serve token add --file tokens.json --role agent --repo plans --label office"))
 
             @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (created with mode 600 if missing).", valueName: "FILE"))
             var tokens: String
@@ -119,7 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List tokens (IDs, roles, repositories; never the secrets).")
+            static let configuration = CommandConfiguration(abstract: "List tokens (IDs, roles, repositories; never the secrets).",
+                                                            discussion: "" + HelpLayout.examples("planvault serve token list --file tokens.json"))
 
             @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (the one `serve --tokens` reads).", valueName: "FILE"))
             var tokens: String
@@ -134,7 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         struct Revoke: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Revoke a token (a running server applies it on the next request).")
+            static let configuration = CommandConfiguration(abstract: "Revoke a token (a running server applies it on the next request).",
+                                                            discussion: "" + HelpLayout.examples("planvault serve token revoke --file tokens.json 3f2a9c1d"))
 
             @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (the one `serve --tokens` reads).", valueName: "FILE"))
             var tokens: String

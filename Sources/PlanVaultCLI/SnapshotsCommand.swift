@@ -3,9 +3,10 @@ import Foundation
 import PlanVaultCore
 
 struct SnapshotsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "List snapshots, oldest first.")
+    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "List snapshots, oldest first.",
+                                                    discussion: "" + HelpLayout.examples("planvault snapshots", "planvault snapshots --host eoc-fileserver --json"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Option(help: "Only snapshots from this host.")
     var host: String?
@@ -24,30 +25,38 @@ struct SnapshotsCommand: AsyncParsableCommand {
         var summary: SnapshotSummary
     }
 
+    struct Listing: Encodable {
+        var snapshots: [Entry]
+        /// Snapshot objects that could not be read (the run exits 4).
+        var unreadable: [String]
+    }
+
     func run() async throws {
         try await guarded {
             let context = try Context(global)
             let repository = try await context.openRepository()
             let loaded = try await repository.loadAllSnapshots()
             let list = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
+            RunLog.done("\(list.count) snapshot(s)" + (loaded.damaged.isEmpty ? "" : ", \(loaded.damaged.count) unreadable"))
             for (name, error) in loaded.damaged { Output.error("planvault: snapshot \(name.prefix(8)) unreadable: \(error.localizedDescription)") }
             // An unreadable snapshot is never a quiet omission: the listing ends with exit 4.
             defer { if !loaded.damaged.isEmpty { Output.error("planvault: \(loaded.damaged.count) snapshot(s) could not be read; run `planvault verify`") } }
             if json {
-                try Output.json(list.map { Entry(id: $0.id, time: $0.snapshot.time, host: $0.snapshot.host, username: $0.snapshot.username,
-                                                 paths: $0.snapshot.paths, tags: $0.snapshot.tags, parent: $0.snapshot.parent, summary: $0.snapshot.summary) })
+                let entries = list.map { Entry(id: $0.id, time: $0.snapshot.time, host: $0.snapshot.host, username: $0.snapshot.username,
+                                               paths: $0.snapshot.paths, tags: $0.snapshot.tags, parent: $0.snapshot.parent, summary: $0.snapshot.summary) }
+                try Output.json(Listing(snapshots: entries, unreadable: loaded.damaged.map { $0.name }.sorted()), schema: "planvault.snapshots/1")
                 if !loaded.damaged.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }
                 return
             }
-            Output.line("ID        Time                 Host                 Files      Size  Paths")
+            // Column widths come from the content: a long host name never shifts the columns after it.
+            var table = Table(["ID", "Time", "Host", "Files", "Size", "Paths"], rightAligned: [3, 4])
             for (id, s) in list {
                 let time = s.date.map { Self.localTime($0) } ?? s.time
-                let host = s.host.padding(toLength: 20, withPad: " ", startingAt: 0)
-                let files = String(s.summary.files).leftPad(6)
-                let size = Output.bytes(s.summary.totalBytes).leftPad(10)
                 let tags = s.tags.isEmpty ? "" : "  [\(s.tags.joined(separator: ","))]"
-                Output.line("\(id.prefix(8))  \(time)  \(host)  \(files)  \(size)  \(s.paths.joined(separator: ", "))\(tags)")
+                table.add([String(id.prefix(8)), time, s.host, String(s.summary.files), Output.bytes(s.summary.totalBytes),
+                           s.paths.joined(separator: ", ") + tags])
             }
+            table.print()
             Output.line("\(list.count) snapshot(s)")
             if !loaded.damaged.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }
         }
@@ -67,9 +76,10 @@ extension String {
 }
 
 struct LsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the files of a snapshot.")
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the files of a snapshot.",
+                                                    discussion: "" + HelpLayout.examples("planvault ls latest", "planvault ls 1a2b3c4d plans/Contacts"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Argument(help: "`latest`, a snapshot ID or a unique ID prefix.")
     var snapshot: String
@@ -89,11 +99,16 @@ struct LsCommand: AsyncParsableCommand {
         var target: String?
     }
 
+    struct Listing: Encodable {
+        var snapshot: String
+        var entries: [Entry]
+    }
+
     func run() async throws {
         try await guarded {
             let context = try Context(global)
             let repository = try await context.openRepository()
-            let (_, snap) = try await repository.resolveSnapshot(snapshot)
+            let (id, snap) = try await repository.resolveSnapshot(snapshot)
             let prefix = path.map { $0.split(separator: "/").joined(separator: "/") }
             let nodes = snap.nodes.filter { node in
                 guard let prefix, !prefix.isEmpty else { return true }
@@ -104,7 +119,7 @@ struct LsCommand: AsyncParsableCommand {
                       mtime: Timestamps.formatSeconds(node.mtimeNs.floorDividedByBillion), target: node.target)
             }
             if json {
-                try Output.json(entries)
+                try Output.json(Listing(snapshot: id, entries: entries), schema: "planvault.ls/1")
                 return
             }
             for e in entries {

@@ -6,9 +6,9 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that every snapshot can be restored; optionally read and authenticate all data.",
-        discussion: "Exit code 0 when all is well, 4 when anything is missing or damaged, 5 when the newest snapshot is older than --max-age.")
+        discussion: "Exit code 0 when all is well, 4 when anything is missing or damaged, 5 when the newest snapshot is older than --max-age." + HelpLayout.examples("planvault verify --max-age 26h", "planvault verify --read-data-subset 10 --json"))
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
     @Flag(help: "Read every bundle: check its SHA-256 against its name and decrypt and authenticate every chunk.")
     var readData = false
@@ -45,9 +45,13 @@ struct VerifyCommand: AsyncParsableCommand {
             let report = try await Checker(repository: repository, logger: context.logger).verify(options)
             await locks?.release()
             if !noRecord { await record(report, context: context, repository: repository) }
+            RunLog.done("\(report.snapshots) snapshot(s), \(report.bundles) bundle(s)"
+                        + (report.bundlesRead > 0 ? ", \(report.bundlesRead) read (\(Output.bytes(report.bytesRead)))" : "")
+                        + (report.ok ? ", no problems" : report.findings.isEmpty ? ", stale" : ", \(report.findings.count) problem(s)"))
             if json {
-                try Output.json(report)
-            } else {
+                try Output.json(report, schema: "planvault.verify/1")
+            } else if !global.quiet || !report.ok {
+                // --quiet (cron) prints the report only when something is wrong; the summary line says the rest.
                 print(report)
             }
             if !report.findings.isEmpty { throw ExitCode(ExitCodes.verificationFailed) }

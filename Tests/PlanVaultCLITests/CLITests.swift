@@ -35,7 +35,9 @@ final class CLITests: XCTestCase {
 
         let list = try pv(["snapshots", "--repo", dir.sub("repo"), "--json"])
         XCTAssertEqual(list.status, 0, list.stderr)
-        let snapshots = try XCTUnwrap(try json(list.stdout) as? [[String: Any]])
+        let listing = try XCTUnwrap(try json(list.stdout) as? [String: Any])
+        XCTAssertEqual(listing["schema"] as? String, "planvault.snapshots/1")
+        let snapshots = try XCTUnwrap(listing["snapshots"] as? [[String: Any]])
         XCTAssertEqual(snapshots.map { $0["id"] as? String }, [id])
         XCTAssertEqual(snapshots.first?["tags"] as? [String], ["nightly"])
 

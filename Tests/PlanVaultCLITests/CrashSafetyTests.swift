@@ -41,7 +41,8 @@ final class CrashSafetyTests: XCTestCase {
             XCTAssertEqual(verify.status, 0, "round \(round): \(verify.stdout) \(verify.stderr)")
             let restoreDir = dir.sub("check-\(round)")
             let first = try CLI.run(["snapshots", "--repo", repo, "--json"], env: env)
-            let ids = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [[String: Any]]).compactMap { $0["id"] as? String }
+            let listing = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+            let ids = try XCTUnwrap(listing["snapshots"] as? [[String: Any]]).compactMap { $0["id"] as? String }
             let restore = try CLI.run(["restore", try XCTUnwrap(ids.first), "--repo", repo, "--to", restoreDir], env: env)
             XCTAssertEqual(restore.status, 0, restore.stderr)
             XCTAssertEqual(try TreeCompare.differences(dir.sub("first/plans"), "\(restoreDir)/plans"), [])

@@ -39,7 +39,8 @@ final class ReliabilitySubsetTests: XCTestCase {
 
     func snapshotIDs() throws -> [String] {
         let r = try ok(["snapshots", "--repo", repo, "--json"])
-        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let listing = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let list = try XCTUnwrap(listing["snapshots"] as? [[String: Any]])
         return list.compactMap { $0["id"] as? String }
     }
 

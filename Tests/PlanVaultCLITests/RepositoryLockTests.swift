@@ -57,7 +57,7 @@ final class RepositoryLockTests: XCTestCase {
         process.waitUntilExit()
         let result = CLI.collect(dir.sub("waiting"), status: process.terminationStatus)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains("waiting up to 60 s for an exclusive lock held by ops@backup-site"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("waiting up to 1 min for an exclusive lock held by ops@backup-site"), result.stderr)
     }
 
     func testStaleLocksAreIgnoredAndLocksAreReleased() async throws {

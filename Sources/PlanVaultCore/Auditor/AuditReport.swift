@@ -77,9 +77,11 @@ public struct AuditReport: Codable, Sendable {
     }
 
     public func json() throws -> [UInt8] {
+        // snake_case and a schema version, as every --json output (docs/json.md).
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         var object = try JSONSerialization.jsonObject(with: encoder.encode(self)) as? [String: Any] ?? [:]
+        object["schema"] = "planvault.audit/1"
         object["verdict"] = verdict
         object["replications_per_day"] = replicationsPerDay.map { ["day": $0.day, "count": $0.count] }
         return Array(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))

@@ -38,7 +38,7 @@ public struct LockRecord: Codable, Sendable, Equatable {
     }
 
     public var holderDescription: String {
-        "\(exclusive ? "an exclusive" : "a shared") lock held by \(username)@\(host) (PID \(pid)) since \(created)"
+        "\(exclusive ? "an exclusive" : "a shared") lock held by \(username)@\(host) (PID \(pid)) \(DurationWords.since(created))"
     }
 }
 
@@ -75,7 +75,9 @@ public final class RepositoryLock: @unchecked Sendable {
             if let holder = try await conflict(for: record, backend: backend, ownName: nil) {
                 guard Date() < deadline else { throw PlanVaultError.repositoryLocked(holder: holder.holderDescription, location: backend.location) }
                 if !announced {
-                    onWait?("waiting up to \(Int(wait)) s for \(holder.holderDescription)")
+                    // Said even when the caller gave no printer: a wait is never silent.
+                    let message = "waiting up to \(DurationWords.text(wait)) for \(holder.holderDescription)"
+                    if let onWait { onWait(message) } else { logger.notice("\(message)") }
                     announced = true
                 }
                 try await Task.sleep(nanoseconds: UInt64(min(delay, max(0, deadline.timeIntervalSinceNow)) * 1e9))

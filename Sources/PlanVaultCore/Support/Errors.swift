@@ -15,7 +15,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case snapshotNotFound(String)
     case ambiguousSnapshot(prefix: String, matches: [String])
     case unsafePath(String)
-    case lockHeld(path: String)
+    case lockHeld(path: String, holder: String)
     case alreadyExists(path: String)
     case insecurePermissions(path: String, mode: UInt32)
     case unsupportedFormat(String)
@@ -61,8 +61,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "snapshot prefix \"\(prefix)\" matches \(matches.count) snapshots (\(matches.prefix(4).joined(separator: ", "))): give more digits"
         case .unsafePath(let message):
             return "refusing unsafe path: \(message)"
-        case .lockHeld(let path):
-            return "another planvault run holds the lock \(path): wait for it to finish (the lock is released automatically when that process exits)"
+        case .lockHeld(let path, let holder):
+            return "\(holder) holds the lock \(path): wait for it to finish, or give --lock-wait DURATION "
+                + "(the lock is released automatically when that process exits)"
         case .alreadyExists(let path):
             return "\(path) already exists: restore refuses to overwrite files unless --overwrite is given"
         case .insecurePermissions(let path, let mode):

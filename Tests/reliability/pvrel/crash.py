@@ -42,7 +42,7 @@ class Campaign:
         listed = self.cli("snapshots", "--json")
         if listed.rc != 0:
             return None, listed
-        return [s["id"] for s in listed.json()], listed
+        return [s["id"] for s in listed.json()["snapshots"]], listed
 
     def record_new_snapshots(self, ids):
         digest = {"plans/" + k: v for k, v in tree_digest(self.src).items()}

@@ -1,0 +1,190 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// Issue 10 items 6–9: lock messages, logs fit for cron, aligned tables and help, JSON naming.
+final class OperationsTests: XCTestCase {
+    var dir: TempDir!
+    var env: [String: String] = [:]
+    var repo: String { dir.sub("repo") }
+
+    override func setUp() async throws {
+        dir = try TempDir()
+        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(200, seed: 1))
+        try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(300_000, seed: 2))
+        XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)
+    }
+
+    @discardableResult
+    func ok(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+        let r = try CLI.run(args, env: env)
+        XCTAssertEqual(r.status, 0, "\(args.joined(separator: " ")): \(r.stdout)\(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    func repositoryID() throws -> String {
+        try RepositoryConfig.decode(try FileIO.readFile(dir.sub("repo/config")), location: repo).id
+    }
+
+    func plantLock(exclusive: Bool) async throws {
+        let time = Timestamps.format(Date().addingTimeInterval(-125))
+        let record = LockRecord(repository: try repositoryID(), purpose: .repository, exclusive: exclusive, host: "backup-site", pid: 77,
+                                username: "ops", created: time, refreshed: Timestamps.format(Date()))
+        _ = try await RepositoryLock.write(record, backend: DirectoryBackend(root: repo))
+    }
+
+    func stderrLines(_ r: CLI.Result) -> [String] {
+        r.stderr.split(separator: "\n").map(String.init)
+    }
+
+    // MARK: item 6, locks
+
+    func testVerifyWhileAnExclusiveLockIsHeldExits11PromptlyNamingHostPIDAndAge() async throws {
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        try await plantLock(exclusive: true)
+        let started = Date()
+        let verify = try CLI.run(["verify", "--repo", repo], env: env)
+        XCTAssertEqual(verify.status, 11, verify.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30, "exits at once, without waiting")
+        XCTAssertTrue(verify.stderr.contains("ops@backup-site (PID 77)"), verify.stderr)
+        XCTAssertNotNil(verify.stderr.range(of: #"\(2 min \d+ s ago\)"#, options: .regularExpression), "the holder's age in words: \(verify.stderr)")
+        XCTAssertTrue(verify.stderr.contains("--lock-wait"), verify.stderr)
+    }
+
+    func testVerifyAndDrillBesideARunningPushNeitherWaitNorFail() async throws {
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        try await plantLock(exclusive: false)  // a push on another host, still running
+        let started = Date()
+        try ok(["verify", "--repo", repo])
+        try ok(["drill", "--repo", repo])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+    }
+
+    func testAPushOnThisHostMeetingAnotherNamesItsPIDAndHostAndLockWaitIsBounded() throws {
+        let held = try LocalLock(path: dir.sub("cache/\(try repositoryID())/push.lock"))
+        defer { withExtendedLifetime(held) {} }
+        let refused = try CLI.run(["push", "--repo", repo, dir.sub("plans")], env: env)
+        XCTAssertEqual(refused.status, 11, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("PID \(getpid()) on \(HostInfo.hostname)"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains(" ago)"), refused.stderr)
+
+        let started = Date()
+        let waited = try CLI.run(["push", "--repo", repo, "--lock-wait", "2s", dir.sub("plans")], env: env)
+        XCTAssertEqual(waited.status, 11, waited.stderr)
+        XCTAssertTrue(waited.stderr.contains("waiting up to 2 s for another planvault run (PID \(getpid())"), waited.stderr)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2)
+    }
+
+    // MARK: item 7, logs fit for cron
+
+    static let dated = try! NSRegularExpression(pattern: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ planvault push: "#)
+
+    func assertDated(_ lines: [String], file: StaticString = #filePath, line: UInt = #line) {
+        for text in lines {
+            let range = NSRange(text.startIndex..., in: text)
+            XCTAssertNotNil(Self.dated.firstMatch(in: text, range: range), "undated line: \(text)", file: file, line: line)
+        }
+    }
+
+    func testPushWithStandardErrorInAFileDatesEveryLineAndEndsWithTheSummary() throws {
+        let r = try ok(["push", "--repo", repo, "-v", dir.sub("plans")])
+        let lines = stderrLines(r)
+        XCTAssertGreaterThan(lines.count, 1, r.stderr)
+        assertDated(lines)
+        let last = try XCTUnwrap(lines.last)
+        XCTAssertTrue(last.contains("planvault push: finished in "), last)
+        XCTAssertTrue(last.contains(" s, exit 0: snapshot "), last)
+        XCTAssertTrue(last.contains("2 files"), last)
+    }
+
+    func testQuietDropsTheOtherLinesButKeepsTheSummary() throws {
+        let r = try ok(["push", "--repo", repo, "--quiet", dir.sub("plans")])
+        let lines = stderrLines(r)
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        assertDated(lines)
+        XCTAssertTrue(lines[0].contains("exit 0: snapshot "), r.stderr)
+    }
+
+    func testAFailingRunsSummaryShowsItsNonZeroExitCode() throws {
+        let r = try CLI.run(["push", "--repo", dir.sub("nowhere"), "--quiet", dir.sub("plans")], env: env)
+        XCTAssertEqual(r.status, 10, r.stderr)
+        let lines = stderrLines(r)
+        assertDated(lines)
+        let last = try XCTUnwrap(lines.last)
+        XCTAssertTrue(last.contains("finished in "), last)
+        XCTAssertTrue(last.contains(", exit 10: no PlanVault repository at"), last)
+    }
+
+    // MARK: item 8, tables and help
+
+    func testSnapshotsColumnsLineUpWithALongHostName() throws {
+        try ok(["push", "--repo", repo, "--host", "eoc", dir.sub("plans")])
+        try ok(["push", "--repo", repo, "--host", "alternate-site-fileserver-02.planning.example.org", dir.sub("plans")])
+        let list = try ok(["snapshots", "--repo", repo]).stdout.split(separator: "\n").map(String.init)
+        let header = try XCTUnwrap(list.first)
+        let rows = list.dropFirst().filter { !$0.hasSuffix("snapshot(s)") }
+        XCTAssertEqual(rows.count, 2, list.joined(separator: "\n"))
+        // Each column starts (left-aligned) or ends (right-aligned) where its header does.
+        let paths = try XCTUnwrap(header.range(of: "Paths")).lowerBound.utf16Offset(in: header)
+        let size = try XCTUnwrap(header.range(of: "Size")).upperBound.utf16Offset(in: header)
+        for row in rows {
+            let chars = Array(row)
+            XCTAssertGreaterThan(chars.count, paths, row)
+            XCTAssertEqual(String(chars[(paths - 2)..<paths]), "  ", "\n\(header)\n\(row)")
+            XCTAssertNotEqual(chars[paths], " ", "\n\(header)\n\(row)")
+            XCTAssertEqual(row.range(of: " KiB")?.upperBound.utf16Offset(in: row), size, "\n\(header)\n\(row)")
+        }
+    }
+
+    func testPushHelpLeadsWithItsOwnOptionsThenTheGlobalGroupAndHasAnExample() throws {
+        let help = try ok(["push", "--help"]).stdout
+        let own = try XCTUnwrap(help.range(of: "--exclude")).lowerBound
+        let group = try XCTUnwrap(help.range(of: "REPOSITORY AND GLOBAL OPTIONS:")).lowerBound
+        let repoOption = try XCTUnwrap(help.range(of: "--repo <URL>")).lowerBound
+        XCTAssertLessThan(own, group, help)
+        XCTAssertLessThan(group, repoOption, help)
+        XCTAssertEqual(help.components(separatedBy: "--repo <URL>").count, 2, "the shared options appear once: \(help)")
+        XCTAssertTrue(help.contains("EXAMPLES:\n  planvault push "), help)
+    }
+
+    // MARK: item 9, JSON
+
+    /// Every key in a JSON value, at any depth.
+    func keys(_ value: Any) -> [String] {
+        if let object = value as? [String: Any] { return object.keys + object.values.flatMap(keys) }
+        if let array = value as? [Any] { return array.flatMap(keys) }
+        return []
+    }
+
+    func assertSnakeCaseWithSchema(_ text: String, _ schema: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text, file: file, line: line)
+        XCTAssertEqual(object["schema"] as? String, schema, file: file, line: line)
+        let snake = try NSRegularExpression(pattern: "^[a-z][a-z0-9_]*$")
+        for key in keys(object) {
+            XCTAssertNotNil(snake.firstMatch(in: key, range: NSRange(key.startIndex..., in: key)), "key \(key) in \(schema)", file: file, line: line)
+        }
+        return object
+    }
+
+    func testEveryJSONOutputHasOnlySnakeCaseKeysAndASchemaAndBytesStoredAgrees() throws {
+        let push = try assertSnakeCaseWithSchema(try ok(["push", "--repo", repo, "--json", dir.sub("plans")]).stdout, "planvault.push/1")
+        let snapshots = try assertSnakeCaseWithSchema(try ok(["snapshots", "--repo", repo, "--json"]).stdout, "planvault.snapshots/1")
+        _ = try assertSnakeCaseWithSchema(try ok(["ls", "--repo", repo, "--json", "latest"]).stdout, "planvault.ls/1")
+        _ = try assertSnakeCaseWithSchema(try ok(["restore", "latest", "--repo", repo, "--json", "--to", dir.sub("out")]).stdout, "planvault.restore/1")
+        let verify = try assertSnakeCaseWithSchema(try ok(["verify", "--repo", repo, "--json", "--read-data"]).stdout, "planvault.verify/1")
+        XCTAssertNotNil(verify["bundles_read"], "\(verify)")
+        let key = try ok(["key", "export-public", "--repo", repo])
+        try Fixture.write(dir.sub("audit.pub"), key.stdout)
+        try ok(["audit", "--repo", repo, "--public-key", dir.sub("audit.pub"), "--report", dir.sub("audit.json")])
+        let audit = try assertSnakeCaseWithSchema(String(decoding: try FileIO.readFile(dir.sub("audit.json")), as: UTF8.self), "planvault.audit/1")
+        XCTAssertNotNil(audit["checked_at"], "\(audit)")
+
+        // bytes_stored means one thing: push reports what `snapshots` shows for the same snapshot.
+        let pushed = try XCTUnwrap(push["summary"] as? [String: Any])
+        let listed = try XCTUnwrap((snapshots["snapshots"] as? [[String: Any]])?.first?["summary"] as? [String: Any])
+        XCTAssertEqual(pushed["bytes_stored"] as? Int, listed["bytes_stored"] as? Int)
+        XCTAssertGreaterThan(push["bytes_written"] as? Int ?? 0, pushed["bytes_stored"] as? Int ?? .max)
+    }
+}
