@@ -97,8 +97,8 @@ struct Context {
         try backend(for: try repositoryURL)
     }
 
-    /// The targets a push replicates to: those of the config file, unless --repo or
-    /// PLANVAULT_REPO names one.
+    /// The targets a push replicates to (and verify checks): those of the config file, unless
+    /// --repo or PLANVAULT_REPO names one.
     var pushTargets: [ConfigFile.Target] {
         options.repo != nil || !(environment["PLANVAULT_REPO"] ?? "").isEmpty ? [] : config.allTargets
     }

@@ -32,6 +32,18 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let targets = try? Context(global).pushTargets, targets.count > 1 {
+            try await EachTarget.run(targets, command: "verify", quiet: global.quiet || json) { url in
+                var one = self
+                one.global.repo = url
+                try await one.verifyOneTarget()
+            }
+            return
+        }
+        try await verifyOneTarget()
+    }
+
+    func verifyOneTarget() async throws {
         try await guarded {
             let context = try Context(global)
             let repository = try await context.openRepository()

@@ -42,11 +42,18 @@ final class MultiTargetPushTests: XCTestCase {
         let restore = try CLI.run(["restore", "latest", "--repo", share, "--to", dir.sub("out"), "--no-cache"], env: env)
         XCTAssertEqual(restore.status, 0, restore.stderr)
         XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+        // verify checks every target and names the one that did not pass.
+        let verifyDown = try CLI.run(["verify"], env: env, cwd: dir.path)
+        XCTAssertNotEqual(verifyDown.status, 0, verifyDown.stdout)
+        XCTAssertTrue(verifyDown.stderr.contains("1 of 2 targets did not pass: alternate site"), verifyDown.stderr)
 
         // Back up: the next push brings the site up to date, missed snapshot included.
         try server.start(port: server.port)
         let again = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(Set(try FileIO.listDirectory(server.root + "/plans/snapshots")), Set(try FileIO.listDirectory(share + "/snapshots")))
+        let verify = try CLI.run(["verify"], env: env, cwd: dir.path)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("== target alternate site") && verify.stdout.contains("== target file share"), verify.stdout)
     }
 }

@@ -6,12 +6,28 @@ import Foundation
 /// cache is safe to delete at any time and cannot inject data.
 public final class ObjectCache: Sendable {
     let folder: String
+    /// Attestations are kept per target: each target has its own chain, and a record this machine
+    /// saw at one target is evidence of deletion only if that target no longer has it.
+    let attestationFolder: String
 
-    init(root: String, repositoryID: String) {
+    init(root: String, repositoryID: String, location: String) {
         folder = "\(root)/\(repositoryID)"
+        attestationFolder = "\(folder)/attestations-by-target/\(LibCrypto.sha256(Array(location.utf8)).hex.prefix(16))"
+        // Caches made before there were several targets kept one attestation folder: it belongs to
+        // the first target opened with this cache.
+        let legacy = "\(folder)/\(ObjectKind.attestation.rawValue)"
+        if FileManager.default.fileExists(atPath: legacy) && !FileManager.default.fileExists(atPath: attestationFolder) {
+            try? FileManager.default.createDirectory(atPath: "\(folder)/attestations-by-target", withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+            rename(legacy, attestationFolder)
+        }
     }
 
-    private func path(_ kind: ObjectKind, _ name: String) -> String { "\(folder)/\(kind.rawValue)/\(name)" }
+    private func directory(_ kind: ObjectKind) -> String {
+        kind == .attestation ? attestationFolder : "\(folder)/\(kind.rawValue)"
+    }
+
+    private func path(_ kind: ObjectKind, _ name: String) -> String { "\(directory(kind))/\(name)" }
 
     func load(_ kind: ObjectKind, name: String) -> [UInt8]? {
         guard ObjectName.isValid(name), let bytes = try? FileIO.readFile(path(kind, name)) else { return nil }
@@ -23,7 +39,7 @@ public final class ObjectCache: Sendable {
     }
 
     func store(_ kind: ObjectKind, name: String, bytes: [UInt8]) {
-        let dir = "\(folder)/\(kind.rawValue)"
+        let dir = directory(kind)
         // The cache is an optimisation: failing to fill it is never an error.
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try? FileIO.writeAtomically(bytes, to: "\(dir)/\(name)", inDirectory: dir)
@@ -60,12 +76,12 @@ public final class ObjectCache: Sendable {
 
     /// Names of the objects of a kind held here.
     func cachedNames(_ kind: ObjectKind) -> [String] {
-        ((try? FileIO.listDirectory("\(folder)/\(kind.rawValue)")) ?? []).filter(ObjectName.isValid)
+        ((try? FileIO.listDirectory(directory(kind))) ?? []).filter(ObjectName.isValid)
     }
 
     /// Drops cached objects that the target no longer lists.
     func retainOnly(_ kind: ObjectKind, names: Set<String>) {
-        let dir = "\(folder)/\(kind.rawValue)"
+        let dir = directory(kind)
         guard let present = try? FileIO.listDirectory(dir) else { return }
         for name in present where !names.contains(name) { unlink("\(dir)/\(name)") }
     }

@@ -65,7 +65,7 @@ public final class Repository: Sendable {
         try await backend.write(.config, name: ObjectName.config, data: configBytes)
         logger.info("created repository \(config.id.prefix(8)) at \(backend.location)")
         return Repository(backend: backend, config: config, configBytes: configBytes, keys: keys, keyName: keyName,
-                          cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }, logger: logger)
+                          cache: cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id, location: backend.location) }, logger: logger)
     }
 
     public enum Credential: Sendable {
@@ -134,10 +134,10 @@ public final class Repository: Sendable {
                 if case .objectDamaged(_, _, let reason) = error { damaged.append((info.name, reason)) } else { throw error }
             }
         }
-        let hint = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
+        let hint = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id, location: backend.location).keyHint() } }
         if stored != nil && keyListing.isEmpty {
             // Name the key file this machine last opened the repository with, if it knows one.
-            let last = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id).keyHint() } }
+            let last = storedConfig.flatMap { config in cacheRoot.flatMap { ObjectCache(root: $0, repositoryID: config.id, location: backend.location).keyHint() } }
             throw PlanVaultError.noIntactKeyFile(location: backend.location,
                                                  damaged: last.map { ["key file \($0.prefix(12)), which this machine used last, was deleted"] } ?? [])
         }
@@ -195,7 +195,7 @@ public final class Repository: Sendable {
                 problem = "the config is missing at the target; using the copy authenticated by key file \(name.prefix(8)). Run `planvault repair` to write it back"
                 logger.warning("\(problem ?? "")")
             }
-            let cache = cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id) }
+            let cache = cacheRoot.map { ObjectCache(root: $0, repositoryID: config.id, location: backend.location) }
             cache?.setKeyHint(name)
             return Repository(backend: backend, config: config, configBytes: unwrapped.config, keys: unwrapped.keys, keyName: name,
                               configProblem: problem, cache: cache, logger: logger)

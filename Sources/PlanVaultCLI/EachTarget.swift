@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import PlanVaultCore
+
+/// Runs a command once per configured target (`[[targets]]`), each run reporting as usual under a
+/// heading, and ends with the worst outcome: any failed target makes the exit code non-zero and
+/// is named.
+enum EachTarget {
+    static func run(_ targets: [ConfigFile.Target], command: String, quiet: Bool, _ body: (String) async throws -> Void) async throws {
+        var outcomes = [(target: ConfigFile.Target, code: Int32)]()
+        for target in targets {
+            if !quiet { Output.line("== target \(target.display)") }
+            do {
+                try await body(target.repo)
+                outcomes.append((target, 0))
+            } catch let exit as ExitCode {
+                outcomes.append((target, exit.rawValue))
+            }
+        }
+        let failed = outcomes.filter { $0.code != 0 }
+        guard let worst = failed.map(\.code).max() else { return }
+        Output.error("planvault: \(failed.count) of \(targets.count) targets did not pass: "
+                     + failed.map { "\($0.target.display) (exit \($0.code))" }.joined(separator: ", "))
+        // An integrity failure outranks staleness, which outranks anything else.
+        let order: [Int32] = [ExitCodes.verificationFailed, ExitCodes.stale]
+        throw ExitCode(order.first { code in failed.contains { $0.code == code } } ?? worst)
+    }
+}
