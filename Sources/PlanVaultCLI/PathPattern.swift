@@ -27,7 +27,8 @@ struct PathPattern {
     /// Whether the entry at `path` is itself a match (not counting what lies below a match).
     func matches(_ path: String) -> Bool {
         let subject = ignoreCase ? path.lowercased() : path
-        if !isGlob { return subject == pattern }
+        // Bytes, not Swift's Unicode equality: two spellings of one name are two files on disk.
+        if !isGlob { return subject.utf8.elementsEqual(pattern.utf8) }
         if byName { return fnmatch(pattern, Self.name(of: subject), 0) == 0 }
         return fnmatch(pattern, subject, FNM_PATHNAME) == 0
     }
