@@ -1,5 +1,23 @@
 import XCTest
+import PlanVaultCore
 import PlanVaultTestSupport
+
+/// Counts bundle reads, to see which trees a walk over many snapshots reads again.
+final class BundleReadCounter: ReadableBackend, @unchecked Sendable {
+    let inner: any ReadableBackend
+    private let lock = NSLock()
+    private var count = 0
+    var bundleReads: Int { lock.withLock { count } }
+
+    init(_ inner: any ReadableBackend) { self.inner = inner }
+    var location: String { inner.location }
+    func list(_ kind: ObjectKind) async throws -> [ObjectInfo] { try await inner.list(kind) }
+    func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo? { try await inner.stat(kind, name: name) }
+    func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8] {
+        if kind == .bundle { lock.withLock { count += 1 } }
+        return try await inner.read(kind, name: name, range: range)
+    }
+}
 
 /// Choosing the right snapshot (--path/--tag/--host, `latest`, the restore preamble) and finding
 /// files (find, ls and --include globs, dump, diff), with the real executable.
@@ -257,5 +275,25 @@ final class FindAndFilterTests: XCTestCase {
         XCTAssertEqual(report["from"] as? String, a)
         let same = try ok(["diff", a, a, "--repo", repo])
         XCTAssertTrue(same.hasSuffix("0 added, 0 removed, 0 changed\n"), same)
+    }
+
+    /// `find` walks every snapshot the way this test does (one repository handle, `expandTrees`
+    /// per snapshot): trees shared with a snapshot already walked are not read again.
+    func testWalkingManySnapshotsReadsSharedTreesOnce() async throws {
+        for _ in 0..<6 { _ = try push([dir.sub("plans")]) }
+        let repository = try await Repository.open(backend: BundleReadCounter(DirectoryBackend(root: repo)), passphrase: Fixture.passphrase,
+                                                   cacheRoot: nil, logger: Fixture.logger)
+        let counter = try XCTUnwrap(repository.backend as? BundleReadCounter)
+        let index = try await repository.loadIndexWithBundles().load.index
+        let snapshots = try await repository.loadAllSnapshots().snapshots
+        XCTAssertEqual(snapshots.count, 6)
+        _ = try await repository.expandTrees(snapshots[0].snapshot, id: snapshots[0].id, index: index)
+        let afterFirst = counter.bundleReads
+        XCTAssertGreaterThan(afterFirst, 0)
+        for listed in snapshots.dropFirst() {
+            let expanded = try await repository.expandTrees(listed.snapshot, id: listed.id, index: index)
+            XCTAssertEqual(expanded.nodes.count, 6)
+        }
+        XCTAssertEqual(counter.bundleReads, afterFirst, "the five later snapshots share every tree with the first")
     }
 }
