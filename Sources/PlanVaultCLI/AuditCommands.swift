@@ -89,6 +89,8 @@ struct DrillCommand: AsyncParsableCommand {
     @Flag(help: "Keep the restored files.")
     var keep = false
 
+    @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
+
     func run() async throws {
         try await guarded {
             let context = try Context(global)
@@ -98,7 +100,7 @@ struct DrillCommand: AsyncParsableCommand {
             let locks = try await context.sharedLockIfPossible(repository)
             defer { if let locks { Task { await locks.release() } } }
             let index = try await repository.loadIndexWithBundles().load.index
-            let (id, snapshot) = try await repository.resolveSnapshot("latest")
+            let (id, snapshot, _) = try await SnapshotChooser(repository: repository, filter: filter, config: context.config).load("latest", index: index)
             let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: RestoreOptions(destination: scratch), index: index)
             let complete = result.problems.isEmpty && result.files == snapshot.summary.files && result.bytes == snapshot.summary.totalBytes

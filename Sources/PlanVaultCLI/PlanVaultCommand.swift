@@ -21,8 +21,9 @@ public struct PlanVaultCommand: AsyncParsableCommand {
           64 bad usage
         """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, PushCommand.self, SnapshotsCommand.self, LsCommand.self, RestoreCommand.self,
-                      VerifyCommand.self, HealCommand.self, RepairCommand.self, DrillCommand.self, ForgetCommand.self, PruneCommand.self, AuditCommand.self, KeyCommand.self, CopyCommand.self, ServeCommand.self]
+        subcommands: [InitCommand.self, PushCommand.self, SnapshotsCommand.self, LsCommand.self, FindCommand.self, DumpCommand.self, DiffCommand.self, RestoreCommand.self,
+                      VerifyCommand.self, HealCommand.self, RepairCommand.self, DrillCommand.self, ForgetCommand.self, PruneCommand.self, AuditCommand.self,
+                      KeyCommand.self, CopyCommand.self, ServeCommand.self]
     )
 
     public init() {}

@@ -16,14 +16,13 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Destination folder (created if missing).", valueName: "DIR"))
     var to: String
 
-    @Option(name: .long, help: ArgumentHelp("Restore only this snapshot path and what lies below it (repeatable).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp("Restore only this snapshot path and what lies below it, or the entries matching a glob such as 'plans/Contacts/*.csv' or '*call*' (repeatable).", valueName: "PATH|GLOB"))
     var include: [String] = []
 
     @Flag(help: "Replace files that already exist in the destination.")
     var overwrite = false
 
-    @Option(help: "Only consider snapshots from this host when resolving `latest`.")
-    var host: String?
+    @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -44,9 +43,30 @@ struct RestoreCommand: AsyncParsableCommand {
             // The bundles' own headers back up the index: a damaged index file does not block a restore.
             // Loaded first, so reading the snapshot's trees reuses it.
             let index = try await repository.loadIndexWithBundles().load.index
-            let (id, snap) = try await repository.resolveSnapshot(snapshot, host: host)
+            let chosen = try await SnapshotChooser(repository: repository, filter: filter, config: context.config).load(snapshot, index: index)
+            let id = chosen.id
+            var snap = chosen.snapshot
+            // Before anything is written: which snapshot this is, and which other source sets exist.
+            if !global.quiet {
+                // With --json, standard output carries the report alone.
+                for line in SnapshotChooser.preamble(id: id, snapshot: snap, others: chosen.others) {
+                    if json { Output.error(line) } else { Output.line(line) }
+                }
+            }
+            if !include.isEmpty {
+                // Globs are resolved here; every include must match something (0 files restored is no success).
+                try snap.checkPathsAreSafe()
+                let patterns = include.map { PathPattern($0) }
+                if let empty = patterns.first(where: \.isEmpty) {
+                    throw PlanVaultError.invalidArgument("--include \"\(empty.text)\" names no path: give a path such as plans/Contacts or a glob such as '*.csv'")
+                }
+                let selection = PathPattern.select(snap.nodes, patterns, ancestors: true)
+                if let missing = selection.unmatched.first {
+                    throw PlanVaultError.invalidArgument(PathPattern.noMatch(missing, in: snap.nodes, snapshot: id, option: "--include "))
+                }
+                snap.nodes = selection.nodes
+            }
             var options = RestoreOptions(destination: to)
-            options.includes = include
             options.overwrite = overwrite
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snap, options: options, index: index)
             RunLog.done("snapshot \(id.prefix(8)) to \(to), \(result.files) files, \(Output.bytes(result.bytes))"

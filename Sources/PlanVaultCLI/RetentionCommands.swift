@@ -59,6 +59,7 @@ struct ForgetCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Repository and global options") var global: GlobalOptions
     @OptionGroup var retention: RetentionOptions
+    @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
 
     @Argument(help: "Snapshot IDs or unique prefixes to remove (instead of a policy).")
     var snapshots: [String] = []
@@ -79,7 +80,8 @@ struct ForgetCommand: AsyncParsableCommand {
             try await locks.around {
                 var doomed = [String]()
                 var rules: RetentionPolicy?
-                for spec in snapshots { doomed.append(try await writer.repository.resolveSnapshot(spec).id) }
+                let chooser = SnapshotChooser(repository: writer.repository, filter: filter, config: context.config)
+                for spec in snapshots { doomed.append(try await chooser.choose(spec).id) }
                 if snapshots.isEmpty {
                     let policy = try retention.policy(fallback: context.config.retention)
                     guard !policy.isEmpty else {
@@ -90,7 +92,12 @@ struct ForgetCommand: AsyncParsableCommand {
                     for (name, _) in loaded.damaged {
                         Output.error("planvault: snapshot \(name.prefix(8)) cannot be read; it is neither kept nor removed by this run")
                     }
-                    for decision in policy.apply(to: loaded.snapshots) {
+                    // The filters narrow which snapshots the policy sees (restic's semantics); the rest stay untouched.
+                    let considered = loaded.snapshots.filter { filter.matches($0.snapshot) }
+                    if considered.isEmpty && !filter.isEmpty {
+                        throw PlanVaultError.invalidArgument("no snapshot matches \(filter.description)" + SnapshotChooser.existing(loaded.snapshots))
+                    }
+                    for decision in policy.apply(to: considered) {
                         let time = String(decision.snapshot.time.prefix(19))
                         if dryRun || !global.quiet {
                             Output.line("\(decision.keep ? "keep  " : "remove") \(decision.id.prefix(8))  \(time)  \(decision.group)"

@@ -8,8 +8,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
-    @Option(help: "Only snapshots from this host.")
-    var host: String?
+    @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
 
     @Flag(help: "Print the list as JSON.")
     var json = false
@@ -36,7 +35,10 @@ struct SnapshotsCommand: AsyncParsableCommand {
             let context = try Context(global)
             let repository = try await context.openRepository()
             let loaded = try await repository.loadAllSnapshots()
-            let list = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
+            let list = loaded.snapshots.filter { filter.matches($0.snapshot) }
+            if list.isEmpty && !filter.isEmpty && !loaded.snapshots.isEmpty {
+                throw PlanVaultError.invalidArgument("no snapshot matches \(filter.description)" + SnapshotChooser.existing(loaded.snapshots))
+            }
             RunLog.done("\(list.count) snapshot(s)" + (loaded.damaged.isEmpty ? "" : ", \(loaded.damaged.count) unreadable"))
             for (name, error) in loaded.damaged { Output.error("planvault: snapshot \(name.prefix(8)) unreadable: \(error.localizedDescription)") }
             // An unreadable snapshot is never a quiet omission: the listing ends with exit 4.
@@ -84,8 +86,10 @@ struct LsCommand: AsyncParsableCommand {
     @Argument(help: "`latest`, a snapshot ID or a unique ID prefix.")
     var snapshot: String
 
-    @Argument(help: "Only this path and what lies below it.")
+    @Argument(help: "Only this path and what lies below it, or entries matching a glob ('*call*' matches names anywhere, 'plans/Contacts/*.csv' whole paths).")
     var path: String?
+
+    @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
 
     @Flag(help: "Print the list as JSON.")
     var json = false
@@ -108,11 +112,16 @@ struct LsCommand: AsyncParsableCommand {
         try await guarded {
             let context = try Context(global)
             let repository = try await context.openRepository()
-            let (id, snap) = try await repository.resolveSnapshot(snapshot)
-            let prefix = path.map { $0.split(separator: "/").joined(separator: "/") }
-            let nodes = snap.nodes.filter { node in
-                guard let prefix, !prefix.isEmpty else { return true }
-                return node.path == prefix || node.path.hasPrefix(prefix + "/")
+            let (id, snap, _) = try await SnapshotChooser(repository: repository, filter: filter, config: context.config).load(snapshot)
+            var nodes = snap.nodes
+            if let path, !PathPattern(path).isEmpty {
+                // A path or glob that matches nothing is an error: an empty listing reads as "not in the backup".
+                let pattern = PathPattern(path)
+                let selection = PathPattern.select(snap.nodes, [pattern])
+                if !selection.unmatched.isEmpty {
+                    throw PlanVaultError.invalidArgument(PathPattern.noMatch(pattern, in: snap.nodes, snapshot: id, option: ""))
+                }
+                nodes = selection.nodes
             }
             let entries = nodes.map { node in
                 Entry(path: node.path, type: node.type.rawValue, mode: String(node.mode, radix: 8), size: node.size,
