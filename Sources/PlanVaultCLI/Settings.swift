@@ -15,6 +15,8 @@ struct ConfigFile {
     var compressionLevel: Int?
     /// `[retention]`: the policy `planvault forget` applies when given no --keep-* option.
     var retention: RetentionPolicy?
+    /// `[policy]`: how fresh pushes, verifications and drills must be (`status`, `audit`).
+    var policy = AuditPolicy()
     /// `[[targets]]`: several offsite copies of one repository; `push` replicates to each.
     var targets: [Target] = []
 
@@ -38,7 +40,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets", "policy"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -66,6 +68,19 @@ struct ConfigFile {
         }
         if let value = table["retention"] {
             config.retention = try retention(value, path)
+        }
+        if let value = table["policy"] {
+            guard let entries = value.table else { throw PlanVaultError.invalidArgument("config file \(path): [policy] must be a table") }
+            for key in entries.keys {
+                guard ["push", "verify", "drill"].contains(key), let text = entries[key]?.string, let seconds = Duration.parse(text), seconds > 0 else {
+                    throw PlanVaultError.invalidArgument("config file \(path): [policy] takes push, verify and drill, each a duration such as \"26h\", \"8d\" or \"365d\"")
+                }
+                switch key {
+                case "push": config.policy.push = seconds
+                case "verify": config.policy.verify = seconds
+                default: config.policy.drill = seconds
+                }
+            }
         }
         if let value = table["targets"] {
             let message = "config file \(path): each [[targets]] entry needs repo = \"URL\" and may have name = \"TEXT\""
