@@ -23,7 +23,7 @@ public struct PlanVaultCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [InitCommand.self, PushCommand.self, SnapshotsCommand.self, LsCommand.self, FindCommand.self, DumpCommand.self, DiffCommand.self, RestoreCommand.self,
                       VerifyCommand.self, HealCommand.self, RepairCommand.self, DrillCommand.self, ForgetCommand.self, PruneCommand.self, AuditCommand.self,
-                      KeyCommand.self, CopyCommand.self, StatusCommand.self, ScheduleCommand.self, ServeCommand.self]
+                      KeyCommand.self, CopyCommand.self, KitCommand.self, StatusCommand.self, ScheduleCommand.self, ServeCommand.self]
     )
 
     public init() {}
