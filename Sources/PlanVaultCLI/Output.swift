@@ -61,6 +61,12 @@ final class TerminalProgress: @unchecked Sendable {
     }
 
     func update(_ p: PushProgress) {
+        update(done: p.bytesDone, total: p.bytesTotal)
+    }
+
+    /// Bytes done of bytes total, with rate and time left.
+    func update(done: UInt64, total: UInt64) {
+        let p = (bytesDone: done, bytesTotal: total)
         lock.lock()
         defer { lock.unlock() }
         let now = Date()

@@ -51,10 +51,13 @@ struct VerifyCommand: AsyncParsableCommand {
             if readData { options.readData = .all } else if let p = readDataSubset { options.readData = .subset(percent: p) }
             options.maxAge = maxAge.flatMap(Duration.parse)
             options.requiredRetentionDays = global.s3ObjectLockDays
+            let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
+            if let progress { options.progress = { @Sendable done, total in progress.update(done: done, total: total) } }
             // A shared lock keeps a prune from deleting what this run is checking. A read-only
             // credential cannot write one: then it checks without, and says so.
             let locks = try await context.sharedLockIfPossible(repository)
             let report = try await Checker(repository: repository, logger: context.logger).verify(options)
+            progress?.finish()
             await locks?.release()
             if !noRecord { await record(report, context: context, repository: repository) }
             RunLog.done("\(report.snapshots) snapshot(s), \(report.bundles) bundle(s)"

@@ -14,6 +14,8 @@ public struct VerifyOptions: Sendable {
     public var maxAge: TimeInterval?
     /// On a target with retention locks (S3 Object Lock): every object must be locked for at least this many days.
     public var requiredRetentionDays: Int?
+    /// Called as bundles are read: bytes done and bytes to read (for a progress bar).
+    public var progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)?
 
     public init() {}
 }
@@ -153,7 +155,10 @@ public struct Checker: Sendable {
         if !toRead.isEmpty {
             var chunksOfBundle = [Digest32: [BundleEntry]]()
             for location in index.chunks.values { chunksOfBundle[location.bundle, default: []].append(location.entry) }
-            try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report)
+            let total = toRead.reduce(UInt64(0)) { $0 + (present[$1] ?? 0) }
+            try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report) { done in
+                options.progress?(done, total)
+            }
         }
 
         // The attestation chain: snapshots it records must still exist (unless a signed retention
@@ -230,7 +235,7 @@ public struct Checker: Sendable {
     }
 
     private func readBundles(_ bundles: [Digest32], chunksOfBundle: [Digest32: [BundleEntry]], users: [Digest32: [String]],
-                             report: inout VerifyReport) async throws {
+                             report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
         let repository = self.repository
         try await withThrowingTaskGroup(of: (Digest32, UInt64, Int, String?).self) { group in
             var next = 0
@@ -247,6 +252,7 @@ public struct Checker: Sendable {
                 report.bundlesRead += 1
                 report.bytesRead += bytes
                 report.chunksChecked += chunks
+                progress(report.bytesRead)
                 if let problem {
                     report.findings.append(Finding(kind: "bundle", object: bundle.hex, problem: problem, affects: users[bundle] ?? []))
                 }
