@@ -15,6 +15,8 @@ struct ConfigFile {
     var compressionLevel: Int?
     /// `[retention]`: the policy `planvault forget` applies when given no --keep-* option.
     var retention: RetentionPolicy?
+    /// Globs of files `restore` writes first (as `--first`).
+    var first: [String] = []
 
     static let defaultName = "planvault.toml"
 
@@ -27,7 +29,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "first"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -38,6 +40,7 @@ struct ConfigFile {
         config.sources = try strings(table, "sources", path).map(relative)
         config.excludes = try strings(table, "exclude", path)
         config.tags = try strings(table, "tags", path)
+        config.first = try strings(table, "first", path)
         config.host = try string(table, "host", path)
         config.keys = try string(table, "keys", path).map(relative)
         config.cacheDir = try string(table, "cache_dir", path).map(relative)
