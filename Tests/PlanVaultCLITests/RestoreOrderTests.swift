@@ -69,8 +69,9 @@ final class RestoreOrderTests: XCTestCase {
         XCTAssertGreaterThan(temporary, 0, "a half-way restore leaves temporary files")
         XCTAssertLessThan(finished.count, 57, "the restore was interrupted before it finished")
 
-        let again = try pv(["restore", "latest", "--repo", repo, "--to", out])
+        let again = try pv(["restore", "latest", "--repo", repo, "--to", out, "--first", "call-tree.csv"])
         XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("ready: plans/Contacts/call-tree.csv\n"), "a kept priority file is announced too: \(again.stdout)")
         XCTAssertTrue(again.stdout.contains("\(finished.count) already there and identical, kept"), again.stdout)
         XCTAssertTrue(again.stdout.contains("removed \(temporary) temporary file(s)"), again.stdout)
         XCTAssertTrue(again.stdout.contains(": \(57 - finished.count) files"), again.stdout)

@@ -142,6 +142,8 @@ public struct Restorer: Sendable {
                 if try ExistingFileCheck.isIdentical(node.path, size: size, chunks: pieces, dest: dest, keys: repository.keys) {
                     try dest.applyFileMetadata(node.path, mode: node.mode, mtimeNs: node.mtimeNs)
                     result.kept += 1
+                    // A priority file already there is ready too: say so before anything is written.
+                    if RestoreOrder.rank(of: node.path, patterns: options.first) != nil { options.onReady?(node.path) }
                     continue
                 }
                 partial = try dest.createPartial(node.path, size: size, overwrite: options.overwrite)
