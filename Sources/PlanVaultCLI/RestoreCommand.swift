@@ -19,10 +19,13 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Restore only this snapshot path and what lies below it, or the entries matching a glob such as 'plans/Contacts/*.csv' or '*call*' (repeatable).", valueName: "PATH|GLOB"))
     var include: [String] = []
 
-    @Flag(help: "Replace files that already exist in the destination.")
+    @Flag(help: "Replace files in the destination that differ from the snapshot (files already identical are always kept).")
     var overwrite = false
 
     @OptionGroup(title: "Choosing snapshots") var filter: SnapshotFilterOptions
+
+    @Option(name: .long, help: ArgumentHelp("Write files matching this glob first and print each as soon as it is on disk (repeatable; added to `first` in the config file). A glob with a / matches the snapshot path, one without matches a name; a matching folder selects all below it.", valueName: "GLOB"))
+    var first: [String] = []
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -33,7 +36,13 @@ struct RestoreCommand: AsyncParsableCommand {
         var directories: Int
         var symlinks: Int
         var bytes: UInt64
+        var kept: Int
+        var temporaryFilesRemoved: Int
         var problems: [PushCommand.Problem]
+
+        enum CodingKeys: String, CodingKey {
+            case snapshot, files, directories, symlinks, bytes, kept, problems, temporaryFilesRemoved = "temporary_files_removed"
+        }
     }
 
     func run() async throws {
@@ -68,16 +77,27 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             var options = RestoreOptions(destination: to)
             options.overwrite = overwrite
+            options.first = context.config.first + first
+            if !json { options.onReady = { path in Output.line("ready: \(path)") } }
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snap, options: options, index: index)
             RunLog.done("snapshot \(id.prefix(8)) to \(to), \(result.files) files, \(Output.bytes(result.bytes))"
+                        + (result.kept > 0 ? ", \(result.kept) kept" : "")
                         + (result.problems.isEmpty ? "" : ", \(result.problems.count) item(s) not restored"))
+            for pattern in result.unmatchedFirst {
+                Output.error("planvault: warning: --first \(pattern) matches no file to restore (list paths with `planvault ls`)")
+            }
             if json {
                 try Output.json(Report(snapshot: id, files: result.files, directories: result.directories, symlinks: result.symlinks,
-                                       bytes: result.bytes, problems: result.problems.map { .init(path: $0.path, message: $0.message) }),
+                                       bytes: result.bytes, kept: result.kept, temporaryFilesRemoved: result.temporaryFilesRemoved,
+                                       problems: result.problems.map { .init(path: $0.path, message: $0.message) }),
                                 schema: "planvault.restore/1")
             } else {
                 for problem in result.problems { Output.error("planvault: not restored: \(problem.path): \(problem.message)") }
-                Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks")
+                if result.temporaryFilesRemoved > 0 {
+                    Output.line("removed \(result.temporaryFilesRemoved) temporary file(s) left by an interrupted restore")
+                }
+                let kept = result.kept > 0 ? "; \(result.kept) already there and identical, kept" : ""
+                Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks\(kept)")
             }
             if !result.problems.isEmpty {
                 let full = result.problems.contains { problem in ExitCodes.noSpaceMessages.contains { problem.message.contains($0) } }

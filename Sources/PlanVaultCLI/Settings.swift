@@ -28,6 +28,8 @@ struct ConfigFile {
 
     /// Every target `push` writes to: `repo`, then each `[[targets]]` entry.
     var allTargets: [Target] { (repo.map { [Target(name: nil, repo: $0)] } ?? []) + targets }
+    /// Globs of files `restore` writes first (as `--first`).
+    var first: [String] = []
 
     static let defaultName = "planvault.toml"
 
@@ -40,7 +42,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets", "policy"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets", "policy", "first"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -51,6 +53,7 @@ struct ConfigFile {
         config.sources = try strings(table, "sources", path).map(relative)
         config.excludes = try strings(table, "exclude", path)
         config.tags = try strings(table, "tags", path)
+        config.first = try strings(table, "first", path)
         config.host = try string(table, "host", path)
         config.keys = try string(table, "keys", path).map(relative)
         config.cacheDir = try string(table, "cache_dir", path).map(relative)

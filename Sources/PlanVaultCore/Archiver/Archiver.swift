@@ -64,7 +64,10 @@ public final class Archiver: Sendable {
 
     public func push(_ options: PushOptions) async throws -> PushResult {
         let started = Date()
-        let sources = try Self.resolveSources(options.paths)
+        let (sources, missingSources) = try Self.resolveSources(options.paths)
+        // The snapshot names every source asked for, found or not: it stays in the same source set
+        // (parent, retention group, `latest`) as the nights when all were there.
+        let sourceSet = options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         // Adopt bundles an interrupted push left behind, so their chunks are not sent again,
         // and forget chunks whose bundle was lost, so they are stored again.
         var (loaded, adopted, _) = try await repository.loadIndexWithBundles()
@@ -83,14 +86,14 @@ public final class Archiver: Sendable {
         var parent: (id: String, snapshot: Snapshot)?
         if !options.rereadAll {
             do {
-                parent = try await findParent(host: options.host, paths: sources.map(\.path), index: loaded.index)
+                parent = try await findParent(host: options.host, paths: sourceSet, index: loaded.index)
             } catch let error as PlanVaultError {
                 logger.warning("the previous snapshot cannot be read (\(error.localizedDescription)); every file is read again")
             }
         }
         var walker = SourceWalker(excludes: options.excludes)
         for source in sources { walker.walk(source: source.path, as: source.name) }
-        var problems = walker.problems
+        var problems = missingSources + walker.problems
         var warnings = [(path: String, message: String)]()
         var entries = walker.entries
 
@@ -173,7 +176,7 @@ public final class Archiver: Sendable {
             for bundle in indexed { loaded.index.add(bundle, fromIndexFile: savedIndex.name) }
         }
         let snapshot = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
-                                paths: sources.map(\.path), tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
+                                paths: sourceSet, tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
         let saved = try await writer.saveSnapshot(snapshot, index: loaded.index)
         for bundle in saved.treeBundles { loaded.index.add(bundle, fromIndexFile: saved.indexFile) }
         repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: snapshot.paths))
@@ -190,15 +193,21 @@ public final class Archiver: Sendable {
         var name: String
     }
 
-    /// Absolute, normalised source paths; each must exist and have a distinct last component.
-    static func resolveSources(_ paths: [String]) throws -> [Source] {
+    /// Absolute, normalised source paths, each with a distinct last component. A source that
+    /// cannot be found is returned apart, to be named as a problem while the others are pushed
+    /// (restic's behaviour, exit 3); when none can be found the push stops here.
+    static func resolveSources(_ paths: [String]) throws -> (sources: [Source], missing: [(path: String, message: String)]) {
         guard !paths.isEmpty else { throw PlanVaultError.invalidArgument("no paths to push: name them on the command line or as `sources` in the config file") }
         var seen = [String: String]()
         var out = [Source]()
+        var missing = [(path: String, message: String)]()
         for raw in paths {
             let absolute = URL(fileURLWithPath: raw).standardizedFileURL.path
             var st = stat()
-            guard lstat(absolute, &st) == 0 else { throw PlanVaultError.io(path: absolute, operation: "source", errno: errno) }
+            guard lstat(absolute, &st) == 0 else {
+                missing.append((absolute, String(cString: strerror(errno))))
+                continue
+            }
             var name = (absolute as NSString).lastPathComponent
             if name == "/" || name.isEmpty { name = "root" }
             if let other = seen[name] {
@@ -207,7 +216,11 @@ public final class Archiver: Sendable {
             seen[name] = absolute
             out.append(Source(path: absolute, name: name))
         }
-        return out
+        if out.isEmpty {
+            let list = missing.map { "\($0.path) (\($0.message))" }.joined(separator: ", ")
+            throw PlanVaultError.invalidArgument("no source can be read: \(list); check the paths given to push or `sources` in the config file")
+        }
+        return (out, missing.map { ($0.path, "this source cannot be read (\($0.message)); the other sources were pushed without it") })
     }
 
     /// The newest snapshot from this host of the same source set.

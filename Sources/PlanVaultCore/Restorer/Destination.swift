@@ -88,7 +88,10 @@ final class Destination: Sendable {
         }
     }
 
-    func commitPartial(_ relative: String, partial: [UInt8], mode: UInt32, mtimeNs: Int64) throws {
+    /// Gives the temporary file its mode, time and real name. `durable`: the file is synced before
+    /// the rename and its folder after, so the file is on disk under its name when this returns
+    /// (for a priority file announced at once); otherwise the caller has synced with `sync()`.
+    func commitPartial(_ relative: String, partial: [UInt8], mode: UInt32, mtimeNs: Int64, durable: Bool = false) throws {
         let (parent, name) = split(relative)
         try folders.with(parent) { folder in
             let fd = partial.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
@@ -97,9 +100,85 @@ final class Destination: Sendable {
             guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "chmod", errno: errno) }
             var times = Self.times(mtimeNs)
             guard futimens(fd, &times) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "set time of", errno: errno) }
+            if durable, fsync(fd) != 0 { throw PlanVaultError.io(path: absolute(relative), operation: "flush to disk", errno: errno) }
             let renamed = partial.cString { from in name.cString { to in renameat(folder, from, folder, to) } }
             guard renamed == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "rename into place", errno: errno) }
+            if durable, fsync(folder) != 0 { throw PlanVaultError.io(path: absolute(relative), operation: "flush the folder of", errno: errno) }
         }
+    }
+
+    /// Runs `body` with a read descriptor and the size of the regular file at `relative`; nil when
+    /// nothing or something else (a folder, a link, a device) is there. Never follows a link.
+    func withExistingFile<T>(_ relative: String, _ body: (Int32, UInt64) throws -> T) throws -> T? {
+        let (parent, name) = split(relative)
+        return try folders.with(parent) { folder -> T? in
+            guard kind(in: folder, name) == S_IFREG else { return nil }
+            // O_NONBLOCK: should a FIFO replace the file after the check, opening it does not hang.
+            let fd = name.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the existing file", errno: errno) }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "inspect the existing file", errno: errno) }
+            guard st.st_mode & S_IFMT == S_IFREG else { return nil }
+            return try body(fd, UInt64(st.st_size))
+        }
+    }
+
+    /// Sets mode and time of an existing regular file kept as it is (its content matched).
+    func applyFileMetadata(_ relative: String, mode: UInt32, mtimeNs: Int64) throws {
+        let (parent, name) = split(relative)
+        try folders.with(parent) { folder in
+            let fd = name.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the existing file", errno: errno) }
+            defer { close(fd) }
+            guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "chmod", errno: errno) }
+            var times = Self.times(mtimeNs)
+            guard futimens(fd, &times) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "set time of", errno: errno) }
+        }
+    }
+
+    /// The target of the symlink at `relative`, or nil when no symlink is there.
+    func existingLinkTarget(_ relative: String) throws -> String? {
+        let (parent, name) = split(relative)
+        return try folders.with(parent) { folder -> String? in
+            guard kind(in: folder, name) == S_IFLNK else { return nil }
+            var buf = [CChar](repeating: 0, count: Limits.maxPathLength + 2)
+            let n = name.cString { readlinkat(folder, $0, &buf, buf.count - 1) }
+            guard n >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "read the existing symlink", errno: errno) }
+            return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    /// Removes temporary files an interrupted restore left in these folders (relative paths; ""
+    /// is the root). Only names `createPartial` makes are touched. Returns how many were removed.
+    func removeStaleTemporaryFiles(in folderPaths: [String]) -> Int {
+        var removed = 0
+        for relative in folderPaths {
+            _ = try? folders.with(Array(relative.utf8)) { folder in
+                let copy = dup(folder)
+                guard copy >= 0, let dir = fdopendir(copy) else {
+                    if copy >= 0 { close(copy) }
+                    return
+                }
+                defer { closedir(dir) }
+                var names = [[UInt8]]()
+                while let entry = readdir(dir) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+                    if Self.isTemporaryName(name) { names.append(name) }
+                }
+                for name in names where kind(in: folder, name) == S_IFREG {
+                    if name.cString({ unlinkat(folder, $0, 0) }) == 0 { removed += 1 }
+                }
+            }
+        }
+        return removed
+    }
+
+    /// `.pv-restore-` and 16 hex digits: the names `createPartial` gives.
+    static func isTemporaryName(_ name: [UInt8]) -> Bool {
+        let prefix = Array(".pv-restore-".utf8)
+        guard name.count == prefix.count + 16, name.starts(with: prefix) else { return false }
+        return name[prefix.count...].allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     func discardPartial(_ relative: String, partial: [UInt8]) {

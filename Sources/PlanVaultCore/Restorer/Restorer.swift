@@ -4,7 +4,13 @@ import Logging
 public struct RestoreOptions: Sendable {
     public var destination: String
     public var includes: [String] = []
+    /// Replace existing files that differ from the snapshot (identical ones are always kept).
     public var overwrite = false
+    /// Globs of files to write first (`--first`); see `RestoreOrder`.
+    public var first: [String] = []
+    /// Called with the snapshot path of each file matching `first` once it is complete, synced
+    /// and under its real name.
+    public var onReady: (@Sendable (String) -> Void)?
 
     public init(destination: String) { self.destination = destination }
 }
@@ -14,6 +20,12 @@ public struct RestoreResult: Sendable {
     public var directories = 0
     public var symlinks = 0
     public var bytes: UInt64 = 0
+    /// Files and symlinks already in the destination with the snapshot's content, left as they were.
+    public var kept = 0
+    /// Temporary files an interrupted restore had left, removed.
+    public var temporaryFilesRemoved = 0
+    /// `first` patterns that selected no file.
+    public var unmatchedFirst: [String] = []
     public var problems: [(path: String, message: String)] = []
 }
 
@@ -38,6 +50,7 @@ public struct Restorer: Sendable {
         var partial: [UInt8]
         var remaining: Int
         var failed: String?
+        var settled = false
     }
 
     struct ChunkTarget: Sendable {
@@ -94,6 +107,10 @@ public struct Restorer: Sendable {
             }
         }
 
+        // Partial files a killed restore left in these folders are removed before new ones are made.
+        let folderPaths = [""] + nodes.filter { $0.type == .dir && !damaged.contains($0.path) }.map(\.path)
+        result.temporaryFilesRemoved = dest.removeStaleTemporaryFiles(in: folderPaths)
+
         // Plan: which chunks of which bundles land where. A file's chunks must add up to its size:
         // a file is never padded with zeros or cut short to fit what the snapshot claims.
         var files = [FileJob]()
@@ -120,6 +137,15 @@ public struct Restorer: Sendable {
             }
             let partial: [UInt8]
             do {
+                // A file already there with exactly these bytes (a restore run again) is kept.
+                let pieces = targets.map { (id: $0.0.entry.id, length: Int($0.0.entry.rawLength)) }
+                if try ExistingFileCheck.isIdentical(node.path, size: size, chunks: pieces, dest: dest, keys: repository.keys) {
+                    try dest.applyFileMetadata(node.path, mode: node.mode, mtimeNs: node.mtimeNs)
+                    result.kept += 1
+                    // A priority file already there is ready too: say so before anything is written.
+                    if RestoreOrder.rank(of: node.path, patterns: options.first) != nil { options.onReady?(node.path) }
+                    continue
+                }
                 partial = try dest.createPartial(node.path, size: size, overwrite: options.overwrite)
             } catch let error as PlanVaultError {
                 result.problems.append((node.path, error.localizedDescription))
@@ -133,63 +159,71 @@ public struct Restorer: Sendable {
             files.append(FileJob(node: node, partial: partial, remaining: targets.count, failed: nil))
         }
 
-        // Read bundles; a chunk whose copy fails is tried again from its next copy, if any.
-        var tried = [Digest32: Set<Digest32>]()
-        while !plan.isEmpty {
-            let work = plan.map { bundle, chunks in
-                BundleWork(bundle: bundle, chunks: chunks.values.sorted { $0.entry.offset < $1.entry.offset })
-            }.sorted { $0.bundle < $1.bundle }
-            for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
-            plan = [:]
-            let partials = files.map { (path: $0.node.path, partial: $0.partial) }
-            let outcomes = try await readBundles(work, partials: partials, dest: dest)
-            for outcome in outcomes {
-                for target in outcome.written { files[target.file].remaining -= 1 }
-                for (file, message) in outcome.writeFailed where files[file].failed == nil { files[file].failed = message }
-                for (chunk, message) in outcome.failed {
-                    let id = chunk.entry.id
-                    if let next = index.locations(of: id).first(where: { !(tried[id]?.contains($0.bundle) ?? false) }) {
-                        logger.warning("chunk \(id.shortHex) in bundle \(outcome.bundle.shortHex) failed (\(message)); trying its copy in bundle \(next.bundle.shortHex)")
-                        plan[next.bundle, default: [:]][id, default: ChunkWork(entry: next.entry, targets: [])].targets += chunk.targets
-                    } else {
-                        for target in chunk.targets where files[target.file].failed == nil { files[target.file].failed = message }
+        // Writing order: --first matches, then small before large. A bundle is read when the
+        // first file in that order needs it, and only once, with every chunk any file needs from it.
+        let (order, ranks) = RestoreOrder.sorted(files.map { ($0.node.path, $0.node.size ?? 0) }, patterns: options.first)
+        var position = [Int](repeating: 0, count: files.count)
+        for (at, file) in order.enumerated() { position[file] = at }
+        // Said, not silent: a pattern that selects no file (kept ones count) is likely a typo.
+        result.unmatchedFirst = options.first.filter { pattern in
+            !nodes.contains { $0.type == .file && RestoreOrder.matches(pattern, $0.path) }
+        }
+        var commits = Commits(dest: dest, onReady: options.onReady)
+
+        do {
+            // Files with no chunks (empty) are complete already.
+            for i in order where files[i].remaining == 0 {
+                try commits.complete(i, priority: ranks[i] != nil, files: &files, result: &result)
+            }
+            // Read bundles; a chunk whose copy fails is tried again from its next copy, if any.
+            var tried = [Digest32: Set<Digest32>]()
+            while !plan.isEmpty {
+                let work = Self.ordered(plan, position: position)
+                for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
+                plan = [:]
+                let partials = files.map { (path: $0.node.path, partial: $0.partial) }
+                try await readBundles(work, partials: partials, dest: dest) { outcome in
+                    var touched = Set<Int>()
+                    for target in outcome.written {
+                        files[target.file].remaining -= 1
+                        touched.insert(target.file)
                     }
+                    for (file, message) in outcome.writeFailed where files[file].failed == nil { files[file].failed = message }
+                    for (chunk, message) in outcome.failed {
+                        let id = chunk.entry.id
+                        if let next = index.locations(of: id).first(where: { !(tried[id]?.contains($0.bundle) ?? false) }) {
+                            logger.warning("chunk \(id.shortHex) in bundle \(outcome.bundle.shortHex) failed (\(message)); trying its copy in bundle \(next.bundle.shortHex)")
+                            plan[next.bundle, default: [:]][id, default: ChunkWork(entry: next.entry, targets: [])].targets += chunk.targets
+                        } else {
+                            for target in chunk.targets where files[target.file].failed == nil { files[target.file].failed = message }
+                        }
+                    }
+                    // Each file is taken into place as soon as its last chunk is in.
+                    for i in touched.sorted(by: { position[$0] < position[$1] }) where files[i].remaining == 0 && files[i].failed == nil {
+                        try commits.complete(i, priority: ranks[i] != nil, files: &files, result: &result)
+                    }
+                    try commits.flushIfDue(files: &files, result: &result)
                 }
             }
-        }
-
-        var complete = [Int]()
-        for i in files.indices {
-            if files[i].failed == nil && files[i].remaining != 0 { files[i].failed = "not all chunks could be restored" }
-            if let failure = files[i].failed {
-                dest.discardPartial(files[i].node.path, partial: files[i].partial)
-                result.problems.append((files[i].node.path, failure))
-            } else {
-                complete.append(i)
-            }
-        }
-
-        // Make the data durable before any file takes its real name, then rename them all:
-        // after a crash a real name never holds a partly written file.
-        do {
-            try dest.sync()
-        } catch let error as PlanVaultError {
-            for i in complete { dest.discardPartial(files[i].node.path, partial: files[i].partial) }
+            try commits.flush(files: &files, result: &result)
+        } catch {
+            // Nothing half-written is left behind under a temporary name either.
+            for i in files.indices where !files[i].settled { dest.discardPartial(files[i].node.path, partial: files[i].partial) }
             throw error
         }
-        for i in complete {
-            do {
-                try dest.commitPartial(files[i].node.path, partial: files[i].partial, mode: files[i].node.mode, mtimeNs: files[i].node.mtimeNs)
-                result.files += 1
-                result.bytes += files[i].node.size ?? 0
-            } catch let error as PlanVaultError {
-                dest.discardPartial(files[i].node.path, partial: files[i].partial)
-                result.problems.append((files[i].node.path, error.localizedDescription))
-            }
+
+        for i in order where !files[i].settled {
+            if files[i].failed == nil && files[i].remaining != 0 { files[i].failed = "not all chunks could be restored" }
+            dest.discardPartial(files[i].node.path, partial: files[i].partial)
+            result.problems.append((files[i].node.path, files[i].failed ?? "not all chunks could be restored"))
         }
 
         for node in nodes where node.type == .symlink && !damaged.contains(node.path) {
             do {
+                if let target = try dest.existingLinkTarget(node.path), target == node.target {
+                    result.kept += 1
+                    continue
+                }
                 try dest.makeSymlink(node.path, target: node.target ?? "", overwrite: options.overwrite, mtimeNs: node.mtimeNs)
                 result.symlinks += 1
             } catch let error as PlanVaultError {
@@ -207,9 +241,25 @@ public struct Restorer: Sendable {
         return result
     }
 
-    /// Runs bundle reads with `concurrency` in flight and collects their outcomes.
-    private func readBundles(_ work: [BundleWork], partials: [(path: String, partial: [UInt8])], dest: Destination) async throws -> [BundleOutcome] {
-        var outcomes = [BundleOutcome]()
+    /// Bundles to read, each with its chunks in file order, sorted by the earliest file (in
+    /// writing order) that needs them; bundle ID breaks ties.
+    static func ordered(_ plan: [Digest32: [Digest32: ChunkWork]], position: [Int]) -> [BundleWork] {
+        var ranked = [(rank: Int, work: BundleWork)]()
+        ranked.reserveCapacity(plan.count)
+        for (bundle, chunks) in plan {
+            let sorted = chunks.values.sorted { $0.entry.offset < $1.entry.offset }
+            var rank = Int.max
+            for chunk in sorted { for target in chunk.targets { rank = min(rank, position[target.file]) } }
+            ranked.append((rank, BundleWork(bundle: bundle, chunks: sorted)))
+        }
+        ranked.sort { a, b in a.rank != b.rank ? a.rank < b.rank : a.work.bundle < b.work.bundle }
+        return ranked.map(\.work)
+    }
+
+    /// Runs bundle reads in the given order with `concurrency` in flight, handing each outcome
+    /// to `handle` as it arrives (so finished files can be taken into place at once).
+    private func readBundles(_ work: [BundleWork], partials: [(path: String, partial: [UInt8])], dest: Destination,
+                             handle: (BundleOutcome) throws -> Void) async throws {
         try await withThrowingTaskGroup(of: BundleOutcome.self) { group in
             var next = 0
             func startNext(_ group: inout ThrowingTaskGroup<BundleOutcome, any Error>) {
@@ -221,10 +271,9 @@ public struct Restorer: Sendable {
             for _ in 0..<concurrency { startNext(&group) }
             while let outcome = try await group.next() {
                 startNext(&group)
-                outcomes.append(outcome)
+                try handle(outcome)
             }
         }
-        return outcomes
     }
 
     /// Reads one bundle (only the span that holds the needed chunks), opens each chunk and writes it to its files.

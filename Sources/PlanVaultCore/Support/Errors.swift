@@ -65,7 +65,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "\(holder) holds the lock \(path): wait for it to finish, or give --lock-wait DURATION "
                 + "(the lock is released automatically when that process exits)"
         case .alreadyExists(let path):
-            return "\(path) already exists: restore refuses to overwrite files unless --overwrite is given"
+            return "\(path) already exists and differs from the snapshot: restore keeps identical files as they are and replaces one that differs only with --overwrite"
         case .insecurePermissions(let path, let mode):
             return "\(path) is readable by group or others (mode \(String(mode & 0o777, radix: 8))): run `chmod 600 \(path)`"
         case .unsupportedFormat(let message):
