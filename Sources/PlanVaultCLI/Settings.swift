@@ -17,6 +17,8 @@ struct ConfigFile {
     var retention: RetentionPolicy?
     /// `[[targets]]`: several offsite copies of one repository; `push` replicates to each.
     var targets: [Target] = []
+    /// `[policy]`: the ages `audit` (and `status`) hold the copy to; nil when the table is absent.
+    var policy: AuditPolicy?
 
     struct Target {
         var name: String?
@@ -38,7 +40,7 @@ struct ConfigFile {
         do { table = try TOMLTable(string: text) } catch {
             throw PlanVaultError.invalidArgument("config file \(path) is not valid TOML: \(error)")
         }
-        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets"]
+        let known: Set<String> = ["repo", "sources", "exclude", "tags", "host", "keys", "cache_dir", "bundle_size_mib", "compression_level", "retention", "targets", "policy"]
         for key in table.keys where !known.contains(key) {
             throw PlanVaultError.invalidArgument("config file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -66,6 +68,9 @@ struct ConfigFile {
         }
         if let value = table["retention"] {
             config.retention = try retention(value, path)
+        }
+        if let value = table["policy"] {
+            config.policy = try policy(value, path)
         }
         if let value = table["targets"] {
             let message = "config file \(path): each [[targets]] entry needs repo = \"URL\" and may have name = \"TEXT\""
@@ -98,6 +103,28 @@ struct ConfigFile {
             policy.within = seconds
         }
         if table["keep_tags"] != nil { policy.tags = try strings(table, "keep_tags", path) }
+        return policy
+    }
+
+    /// `[policy]` with `push`, `verify`, `drill` as durations ("26h", "8d"); absent keys keep the defaults.
+    private static func policy(_ value: TOMLValueConvertible, _ path: String) throws -> AuditPolicy {
+        guard let table = value.table else { throw PlanVaultError.invalidArgument("config file \(path): [policy] must be a table") }
+        let known = ["push", "verify", "drill"]
+        for key in table.keys where !known.contains(key) {
+            throw PlanVaultError.invalidArgument("config file \(path): unknown policy setting \"\(key)\" (known: \(known.joined(separator: ", ")))")
+        }
+        var policy = AuditPolicy()
+        for key in known {
+            guard let entry = table[key] else { continue }
+            guard let text = entry.string, let seconds = Duration.parse(text), seconds > 0 else {
+                throw PlanVaultError.invalidArgument("config file \(path): policy \(key) must be a duration such as \"26h\" or \"365d\"")
+            }
+            switch key {
+            case "push": policy.push = seconds
+            case "verify": policy.verify = seconds
+            default: policy.drill = seconds
+            }
+        }
         return policy
     }
 
