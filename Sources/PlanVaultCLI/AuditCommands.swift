@@ -131,7 +131,7 @@ struct DrillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Restore drill: restore the latest snapshot into a scratch folder, check it, and record the result in the repository.",
-        discussion: "" + HelpLayout.examples("planvault drill", "planvault drill --to /tmp/drill --keep"))
+        discussion: "With --sample N, only N files drawn at random are restored, and each is compared byte for byte with its source on this machine where that is present and unchanged since the snapshot; the signed record says how many were sampled, compared and matched." + HelpLayout.examples("planvault drill", "planvault drill --sample 20", "planvault drill --to /tmp/drill --keep"))
 
     @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
@@ -140,6 +140,13 @@ struct DrillCommand: AsyncParsableCommand {
 
     @Flag(help: "Keep the restored files.")
     var keep = false
+
+    @Option(help: ArgumentHelp("Restore N files drawn at random and compare them with their sources at this site.", valueName: "N"))
+    var sample: Int?
+
+    func validate() throws {
+        if let sample, sample < 1 { throw ValidationError("--sample \(sample): give a number of files, at least 1") }
+    }
 
     func run() async throws {
         try await guarded {
@@ -152,18 +159,40 @@ struct DrillCommand: AsyncParsableCommand {
             let index = try await repository.loadIndexWithBundles().load.index
             let (id, snapshot) = try await repository.resolveSnapshot("latest")
             let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
-            let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: RestoreOptions(destination: scratch), index: index)
-            let complete = result.problems.isEmpty && result.files == snapshot.summary.files && result.bytes == snapshot.summary.totalBytes
+            var restoreOptions = RestoreOptions(destination: scratch)
+            let drawn = sample.map { DrillSample.draw(snapshot, count: $0) }
+            if let drawn { restoreOptions.includes = drawn.map(\.path) }
+            let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: restoreOptions, index: index)
+            let expectedFiles = drawn?.count ?? snapshot.summary.files
+            let expectedBytes = drawn.map { $0.reduce(UInt64(0)) { $0 + ($1.size ?? 0) } } ?? snapshot.summary.totalBytes
+            let comparison = drawn.map { DrillSample.compare($0, restoredIn: scratch, sources: snapshot.paths) }
+            let matchedAll = comparison.map { $0.matched == $0.compared } ?? true
+            let complete = result.problems.isEmpty && result.files == expectedFiles && result.bytes == expectedBytes && matchedAll
             let seconds = Date().timeIntervalSince(started)
             if !keep { try? FileManager.default.removeItem(atPath: scratch) }
             var record = AttestationLog.record(.drill, repository: repository, time: started)
-            record.check = .init(what: "restore drill of snapshot \(id.prefix(8))", result: complete ? "ok" : "failed", findings: result.problems.count,
-                                 detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
+            let what = drawn == nil ? "restore drill of snapshot \(id.prefix(8))" : "sampled restore drill of snapshot \(id.prefix(8))"
+            var check = Attestation.Check(what: what, result: complete ? "ok" : "failed",
+                                          findings: result.problems.count + (comparison.map { $0.compared - $0.matched } ?? 0),
+                                          detail: String(format: "%d files, %llu bytes in %.1f s", result.files, result.bytes, seconds))
+            if let drawn, let comparison {
+                check.sampled = drawn.count
+                check.compared = comparison.compared
+                check.matched = comparison.matched
+            }
+            record.check = check
             try await AttestationLog.append(record, writer: writer)
             for problem in result.problems { Output.error("planvault: drill: \(problem.path): \(problem.message)") }
-            RunLog.done("snapshot \(id.prefix(8)), \(result.files) of \(snapshot.summary.files) files restored and checked: \(complete ? "OK" : "FAILED")")
+            for path in comparison?.differing ?? [] {
+                Output.error("planvault: drill: \(path): the restored file differs from its source at this site, which has not changed since the snapshot")
+            }
+            RunLog.done("snapshot \(id.prefix(8)), \(result.files) of \(expectedFiles) files restored and checked: \(complete ? "OK" : "FAILED")")
             Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
-                               result.files, snapshot.summary.files, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
+                               result.files, expectedFiles, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
+            if let drawn, let comparison {
+                Output.line("sample: \(drawn.count) of \(snapshot.summary.files) files drawn; \(comparison.compared) compared with their sources at this site, \(comparison.matched) matched"
+                            + (comparison.notCompared > 0 ? "; \(comparison.notCompared) not compared (source absent or changed since the snapshot)" : ""))
+            }
             if !complete { throw ExitCode(ExitCodes.verificationFailed) }
         }
     }
