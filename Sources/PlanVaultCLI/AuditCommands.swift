@@ -27,6 +27,9 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Policy: a restore drill must be younger than this (default 365d, or [policy] drill).", valueName: "DURATION"))
     var maxDrillAge: String?
 
+    @Flag(help: "Check signatures, the chain and the objects only: apply no policy criterion (the report records that none was applied).")
+    var integrityOnly = false
+
     @Option(help: ArgumentHelp("An earlier report (.json): fail unless today's chain extends the one it recorded (truncation, rollback, fork).", valueName: "FILE"))
     var previous: String?
 
@@ -42,6 +45,9 @@ struct AuditCommand: AsyncParsableCommand {
     func validate() throws {
         for (name, value) in [("--max-age", maxAge), ("--max-verify-age", maxVerifyAge), ("--max-drill-age", maxDrillAge)] {
             if let value, Duration.parse(value) == nil { throw ValidationError("\(name) \(value): use a number and unit, like 26h or 7d") }
+        }
+        if integrityOnly && (maxAge != nil || maxVerifyAge != nil || maxDrillAge != nil) {
+            throw ValidationError("--integrity-only applies no policy: leave out --max-age, --max-verify-age and --max-drill-age, or --integrity-only")
         }
         for file in report where !(file.hasSuffix(".json") || file.hasSuffix(".html")) {
             throw ValidationError("--report \(file): the name must end in .json, .oscal.json or .html")
@@ -62,7 +68,7 @@ struct AuditCommand: AsyncParsableCommand {
             if let seconds = maxAge.flatMap(Duration.parse) { policy.push = seconds }
             if let seconds = maxVerifyAge.flatMap(Duration.parse) { policy.verify = seconds }
             if let seconds = maxDrillAge.flatMap(Duration.parse) { policy.drill = seconds }
-            options.policy = policy
+            options.policy = integrityOnly ? nil : policy
             options.planvaultVersion = PlanVaultCommand.configuration.version
             options.commandLine = ["planvault"] + CommandLine.arguments.dropFirst()
             if let previous {

@@ -321,7 +321,7 @@ final class ServerAuditTests: XCTestCase {
         try Fixture.write(dir.sub("audit.pub"), key.stdout)
         // The auditor: another machine, a read-only token, the public key, no passphrase.
         let auditorEnv = ["PLANVAULT_SERVER_TOKEN": server.auditor, "PLANVAULT_CACERT": server.certPath, "HOME": dir.sub("auditor")]
-        let audit = try CLI.run(["audit", "--repo", server.url, "--public-key", dir.sub("audit.pub"), "--read-data", "--report", dir.sub("a.html")], env: auditorEnv)
+        let audit = try CLI.run(["audit", "--repo", server.url, "--public-key", dir.sub("audit.pub"), "--integrity-only", "--read-data", "--report", dir.sub("a.html")], env: auditorEnv)
         XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
         XCTAssertTrue(audit.stdout.contains("verdict: PASS"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("a.html")))

@@ -50,7 +50,7 @@ extension Auditor {
                 if fact.time >= yearAgo { changes += 1 }
             }
             report.keptCurrent.sourceSets.append(.init(sourceSet: sourceSet, files: newest.files, bytes: newest.bytes, lastChanged: lastChanged,
-                                                       changesIn365Days: changes, pushes: list.count))
+                                                       changesLastYear: changes, pushes: list.count))
         }
     }
 

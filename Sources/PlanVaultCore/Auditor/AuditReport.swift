@@ -97,7 +97,7 @@ public struct AuditReport: Codable, Sendable {
             /// The first push with the current counts: when the plans last changed, as far as
             /// file and byte counts show (an edit that keeps the size shows only in the objects).
             public var lastChanged: String
-            public var changesIn365Days: Int
+            public var changesLastYear: Int
             public var pushes: Int
         }
         public var newestCopy: String?
