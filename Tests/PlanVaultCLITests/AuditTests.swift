@@ -447,4 +447,111 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual([test["sampled"] as? Int, test["compared"] as? Int, test["matched"] as? Int], [3, 2, 1])
     }
 
+
+    /// Runs headless Chromium with `arguments` and waits for it.
+    func chromium(_ arguments: [String]) throws {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let browser = try XCTUnwrap(chromium, "chromium is installed by scripts/setup.sh")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: browser)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+
+    /// An 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes) as rows of RGB pixels.
+    func decodePNG(_ png: [UInt8]) throws -> (width: Int, height: Int, pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) {
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var at = 8, width = 0, height = 0, channels = 0
+        var data = [UInt8]()
+        func u32(_ i: Int) -> Int { Int(png[i]) << 24 | Int(png[i + 1]) << 16 | Int(png[i + 2]) << 8 | Int(png[i + 3]) }
+        while at + 8 <= png.count {
+            let length = u32(at), type = String(decoding: png[at + 4..<at + 8], as: UTF8.self)
+            let body = Array(png[at + 8..<at + 8 + length])
+            if type == "IHDR" {
+                width = u32(at + 8); height = u32(at + 12)
+                XCTAssertEqual(body[8], 8, "8 bits per sample")
+                channels = body[9] == 6 ? 4 : 3
+            }
+            if type == "IDAT" { data += body }
+            at += 12 + length
+        }
+        let raw = try Zlib.decompress(data, limit: (width * channels + 1) * height)
+        let stride = width * channels
+        var pixels = [UInt8](repeating: 0, count: stride * height)
+        for y in 0..<height {
+            let filter = raw[y * (stride + 1)]
+            for x in 0..<stride {
+                let v = raw[y * (stride + 1) + 1 + x]
+                let a = x >= channels ? Int(pixels[y * stride + x - channels]) : 0
+                let b = y > 0 ? Int(pixels[(y - 1) * stride + x]) : 0
+                let c = x >= channels && y > 0 ? Int(pixels[(y - 1) * stride + x - channels]) : 0
+                let predicted: Int
+                switch filter {
+                case 1: predicted = a
+                case 2: predicted = b
+                case 3: predicted = (a + b) / 2
+                case 4:
+                    let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+                default: predicted = 0
+                }
+                pixels[y * stride + x] = UInt8((Int(v) + predicted) & 0xFF)
+            }
+        }
+        return (width, height, { x, y in
+            let i = y * stride + x * channels
+            return (pixels[i], pixels[i + 1], pixels[i + 2])
+        })
+    }
+
+    func testHTMLReportPrintsInBlackAndWhiteWithinAPage() throws {
+        let r = try AuditedRepository(drill: false)
+        XCTAssertEqual(try r.audit(["--report", r.dir.sub("audit.html")]).status, 5, "a FAIL verdict, the one that must not fade")
+        let html = try String(contentsOfFile: r.dir.sub("audit.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("@media print"))
+
+        // Printed by the browser (print media, Letter): the red of the screen verdict is gone.
+        try chromium(["--no-pdf-header-footer", "--print-to-pdf=\(r.dir.sub("audit.pdf"))", "file://\(r.dir.sub("audit.html"))"])
+        let pdf = try FileIO.readFile(r.dir.sub("audit.pdf"))
+        XCTAssertEqual(Array(pdf.prefix(5)), Array("%PDF-".utf8))
+        let text = String(decoding: pdf, as: UTF8.self)
+        let pages = text.components(separatedBy: "/Type /Page").dropFirst().filter { !$0.hasPrefix("s") }.count
+        XCTAssertGreaterThanOrEqual(pages, 1)
+        var content = ""
+        var rest = pdf[...]
+        while let start = rest.firstRange(of: Array("stream\n".utf8)), let end = rest[start.upperBound...].firstRange(of: Array("\nendstream".utf8)) {
+            if let inflated = try? Zlib.decompress(Array(rest[start.upperBound..<end.lowerBound]), limit: 64 << 20) {
+                content += String(decoding: inflated, as: UTF8.self)
+            }
+            rest = rest[end.upperBound...]
+        }
+        XCTAssertTrue(content.contains("0 0 0 rg"), "black ink")
+        XCTAssertFalse(content.contains(".702 .149 .1176 rg"), "the verdict's red background is not printed")
+
+        // The print stylesheet, applied to a column as wide as an A4 page's printable width
+        // (186 mm = 703 CSS px), in a window twice as wide: nothing may spill past the column.
+        let column = 703
+        let printed = html.replacingOccurrences(of: "@media print", with: "@media all")
+            .replacingOccurrences(of: "</style>", with: "body{width:\(column)px!important;margin:0!important}</style>")
+        try Fixture.write(r.dir.sub("print.html"), printed)
+        try chromium(["--window-size=\(2 * column),2600", "--screenshot=\(r.dir.sub("print.png"))", "file://\(r.dir.sub("print.html"))"])
+        let image = try decodePNG(try FileIO.readFile(r.dir.sub("print.png")))
+        XCTAssertEqual(image.width, 2 * column)
+        var spilled = 0, black = 0, red = 0
+        for y in stride(from: 0, to: image.height, by: 2) {
+            for x in 0..<image.width {
+                let (red8, green8, blue8) = image.pixel(x, y)
+                if x >= column + 4 && (red8, green8, blue8) != (255, 255, 255) { spilled += 1 }
+                if y < 160 && red8 < 40 && green8 < 40 && blue8 < 40 { black += 1 }
+                if red8 > 150 && green8 < 80 && blue8 < 80 { red += 1 }
+            }
+        }
+        XCTAssertEqual(spilled, 0, "the chart and tables fit the page width")
+        XCTAssertGreaterThan(black, 500, "the verdict is black ink near the top")
+        XCTAssertEqual(red, 0, "nothing relies on colour: no red verdict, no red text")
+    }
+
 }

@@ -27,7 +27,7 @@ public enum AuditControls {
         let evidence: [String: (String, Bool)] = [
             "CP-6": ("copy at \(storage.target): \(storage.objectsPresent) of \(storage.objectsNeeded) needed object(s) present with their signed sizes",
                      copyFound && objectsWhole),
-            "CP-9": ("newest copy \(r.newestCopy ?? "none")\(r.keptCurrent.ageSeconds.map { ", \(Auditor.describe(Double($0))) old" } ?? ""); \(r.snapshots.count) attested snapshot(s)",
+            "CP-9": ("newest copy \(r.newestCopy ?? "none")\(r.keptCurrent.ageSeconds.map { ", \(DurationWords.text(Double($0))) old" } ?? ""); \(r.snapshots.count) attested snapshot(s)",
                      copyFound && (met("push") ?? true)),
             "CP-9 d": ("objects sealed with \(storage.encryption); signed, chained attestations\(r.readData ? "; \(storage.objectsHashed) object(s) hashed to their names" : ""); immutability: \(storage.immutability)",
                        copyFound && integrity),

@@ -29,7 +29,7 @@ public enum AuditHTML {
           .met,.notmet,ul.findings li{color:#000!important} .notmet{text-decoration:underline}
           th{background:none!important;border-bottom:2px solid #000} th,td{border-color:#777}
           h2{break-after:avoid} tr,svg,dl,.verdict{break-inside:avoid} table{font-size:8.5pt}
-          #timeline{width:100%;height:auto} .controls{color:#000}
+          #timeline{width:100%;height:auto} #timeline rect.bar{fill:#555} #timeline rect.gap{fill:#000} .controls{color:#000}
         }
         </style></head><body>
         <h1>PlanVault offsite-copy audit</h1>
@@ -172,7 +172,7 @@ public enum AuditHTML {
                 svg += String(format: "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#1f6feb\"><title>%@: %d</title></rect>",
                               x, Double(height - bottom) - barHeight, max(1, slot - 2), barHeight, key, count)
             } else if date >= firstDay {
-                svg += String(format: "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"3\" fill=\"#d93025\"><title>%@: none</title></rect>",
+                svg += String(format: "<rect class=\"gap\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"3\" fill=\"#d93025\"><title>%@: none</title></rect>",
                               x, height - bottom - 3, max(1, slot - 2), key)
             }
             if i == 0 || i == days - 1 || (days > 14 && i % 7 == 0) {
