@@ -44,7 +44,9 @@ struct AuditCommand: AsyncParsableCommand {
 
     func validate() throws {
         for (name, value) in [("--max-age", maxAge), ("--max-verify-age", maxVerifyAge), ("--max-drill-age", maxDrillAge)] {
-            if let value, Duration.parse(value) == nil { throw ValidationError("\(name) \(value): use a number and unit, like 26h or 7d") }
+            if let value, !(Duration.parse(value).map(AuditPolicy.isAllowed) ?? false) {
+                throw ValidationError("\(name) \(value): use a number and unit, like 26h or 7d (at most 100 years)")
+            }
         }
         if integrityOnly && (maxAge != nil || maxVerifyAge != nil || maxDrillAge != nil) {
             throw ValidationError("--integrity-only applies no policy: leave out --max-age, --max-verify-age and --max-drill-age, or --integrity-only")

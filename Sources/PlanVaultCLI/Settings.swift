@@ -116,8 +116,8 @@ struct ConfigFile {
         var policy = AuditPolicy()
         for key in known {
             guard let entry = table[key] else { continue }
-            guard let text = entry.string, let seconds = Duration.parse(text), seconds > 0 else {
-                throw PlanVaultError.invalidArgument("config file \(path): policy \(key) must be a duration such as \"26h\" or \"365d\"")
+            guard let text = entry.string, let seconds = Duration.parse(text), AuditPolicy.isAllowed(seconds) else {
+                throw PlanVaultError.invalidArgument("config file \(path): policy \(key) must be a duration such as \"26h\" or \"365d\" (at most 100 years)")
             }
             switch key {
             case "push": policy.push = seconds

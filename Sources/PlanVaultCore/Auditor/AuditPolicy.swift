@@ -11,6 +11,10 @@ public struct AuditPolicy: Sendable, Equatable {
     public static let defaultPush: TimeInterval = 26 * 3600
     public static let defaultVerify: TimeInterval = 8 * 86400
     public static let defaultDrill: TimeInterval = 365 * 86400
+    /// The longest age a criterion may allow (100 years): reports carry ages as whole seconds.
+    public static let longest: TimeInterval = 100 * 365 * 86400
+
+    public static func isAllowed(_ seconds: TimeInterval) -> Bool { seconds >= 0 && seconds <= longest }
 
     public init(push: TimeInterval = defaultPush, verify: TimeInterval = defaultVerify, drill: TimeInterval = defaultDrill) {
         self.push = push
