@@ -169,7 +169,13 @@ struct DrillCommand: AsyncParsableCommand {
             let scratch = to ?? NSTemporaryDirectory() + "planvault-drill-\(UUID().uuidString)"
             var restoreOptions = RestoreOptions(destination: scratch)
             let drawn = sample.map { DrillSample.draw(snapshot, count: $0) }
-            if let drawn { restoreOptions.includes = drawn.map(\.path) }
+            if let drawn {
+                // No include would mean "everything": a sample of nothing is refused instead.
+                guard !drawn.isEmpty else {
+                    throw PlanVaultError.invalidArgument("drill --sample: snapshot \(id.prefix(8)) holds no file to sample; run `planvault drill` without --sample")
+                }
+                restoreOptions.includes = drawn.map(\.path)
+            }
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: restoreOptions, index: index)
             let expectedFiles = drawn?.count ?? snapshot.summary.files
             let expectedBytes = drawn.map { $0.reduce(UInt64(0)) { $0 + ($1.size ?? 0) } } ?? snapshot.summary.totalBytes
