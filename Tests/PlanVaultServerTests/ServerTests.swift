@@ -317,11 +317,14 @@ final class ServerAuditTests: XCTestCase {
                    "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
         XCTAssertEqual(try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env).status, 0)
+        // The default policy wants a verification and a drill too.
+        XCTAssertEqual(try CLI.run(["verify", "--repo", server.url], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["drill", "--repo", server.url, "--sample", "1"], env: env).status, 0)
         let key = try CLI.run(["key", "export-public", "--repo", server.url], env: env)
         try Fixture.write(dir.sub("audit.pub"), key.stdout)
         // The auditor: another machine, a read-only token, the public key, no passphrase.
         let auditorEnv = ["PLANVAULT_SERVER_TOKEN": server.auditor, "PLANVAULT_CACERT": server.certPath, "HOME": dir.sub("auditor")]
-        let audit = try CLI.run(["audit", "--repo", server.url, "--public-key", dir.sub("audit.pub"), "--integrity-only", "--read-data", "--report", dir.sub("a.html")], env: auditorEnv)
+        let audit = try CLI.run(["audit", "--repo", server.url, "--public-key", dir.sub("audit.pub"), "--read-data", "--report", dir.sub("a.html")], env: auditorEnv)
         XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
         XCTAssertTrue(audit.stdout.contains("verdict: PASS"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("a.html")))
