@@ -13,7 +13,7 @@ public struct PlanVaultCommand: AsyncParsableCommand {
           1  error
           3  push finished, but some files could not be read
           4  verify or audit found missing or damaged data
-          5  the newest copy is older than --max-age
+          5  the newest copy is older than --max-age (audit: a policy criterion is not met)
           6  the target folder or the restore destination is full
           10 no repository at the given location
           11 another run holds the lock

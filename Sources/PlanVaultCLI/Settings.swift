@@ -15,10 +15,10 @@ struct ConfigFile {
     var compressionLevel: Int?
     /// `[retention]`: the policy `planvault forget` applies when given no --keep-* option.
     var retention: RetentionPolicy?
-    /// `[policy]`: how fresh pushes, verifications and drills must be (`status`, `audit`).
-    var policy = AuditPolicy()
     /// `[[targets]]`: several offsite copies of one repository; `push` replicates to each.
     var targets: [Target] = []
+    /// `[policy]`: the ages `audit` (and `status`) hold the copy to; nil when the table is absent.
+    var policy: AuditPolicy?
 
     struct Target {
         var name: String?
@@ -73,17 +73,7 @@ struct ConfigFile {
             config.retention = try retention(value, path)
         }
         if let value = table["policy"] {
-            guard let entries = value.table else { throw PlanVaultError.invalidArgument("config file \(path): [policy] must be a table") }
-            for key in entries.keys {
-                guard ["push", "verify", "drill"].contains(key), let text = entries[key]?.string, let seconds = Duration.parse(text), seconds > 0 else {
-                    throw PlanVaultError.invalidArgument("config file \(path): [policy] takes push, verify and drill, each a duration such as \"26h\", \"8d\" or \"365d\"")
-                }
-                switch key {
-                case "push": config.policy.push = seconds
-                case "verify": config.policy.verify = seconds
-                default: config.policy.drill = seconds
-                }
-            }
+            config.policy = try policy(value, path)
         }
         if let value = table["targets"] {
             let message = "config file \(path): each [[targets]] entry needs repo = \"URL\" and may have name = \"TEXT\""
@@ -116,6 +106,28 @@ struct ConfigFile {
             policy.within = seconds
         }
         if table["keep_tags"] != nil { policy.tags = try strings(table, "keep_tags", path) }
+        return policy
+    }
+
+    /// `[policy]` with `push`, `verify`, `drill` as durations ("26h", "8d"); absent keys keep the defaults.
+    private static func policy(_ value: TOMLValueConvertible, _ path: String) throws -> AuditPolicy {
+        guard let table = value.table else { throw PlanVaultError.invalidArgument("config file \(path): [policy] must be a table") }
+        let known = ["push", "verify", "drill"]
+        for key in table.keys where !known.contains(key) {
+            throw PlanVaultError.invalidArgument("config file \(path): unknown policy setting \"\(key)\" (known: \(known.joined(separator: ", ")))")
+        }
+        var policy = AuditPolicy()
+        for key in known {
+            guard let entry = table[key] else { continue }
+            guard let text = entry.string, let seconds = Duration.parse(text), AuditPolicy.isAllowed(seconds) else {
+                throw PlanVaultError.invalidArgument("config file \(path): policy \(key) must be a duration such as \"26h\" or \"365d\" (at most 100 years)")
+            }
+            switch key {
+            case "push": policy.push = seconds
+            case "verify": policy.verify = seconds
+            default: policy.drill = seconds
+            }
+        }
         return policy
     }
 

@@ -60,7 +60,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let context = try Context(global)
-            var policy = context.config.policy
+            var policy = context.config.policy ?? AuditPolicy()
             for (text, keyPath, name) in [(maxPushAge, \AuditPolicy.push, "--max-push-age"), (maxVerifyAge, \AuditPolicy.verify, "--max-verify-age"),
                                           (maxDrillAge, \AuditPolicy.drill, "--max-drill-age")] {
                 guard let text else { continue }

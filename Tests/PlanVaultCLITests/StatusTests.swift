@@ -47,7 +47,7 @@ final class StatusTests: XCTestCase {
         try Fixture.write(dir.sub("planvault.toml"), "repo = \"repo\"\n[policy]\npush = \"soon\"\n")
         let bad = try run(["status"], cwd: dir.path)
         XCTAssertEqual(bad.status, 1)
-        XCTAssertTrue(bad.stderr.contains("[policy] takes push, verify and drill"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("policy push must be a duration"), bad.stderr)
     }
 
     func testPrometheusTextfileHasEachCheckAndIsReadableByTheExporter() throws {

@@ -317,6 +317,9 @@ final class ServerAuditTests: XCTestCase {
                    "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
         XCTAssertEqual(try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env).status, 0)
+        // The default policy wants a verification and a drill too.
+        XCTAssertEqual(try CLI.run(["verify", "--repo", server.url], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["drill", "--repo", server.url, "--sample", "1"], env: env).status, 0)
         let key = try CLI.run(["key", "export-public", "--repo", server.url], env: env)
         try Fixture.write(dir.sub("audit.pub"), key.stdout)
         // The auditor: another machine, a read-only token, the public key, no passphrase.

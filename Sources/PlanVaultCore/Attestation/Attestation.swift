@@ -40,6 +40,12 @@ public struct Attestation: Codable, Sendable, Equatable {
         public var result: String
         public var findings: Int
         public var detail: String?
+        /// Drills with `--sample N`: files drawn at random, how many of them could be compared
+        /// with the source at the primary site (present and unchanged since the snapshot), and
+        /// how many of those were byte for byte equal.
+        public var sampled: Int?
+        public var compared: Int?
+        public var matched: Int?
 
         public init(what: String, result: String, findings: Int, detail: String?) {
             self.what = what

@@ -17,13 +17,27 @@ public struct Auditor: Sendable {
 
     public struct Options: Sendable {
         public var readData = false
-        public var maxAge: TimeInterval?
+        /// The policy to hold the copy to; nil checks integrity only (as `verify` does).
+        public var policy: AuditPolicy?
+        /// The chain head an earlier report recorded: the chain seen now must extend it.
+        public var previous: PreviousHead?
+        public var planvaultVersion = ""
+        public var commandLine: [String] = []
         public init() {}
     }
 
     public func audit(_ options: Options, now: Date = Date()) async throws -> AuditReport {
+        var report = try await examine(options, now: now)
+        report.controls = AuditControls.assess(report)
+        return report
+    }
+
+    private func examine(_ options: Options, now: Date) async throws -> AuditReport {
         var report = AuditReport(repository: publicKey.repository, target: backend.location, fingerprint: publicKey.fingerprint,
                                  checkedAt: Timestamps.format(now))
+        report.planvaultVersion = options.planvaultVersion
+        report.commandLine = options.commandLine
+        report.remoteStorage.target = backend.location
         let (entries, unreadable) = try await AttestationLog.load(backend)
         // Records that do not verify are not evidence, and not a failure either: anyone who can
         // write to the target can plant one. The loss or alteration of a real record shows as a
@@ -45,9 +59,17 @@ public struct Auditor: Sendable {
         }
         guard !trusted.isEmpty else {
             report.add(.noAttestations, "", "no attestation signed by this key exists: there is no evidence of an offsite copy")
+            if let previous = options.previous { checkExtends(previous, trusted, &report) }
+            if let policy = options.policy { apply(policy, now: now, &report) }
             return report
         }
         checkChain(trusted, &report)
+        if let tip = trusted.last {
+            report.chainHead = .init(name: tip.name, sequence: tip.attestation.sequence, time: tip.attestation.time)
+        }
+        if let previous = options.previous {
+            checkExtends(previous, trusted, &report)
+        }
         let resolved = AttestationLog.resolvedObjects(trusted)
 
         // Snapshots still retained: pushed, and not removed by a signed retention record.
@@ -67,7 +89,9 @@ public struct Auditor: Sendable {
                     report.snapshots.append(.init(id: s.id, time: s.time, host: a.host, sourceSet: s.sourceSet, files: s.files, bytes: s.bytes,
                                                   objects: resolved[entry.name]?.count ?? 0, retained: !removed.contains(s.id)))
                 }
-            case .verify, .drill, .retention:
+            case .retention:
+                report.retention.append(.init(time: a.time, host: a.host, policy: a.policy ?? "", removed: a.removed ?? []))
+            case .verify, .drill:
                 report.checks.append(.init(time: a.time, type: a.type.rawValue, host: a.host, what: a.check?.what ?? a.policy ?? "",
                                            result: a.check?.result ?? "recorded", findings: a.check?.findings ?? 0,
                                            removed: a.removed?.count ?? 0))
@@ -87,16 +111,15 @@ public struct Auditor: Sendable {
             }
         }
 
-        // Freshness.
+        // Freshness, and the policy's other criteria.
         if let newest = pushes.compactMap({ $0.attestation.snapshot.flatMap { Timestamps.parse($0.time) } }).max() {
             report.newestCopy = Timestamps.format(newest)
-            let age = now.timeIntervalSince(newest)
-            if let maxAge = options.maxAge, age > maxAge {
-                report.add(.stale, "", "newest copy is \(Self.describe(age)) old (allowed: \(Self.describe(maxAge)))")
-            }
         } else {
             report.add(.noAttestations, "", "no push attestation: no copy has ever been attested")
         }
+        describeCurrency(pushes: pushes, now: now, &report)
+        describeTests(trusted, now: now, &report)
+        if let policy = options.policy { apply(policy, now: now, &report) }
 
         // Every object a retained snapshot needs must exist with its recorded size.
         var needed = [String: (kind: ObjectKind, size: UInt64, users: [String])]()
@@ -114,6 +137,7 @@ public struct Auditor: Sendable {
         for kind in Set(needed.values.map(\.kind)) {
             present[kind] = Dictionary(try await backend.list(kind).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         }
+        report.remoteStorage.objectsNeeded = needed.count
         for (name, need) in needed.sorted(by: { $0.key < $1.key }) {
             guard let size = present[need.kind]?[name] else {
                 report.add(.missingObject, name, "\(need.kind.singular) \(name.prefix(12))… missing (needed by snapshot \(need.users.joined(separator: ", ")))")
@@ -130,10 +154,14 @@ public struct Auditor: Sendable {
                 report.bytesRead += UInt64(bytes.count)
                 if LibCrypto.sha256(bytes).hex != name {
                     report.add(.objectDamaged, name, "\(need.kind.singular) \(name.prefix(12))… is damaged: its SHA-256 does not match its name")
+                } else {
+                    report.remoteStorage.objectsHashed += 1
                 }
             }
         }
+        report.remoteStorage.objectsPresent = report.objectsChecked
         report.readData = options.readData
+        report.remoteStorage.immutability = await immutability(retained.last?.attestation.snapshot?.id, head: report.chainHead?.name)
         return report
     }
 
