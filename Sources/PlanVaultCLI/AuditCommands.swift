@@ -178,7 +178,10 @@ struct DrillCommand: AsyncParsableCommand {
                 }
                 restoreOptions.includes = drawn.map(\.path)
             }
+            let progress = TerminalProgress.ifTerminal(enabled: !global.quiet)
+            if let progress { restoreOptions.progress = { @Sendable done, total in progress.update(done: done, total: total) } }
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snapshot, options: restoreOptions, index: index)
+            progress?.finish()
             let expectedFiles = drawn?.count ?? snapshot.summary.files
             let expectedBytes = drawn.map { $0.reduce(UInt64(0)) { $0 + ($1.size ?? 0) } } ?? snapshot.summary.totalBytes
             let comparison = drawn.map { DrillSample.compare($0, restoredIn: scratch, sources: snapshot.paths) }

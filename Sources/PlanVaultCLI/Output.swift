@@ -85,6 +85,14 @@ final class TerminalProgress: @unchecked Sendable {
         drawn = true
     }
 
+    /// Clears the bar so a line can be printed; the next update draws it again.
+    func clearLine() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        lastDraw = .distantPast
+    }
+
     func finish() {
         lock.lock()
         defer { lock.unlock() }

@@ -78,8 +78,17 @@ struct RestoreCommand: AsyncParsableCommand {
             var options = RestoreOptions(destination: to)
             options.overwrite = overwrite
             options.first = context.config.first + first
-            if !json { options.onReady = { path in Output.line("ready: \(path)") } }
+            let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
+            if !json {
+                options.onReady = { path in
+                    // A ready line is never drawn over by the bar.
+                    progress?.clearLine()
+                    Output.line("ready: \(path)")
+                }
+            }
+            if let progress { options.progress = { @Sendable done, total in progress.update(done: done, total: total) } }
             let result = try await Restorer(repository: repository, logger: context.logger).restore(snap, options: options, index: index)
+            progress?.finish()
             RunLog.done("snapshot \(id.prefix(8)) to \(to), \(result.files) files, \(Output.bytes(result.bytes))"
                         + (result.kept > 0 ? ", \(result.kept) kept" : "")
                         + (result.problems.isEmpty ? "" : ", \(result.problems.count) item(s) not restored"))

@@ -190,4 +190,34 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(pushed["bytes_stored"] as? Int, listed["bytes_stored"] as? Int)
         XCTAssertGreaterThan(push["bytes_written"] as? Int ?? 0, pushed["bytes_stored"] as? Int ?? .max)
     }
+
+    /// `command` on a terminal (util-linux `script` gives it a pseudo-terminal): what it drew.
+    func onTerminal(_ args: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        let quoted = ([CLI.binary] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        process.arguments = ["-qfec", quoted, "/dev/null"]
+        process.environment = CLI.environment(env)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: data, as: UTF8.self))
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func testRestoreVerifyAndDrillDrawAProgressBarOnATerminalOnly() throws {
+        try Fixture.write(dir.sub("plans/Maps/site.pdf"), Fixture.noise(6_000_000, seed: 3))
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        for args in [["restore", "latest", "--repo", repo, "--to", dir.sub("out"), "--no-cache"], ["verify", "--repo", repo, "--read-data"],
+                     ["drill", "--repo", repo]] {
+            let drawn = try onTerminal(args)
+            XCTAssertTrue(drawn.contains("100%") && drawn.contains("ETA") && drawn.contains("/s"), "\(args[0]): \(drawn)")
+        }
+        // Not a terminal (cron, a log file): no bar.
+        let logged = try ok(["verify", "--repo", repo, "--read-data"])
+        XCTAssertFalse((logged.stdout + logged.stderr).contains("ETA"), logged.stderr)
+    }
 }

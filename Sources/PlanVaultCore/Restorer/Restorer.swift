@@ -11,6 +11,8 @@ public struct RestoreOptions: Sendable {
     /// Called with the snapshot path of each file matching `first` once it is complete, synced
     /// and under its real name.
     public var onReady: (@Sendable (String) -> Void)?
+    /// Called as bundles are read: bytes of file content written and to write (a progress bar).
+    public var progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)?
 
     public init(destination: String) { self.destination = destination }
 }
@@ -177,12 +179,17 @@ public struct Restorer: Sendable {
             }
             // Read bundles; a chunk whose copy fails is tried again from its next copy, if any.
             var tried = [Digest32: Set<Digest32>]()
+            let total = Self.contentBytes(plan.values.flatMap(\.values))
+            var done: UInt64 = 0
             while !plan.isEmpty {
                 let work = Self.ordered(plan, position: position)
+                let bytesOfBundle = Dictionary(work.map { ($0.bundle, Self.contentBytes($0.chunks)) }, uniquingKeysWith: +)
                 for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
                 plan = [:]
                 let partials = files.map { (path: $0.node.path, partial: $0.partial) }
                 try await readBundles(work, partials: partials, dest: dest) { outcome in
+                    done = min(total, done + (bytesOfBundle[outcome.bundle] ?? 0))
+                    options.progress?(done, total)
                     var touched = Set<Int>()
                     for target in outcome.written {
                         files[target.file].remaining -= 1
@@ -239,6 +246,11 @@ public struct Restorer: Sendable {
             }
         }
         return result
+    }
+
+    /// Bytes of file content the chunks fill, counting a chunk once per place it goes.
+    static func contentBytes(_ chunks: [ChunkWork]) -> UInt64 {
+        chunks.reduce(UInt64(0)) { $0 + UInt64($1.entry.rawLength) * UInt64($1.targets.count) }
     }
 
     /// Bundles to read, each with its chunks in file order, sorted by the earliest file (in
