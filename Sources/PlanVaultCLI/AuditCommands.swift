@@ -57,6 +57,29 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let targets = try? Context(global).pushTargets, targets.count > 1 {
+            // Each target is its own copy with its own chain: each gets its own verdict and report.
+            try await EachTarget.run(targets, command: "audit", quiet: format != .text) { url in
+                var one = self
+                one.global.repo = url
+                let n = (targets.firstIndex { $0.repo == url } ?? 0) + 1
+                one.report = report.map { Self.reportName($0, target: n) }
+                try await one.auditOneTarget()
+            }
+            return
+        }
+        try await auditOneTarget()
+    }
+
+    /// `audit.html` for target 2 of several is `audit-target2.html` (`.oscal.json` kept whole).
+    static func reportName(_ file: String, target: Int) -> String {
+        for suffix in [".oscal.json", ".json", ".html"] where file.hasSuffix(suffix) {
+            return String(file.dropLast(suffix.count)) + "-target\(target)" + suffix
+        }
+        return file + "-target\(target)"
+    }
+
+    func auditOneTarget() async throws {
         try await guarded {
             let context = try Context(global)
             let text: String

@@ -55,5 +55,14 @@ final class MultiTargetPushTests: XCTestCase {
         let verify = try CLI.run(["verify"], env: env, cwd: dir.path)
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
         XCTAssertTrue(verify.stdout.contains("== target alternate site") && verify.stdout.contains("== target file share"), verify.stdout)
+
+        // The auditor checks each target's own chain, with a report per target.
+        try Fixture.write(dir.sub("audit.pub"), try CLI.run(["key", "export-public", "--repo", share], env: env).stdout)
+        let audit = try CLI.run(["audit", "--public-key", dir.sub("audit.pub"), "--integrity-only", "--report", dir.sub("audit.json")],
+                                env: ["PLANVAULT_SERVER_TOKEN": server.auditor, "PLANVAULT_CACERT": server.certPath, "HOME": dir.sub("auditor")],
+                                cwd: dir.path)
+        XCTAssertEqual(audit.status, 0, audit.stdout + audit.stderr)
+        XCTAssertEqual(audit.stdout.components(separatedBy: "verdict: PASS").count, 3, audit.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("audit-target1.json")) && FileManager.default.fileExists(atPath: dir.sub("audit-target2.json")))
     }
 }
