@@ -3,6 +3,12 @@ import XCTest
 import PlanVaultTestSupport
 
 final class AuditTests: XCTestCase {
+    func testPublicKeyFileWithWindowsLineEndsIsRead() throws {
+        let key = AuditPublicKey(repository: String(repeating: "ab", count: 32), key: [UInt8](repeating: 7, count: 32))
+        XCTAssertEqual(try AuditPublicKey.parse(key.text.replacingOccurrences(of: "\n", with: "\r\n")), key)
+        XCTAssertEqual(try AuditPublicKey.parse(key.text), key)
+    }
+
     func testEd25519MatchesRFC8032Tests1And2() throws {
         let key1 = SecretKey(bytes: Hex.decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60") ?? [])
         XCTAssertEqual(Hex.encode(try Ed25519.publicKey(privateKey: key1)), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")

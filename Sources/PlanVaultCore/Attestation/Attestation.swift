@@ -162,7 +162,8 @@ public struct AuditPublicKey: Sendable, Equatable {
     public static func parse(_ text: String) throws -> AuditPublicKey {
         var repository: String?
         var key: [UInt8]?
-        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        // A key file that went through an e-mail or a Windows editor has CRLF line ends.
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         guard lines.first == "planvault-audit-key v1" else {
             throw PlanVaultError.invalidArgument("not a PlanVault audit key (expected a file made by `planvault key export-public`)")
         }
