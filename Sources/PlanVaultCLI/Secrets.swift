@@ -16,7 +16,10 @@ enum Secrets {
             if let command = keys?.passphraseCommand { return try runCommand(command) }
             if let value = keys?.passphrase, !value.isEmpty { return value }
         }
-        guard isatty(STDIN_FILENO) == 1 else { throw PlanVaultError.noPassphrase }
+        guard isatty(STDIN_FILENO) == 1 else {
+            if let keys, environmentName == "PLANVAULT_PASSPHRASE" { throw PlanVaultError.keysFileWithoutPassphrase(path: keys.path) }
+            throw PlanVaultError.noPassphrase
+        }
         let first = try prompt("Passphrase: ")
         if confirm {
             guard first.count >= 8 else { throw PlanVaultError.invalidArgument("the passphrase must have at least 8 characters") }

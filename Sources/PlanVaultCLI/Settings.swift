@@ -150,6 +150,7 @@ struct ConfigFile {
 /// The keys file (`--keys FILE`): every secret PlanVault reads, in one private TOML file.
 /// See Keys.example.
 struct KeysFile {
+    var path = ""
     var passphrase: String?
     var passphraseCommand: String?
     var serverToken: String?
@@ -170,6 +171,7 @@ struct KeysFile {
         }
         let known: Set<String> = ["passphrase", "passphrase_command", "server_token", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"]
         var keys = KeysFile()
+        keys.path = path
         for key in table.keys {
             guard known.contains(key) else {
                 throw PlanVaultError.invalidArgument("keys file \(path): unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")

@@ -1,4 +1,5 @@
 import XCTest
+import PlanVaultTestSupport
 @testable import PlanVaultCLI
 
 /// Ages and waits read as durations, never as clock times ("13:48 old").
@@ -9,5 +10,17 @@ final class WordingTests: XCTestCase {
         XCTAssertEqual(Output.duration(4 * 3600 + 45 * 60 + 10), "4 h 45 min")
         XCTAssertEqual(Output.duration(30 * 3600), "1 day 6 h")
         XCTAssertEqual(Output.duration(9 * 86400 + 7200), "9 days")
+    }
+
+    /// The Quick start's `install -m 600 /dev/null keys.toml`, followed literally, leaves it empty.
+    func testAnEmptyKeysFileIsNamedAsHoldingNoPassphrase() throws {
+        let dir = try TempDir()
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "HOME": dir.path]
+        XCTAssertEqual(try CLI.run(["init", "--repo", dir.sub("repo")], env: env).status, 0)
+        try Fixture.write(dir.sub("keys.toml"), "")
+        chmod(dir.sub("keys.toml"), 0o600)
+        let result = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--keys", dir.sub("keys.toml")], env: ["HOME": dir.path])
+        XCTAssertEqual(result.status, 12, result.stderr)
+        XCTAssertTrue(result.stderr.contains("the keys file \(dir.sub("keys.toml")) holds no passphrase"), result.stderr)
     }
 }

@@ -7,6 +7,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case repositoryExists(location: String)
     case wrongPassphrase(location: String)
     case noPassphrase
+    /// The keys file was read but names no passphrase (left empty after `install -m 600 /dev/null`).
+    case keysFileWithoutPassphrase(path: String)
     case objectMissing(kind: ObjectKind, name: String)
     case objectDamaged(kind: ObjectKind, name: String, reason: String)
     case io(path: String, operation: String, errno: Int32)
@@ -43,6 +45,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "the recovery key file \(keyFile)… that these shares open is not at \(location) (it was removed with `planvault key remove`, or this is another repository): the shares cannot open it"
         case .wrongPassphrase(let location):
             return "the passphrase does not open any key of the repository at \(location): check PLANVAULT_PASSPHRASE, --passphrase-file or --passphrase-command"
+        case .keysFileWithoutPassphrase(let path):
+            return "the keys file \(path) holds no passphrase (it is empty, or has no `passphrase = \"...\"` or `passphrase_command` line; see Keys.example): add one, or set PLANVAULT_PASSPHRASE"
         case .noPassphrase:
             return "no passphrase given: set PLANVAULT_PASSPHRASE, or use --passphrase-file FILE, --passphrase-command CMD or --keys FILE (no prompt is shown when standard input is not a terminal)"
         case .objectMissing(let kind, let name):
@@ -108,7 +112,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
-        case .wrongPassphrase, .noPassphrase, .wrongShares, .recoveryKeyFileMissing: return ExitCodes.wrongPassphrase
+        case .wrongPassphrase, .noPassphrase, .keysFileWithoutPassphrase, .wrongShares, .recoveryKeyFileMissing: return ExitCodes.wrongPassphrase
         default: return ExitCodes.failure
         }
     }
