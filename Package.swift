@@ -2,6 +2,12 @@
 import Foundation
 import PackageDescription
 
+// PLANVAULT_STATIC_LIBS=1 (scripts/package.sh) links OpenSSL's libcrypto and zlib from their static
+// archives into the executable, so the packaged binary needs neither libssl3 nor zlib1g at run time.
+// Development builds link the shared libraries found by pkg-config.
+let staticLibs = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIBS"] == "1"
+let staticLibDir = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIB_DIR"] ?? "/usr/lib/x86_64-linux-gnu"
+
 let package = Package(
     name: "PlanVault",
     platforms: [.macOS(.v13)],
@@ -22,12 +28,12 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "CLibCrypto",
-            pkgConfig: "libcrypto",
+            pkgConfig: staticLibs ? nil : "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
-            pkgConfig: "zlib",
+            pkgConfig: staticLibs ? nil : "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(
@@ -36,7 +42,9 @@ let package = Package(
                 "CLibCrypto",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The module maps carry no `link` line, so that a static build can choose the archives.
+            linkerSettings: staticLibs ? [] : [.linkedLibrary("crypto"), .linkedLibrary("z")]
         ),
         .target(
             name: "PlanVaultHTTP",
@@ -75,7 +83,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "planvault",
-            dependencies: ["PlanVaultCLI"]
+            dependencies: ["PlanVaultCLI"],
+            linkerSettings: staticLibs
+                ? [.unsafeFlags(["-Xlinker", "\(staticLibDir)/libcrypto.a", "-Xlinker", "\(staticLibDir)/libz.a"])]
+                : []
         ),
         // Shared by the test targets: temporary folders, fixtures, the real executable.
         .target(
