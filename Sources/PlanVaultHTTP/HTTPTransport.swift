@@ -77,7 +77,7 @@ final class HTTPTransport: @unchecked Sendable {
                 guard Self.isTransient(reply.status) else { return reply }
                 cause = "the server answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)"
             } catch {
-                let failure = TransportFailure(error, host: URL(string: url)?.host ?? location)
+                let failure = await TransportFailure.explained(error, url: url, fallbackHost: location)
                 if failure.permanent {
                     logger.debug("\(method) \(url): \(String(reflecting: error))")
                     throw PlanVaultError.backend(location: location, message: failure.message)

@@ -155,10 +155,10 @@ final class TLSHintTests: XCTestCase {
         var started = Date()
         let https = try CLI.run(["snapshots", "--repo", server.url, "--cacert", server.certPath],
                                 env: env(dir, ["PLANVAULT_SERVER_TOKEN": server.reader]))
-        assertStopsAtOnce(https, saying: ["not for 127.0.0.2", "the name the certificate was issued for"], started: started)
+        assertStopsAtOnce(https, saying: ["not for 127.0.0.2: it is for 127.0.0.1, localhost. Use one of those names"], started: started)
         started = Date()
         let s3 = try CLI.run(["snapshots", "--repo", "s3://plans/vault", "--s3-endpoint", "https://\(server.address)", "--cacert", server.certPath],
                              env: env(dir))
-        assertStopsAtOnce(s3, saying: ["not for 127.0.0.2"], started: started)
+        assertStopsAtOnce(s3, saying: ["not for 127.0.0.2: it is for 127.0.0.1, localhost"], started: started)
     }
 }
