@@ -66,7 +66,7 @@ export PLANVAULT_SERVER_TOKEN=$reader
 export PLANVAULT_CACERT=~/ca.pem
 export PLANVAULT_PASSPHRASE="the envelope passphrase"
 ./planvault snapshots >"$work/snapshots.out" 2>"$work/snapshots.err" || { cat "$work/snapshots.err" >&2; fail "planvault snapshots"; }
-grep -q "plans" "$work/snapshots.out" || fail "planvault snapshots did not list the pushed snapshot: $(cat "$work/snapshots.out")"
+grep -q "Examples/plans" "$work/snapshots.out" || fail "planvault snapshots did not list the pushed snapshot: $(cat "$work/snapshots.out")"
 ./planvault restore latest --to ~/restored-plans >"$work/restore.out" 2>"$work/restore.err" \
   || { cat "$work/restore.err" >&2; fail "planvault restore latest"; }
 
