@@ -50,11 +50,11 @@ if [[ -n $unexpected ]]; then
 fi
 
 # Man pages from the command's own help (argument-parser's generate-manual plugin). The plugin
-# builds the package in release mode itself, which relinks the executable without the static
-# Swift runtime; the packaged binary was copied out above, before that.
+# builds the package itself; given the same build options it finds everything up to date. The
+# packaged binary was copied out above in any case.
 echo "package: man pages (swift package plugin generate-manual)" >&2
 find "$scratch/plugins" -path '*GenerateManual*' -name '*.1' -delete 2>/dev/null || true
-swift package --scratch-path "$scratch" plugin generate-manual --configuration release --multi-page \
+swift package -c release --static-swift-stdlib --scratch-path "$scratch" plugin generate-manual --configuration release --multi-page \
   --authors "PlanVault engineers" >/dev/null
 page=$(find "$scratch/plugins" -path '*GenerateManual*' -name planvault.1 | head -1)
 [[ -n $page ]] || { echo "package: the man pages were not generated" >&2; exit 1; }
