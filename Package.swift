@@ -2,9 +2,10 @@
 import Foundation
 import PackageDescription
 
-// PLANVAULT_STATIC_LIBS=1 (scripts/package.sh) links OpenSSL's libcrypto and zlib from their static
-// archives into the executable, so the packaged binary needs neither libssl3 nor zlib1g at run time.
-// Development builds link the shared libraries found by pkg-config.
+// PLANVAULT_STATIC_LIBS=1 (scripts/package.sh) links OpenSSL's libcrypto from its static archive
+// into the executable, so the packaged binary does not need libssl3. zlib stays shared: the static
+// Swift runtime's own link line names libz.so, which then wins over an archive (zlib1g is on every
+// Debian system). Development builds link the shared libraries found by pkg-config.
 let staticLibs = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIBS"] == "1"
 let staticLibDir = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIB_DIR"] ?? "/usr/lib/x86_64-linux-gnu"
 
@@ -44,7 +45,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The module maps carry no `link` line, so that a static build can choose the archives.
-            linkerSettings: staticLibs ? [] : [.linkedLibrary("crypto"), .linkedLibrary("z")]
+            linkerSettings: staticLibs ? [.linkedLibrary("z")] : [.linkedLibrary("crypto"), .linkedLibrary("z")]
         ),
         .target(
             name: "PlanVaultHTTP",
@@ -86,7 +87,7 @@ let package = Package(
             name: "planvault",
             dependencies: ["PlanVaultCLI"],
             linkerSettings: staticLibs
-                ? [.unsafeFlags(["-Xlinker", "\(staticLibDir)/libcrypto.a", "-Xlinker", "\(staticLibDir)/libz.a"])]
+                ? [.unsafeFlags(["-Xlinker", "\(staticLibDir)/libcrypto.a"])]
                 : []
         ),
         // Shared by the test targets: temporary folders, fixtures, the real executable.

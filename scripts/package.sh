@@ -3,8 +3,8 @@
 #   dist/planvault-VERSION-linux-x86_64.tar.gz   the binary, man pages, examples, systemd units
 #   dist/planvault_VERSION_amd64.deb             the same, installed as a Debian package
 # The binary carries the Swift runtime and Foundation (--static-swift-stdlib) and OpenSSL's
-# libcrypto and zlib (PLANVAULT_STATIC_LIBS=1, see Package.swift): it needs only glibc, libstdc++
-# and libgcc_s, which every Debian/Ubuntu system has.
+# libcrypto (PLANVAULT_STATIC_LIBS=1, see Package.swift). It still needs glibc, libstdc++, libgcc_s,
+# zlib (libz.so.1) and libxml2 (Foundation's XML parser), which the .deb depends on.
 #
 # Usage: scripts/package.sh [--scratch-path DIR]
 #   --scratch-path DIR   SwiftPM build folder for the release build (default: PLANVAULT_RELEASE_SCRATCH,
@@ -21,11 +21,11 @@ while (($#)); do
   esac
 done
 
-for tool in dpkg-deb gzip strip; do
+for tool in dpkg-deb gzip strip readelf; do
   command -v "$tool" >/dev/null || { echo "package: $tool is missing (apt-get install dpkg-dev binutils gzip)" >&2; exit 1; }
 done
-for lib in libcrypto.a libz.a; do
-  [[ -f /usr/lib/x86_64-linux-gnu/$lib ]] || { echo "package: /usr/lib/x86_64-linux-gnu/$lib is missing (apt-get install libssl-dev zlib1g-dev)" >&2; exit 1; }
+for lib in libcrypto.a; do
+  [[ -f /usr/lib/x86_64-linux-gnu/$lib ]] || { echo "package: /usr/lib/x86_64-linux-gnu/$lib is missing (apt-get install libssl-dev)" >&2; exit 1; }
 done
 
 # The same environment for every SwiftPM call below: a changed manifest would rebuild everything.
@@ -41,11 +41,13 @@ strip "$work/planvault"
 version=$("$work/planvault" --version)
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "package: unexpected version \"$version\" from the binary" >&2; exit 1; }
 
-# Refuse a binary that would need anything beyond the C/C++ runtime.
-libs=$(ldd "$work/planvault" | awk '{print $1}' | sed 's|.*/||')
-unexpected=$(grep -vE '^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2)$' <<<"$libs" || true)
+# Refuse a binary that needs a library beyond the ones the .deb depends on: the C/C++ runtime,
+# zlib (libz.so.1, see Package.swift; zlib1g is a "required" Debian package) and libxml2
+# (Foundation's XML parser, used for S3 replies).
+needed=$(readelf -d "$work/planvault" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+unexpected=$(grep -vE '^(libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|libz\.so\.1|libxml2\.so\.2)$' <<<"$needed" || true)
 if [[ -n $unexpected ]]; then
-  echo "package: the binary links libraries a bare machine may not have:" $unexpected >&2
+  echo "package: the binary needs libraries the package does not depend on:" $unexpected >&2
   exit 1
 fi
 
@@ -90,7 +92,7 @@ Version: $version
 Architecture: amd64
 Maintainer: PlanVault engineers <planvault@localhost>
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libstdc++6, libgcc-s1
+Depends: libc6 (>= 2.34), libstdc++6, libgcc-s1, zlib1g, libxml2
 Section: admin
 Priority: optional
 Description: encrypted offsite copies of business-continuity plans

@@ -17,16 +17,17 @@ enum CertificateNames {
                 .connectTimeout(timeout)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) { certificates, promise in
+                        let refuse: NIOSSLCustomVerificationCallback = { certificates, promise in
                             seen.set(certificates.first.map(names(of:)) ?? [])
-                            promise.succeed(.failed)
+                            promise.succeed(NIOSSLVerificationResult.failed)
                         }
+                        let handler = try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallback: refuse)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
             let channel = try await bootstrap.connect(host: host, port: port).get()
             // The refused handshake closes the channel; a server that never answers is cut off.
-            let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            let deadline = channel.eventLoop.scheduleTask(in: timeout) { _ = channel.close() }
             try? await channel.closeFuture.get()
             deadline.cancel()
         } catch {
@@ -46,7 +47,7 @@ enum CertificateNames {
                 var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
                 let family = bytes.count == 4 ? AF_INET : AF_INET6
                 if bytes.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }) != nil {
-                    out.append(String(cString: text))
+                    out.append(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
                 }
             }
         }
