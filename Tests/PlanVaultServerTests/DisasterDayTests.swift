@@ -28,7 +28,7 @@ final class ReaderTokenTests: XCTestCase {
         let putKey = try await agent.send(.PUT, "https://\(server.address)/plans/keys/\(keyName)", body: key)
         XCTAssertEqual(putKey.status.code, 201)
         let lock = Array("{}".utf8)
-        let lockName = String(repeating: "1f", count: 32)
+        let lockName = LibCrypto.sha256(lock).hex
         let putLock = try await agent.send(.PUT, "https://\(server.address)/plans/locks/\(lockName)", body: lock)
         XCTAssertEqual(putLock.status.code, 201)
 
