@@ -51,16 +51,18 @@ if [[ -n $unexpected ]]; then
   exit 1
 fi
 
-# Man pages from the command's own help (argument-parser's generate-manual plugin). The plugin
-# builds the package itself; given the same build options it finds everything up to date. The
-# packaged binary was copied out above in any case.
-echo "package: man pages (swift package plugin generate-manual)" >&2
-find "$scratch/plugins" -path '*GenerateManual*' -name '*.1' -delete 2>/dev/null || true
-swift package -c release --static-swift-stdlib --scratch-path "$scratch" plugin generate-manual --configuration release --multi-page \
-  --authors "PlanVault engineers" >/dev/null
-page=$(find "$scratch/plugins" -path '*GenerateManual*' -name planvault.1 | head -1)
-[[ -n $page ]] || { echo "package: the man pages were not generated" >&2; exit 1; }
-mandir=$(dirname "$page")
+# Man pages from the command's own help, by the tool behind argument-parser's generate-manual
+# plugin. `swift package plugin generate-manual` would first rebuild the whole package in release
+# without the static runtime (another ~20 minutes here), so the script builds the plugin's tool
+# (the `generate-manual` product of the same argument-parser checkout) with the options above and
+# runs it on the packaged binary, as the plugin does.
+echo "package: man pages (argument-parser's generate-manual)" >&2
+swift build -c release --static-swift-stdlib --product generate-manual --scratch-path "$scratch"
+mandir="$work/man"
+mkdir -p "$mandir"
+"$scratch/release/generate-manual" "$work/planvault" --multi-page --authors "PlanVault engineers" \
+  ${SOURCE_DATE_EPOCH:+--date "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)"} --output-directory "$mandir"
+[[ -f $mandir/planvault.1 && -f $mandir/planvault.restore.1 ]] || { echo "package: the man pages were not generated" >&2; exit 1; }
 
 # The file tree both packages share.
 stage() {
