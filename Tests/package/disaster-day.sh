@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- Before the disaster: the server at the alternate site and a nightly push from the office. ---
-mkdir -p "$work/site" "$work/office"
+mkdir -p "$work/site/root" "$work/office"
 tar -C "$work/site" -xzf "${tarballs[0]}"
 pv=$(echo "$work"/site/planvault-*-linux-x86_64/planvault)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
