@@ -87,7 +87,7 @@ for f in /usr/bin/planvault /etc/planvault/planvault.toml.example /usr/share/man
 done
 [[ $(/usr/bin/planvault --version) == $("$bin" --version) ]] || fail "/usr/bin/planvault is not the packaged binary"
 zcat /usr/share/man/man1/planvault.1.gz | grep -q '^\.Dt PLANVAULT 1' || fail "planvault.1 is not a section 1 manual page"
-zcat /usr/share/man/man1/planvault.restore.1.gz | grep -q -- 'to' || fail "planvault.restore.1 does not describe restore's options"
+zcat /usr/share/man/man1/planvault.restore.1.gz | grep -q -- '^\.It Fl -to Ar DIR' || fail "planvault.restore.1 does not describe restore's --to"
 pass "dpkg -i installs binary, man pages, example config and units"
 # `systemd-analyze verify` checks syntax, directives and that ExecStart's binary exists.
 systemd-analyze verify /lib/systemd/system/planvault-push.service /lib/systemd/system/planvault-push.timer \
