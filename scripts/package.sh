@@ -30,6 +30,10 @@ done
 
 # The same environment for every SwiftPM call below: a changed manifest would rebuild everything.
 export PLANVAULT_STATIC_LIBS=1
+# SwiftPM reuses a cached build plan whose options may differ (--static-swift-stdlib is not part of
+# its key: a plan made by a plain `swift build -c release` or a plugin would link the Swift runtime
+# dynamically). Removing the cached plan makes it plan again with the options below.
+rm -f "$scratch/release.yaml" "$scratch/x86_64-unknown-linux-gnu/release/description.json"
 echo "package: release build in $scratch (about 20 minutes when cold)" >&2
 swift build -c release --static-swift-stdlib --product planvault --scratch-path "$scratch"
 bin="$scratch/release/planvault"
