@@ -2,6 +2,13 @@
 import Foundation
 import PackageDescription
 
+// PLANVAULT_STATIC_LIBS=1 (scripts/package.sh) links OpenSSL's libcrypto from its static archive
+// into the executable, so the packaged binary does not need libssl3. zlib stays shared: the static
+// Swift runtime's own link line names libz.so, which then wins over an archive (zlib1g is on every
+// Debian system). Development builds link the shared libraries found by pkg-config.
+let staticLibs = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIBS"] == "1"
+let staticLibDir = ProcessInfo.processInfo.environment["PLANVAULT_STATIC_LIB_DIR"] ?? "/usr/lib/x86_64-linux-gnu"
+
 let package = Package(
     name: "PlanVault",
     platforms: [.macOS(.v13)],
@@ -23,12 +30,12 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "CLibCrypto",
-            pkgConfig: "libcrypto",
+            pkgConfig: staticLibs ? nil : "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
-            pkgConfig: "zlib",
+            pkgConfig: staticLibs ? nil : "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(
@@ -37,7 +44,9 @@ let package = Package(
                 "CLibCrypto",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The module maps carry no `link` line, so that a static build can choose the archives.
+            linkerSettings: staticLibs ? [.linkedLibrary("z")] : [.linkedLibrary("crypto"), .linkedLibrary("z")]
         ),
         .target(
             name: "PlanVaultHTTP",
@@ -46,6 +55,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,7 +87,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "planvault",
-            dependencies: ["PlanVaultCLI"]
+            dependencies: ["PlanVaultCLI"],
+            linkerSettings: staticLibs
+                ? [.unsafeFlags(["-Xlinker", "\(staticLibDir)/libcrypto.a"])]
+                : []
         ),
         // Shared by the test targets: temporary folders, fixtures, the real executable.
         .target(

@@ -34,4 +34,12 @@ failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
 if [[ -n $summary ]]; then
   echo "tests: $((total - failed)) passed, $failed failed"
 fi
+# The package tests (under a minute) test the built packages: scripts/package.sh makes them (.ci/run
+# runs it first). Without them this says so rather than passing in silence.
+if compgen -G "dist/planvault-*-linux-x86_64.tar.gz" >/dev/null && compgen -G "dist/planvault_*_amd64.deb" >/dev/null; then
+  bash Tests/package/run.sh dist || status=1
+  bash Tests/package/disaster-day.sh dist || status=1
+else
+  echo "tests: package tests NOT run: no packages in dist/ (build them with bash scripts/package.sh)"
+fi
 exit "$status"

@@ -55,6 +55,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Open the repository with recovery shares instead of a passphrase: share files from `planvault key split` (mode 600; several blocks per file are fine), or - to type or paste them.", valueName: "FILE"))
     var shares: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Retry a failed request to a server or S3 at most N times (0-20; default 5), printing each retry. Default: PLANVAULT_RETRIES.", valueName: "N"))
+    var retries: Int?
 }
 
 /// Everything a command needs, resolved once from options, config file, keys file and environment.
@@ -110,7 +113,8 @@ struct Context {
         }
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             let token = environment["PLANVAULT_SERVER_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? keys?.serverToken
-            return try HTTPBackend(url: url, token: token, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
+            return try HTTPBackend(url: url, token: token, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger,
+                                   attempts: try retries + 1)
         }
         return try BackendFactory.make(url)
     }
@@ -143,7 +147,27 @@ struct Context {
             }
             s3.partSize = mib << 20
         }
-        return try S3Backend(options: s3, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger)
+        return try S3Backend(options: s3, caCertificatePath: options.cacert ?? environment["PLANVAULT_CACERT"], logger: logger,
+                             attempts: try retries + 1)
+    }
+
+    /// How many times a failed request to a server or S3 is tried again: --retries, then
+    /// PLANVAULT_RETRIES, then 5 (six attempts, about half a minute of backoff).
+    var retries: Int {
+        get throws {
+            let limit = 0...20
+            if let n = options.retries {
+                guard limit.contains(n) else { throw PlanVaultError.invalidArgument("--retries \(n) is out of range: give 0 to 20") }
+                return n
+            }
+            if let text = environment["PLANVAULT_RETRIES"], !text.isEmpty {
+                guard let n = Int(text.trimmingCharacters(in: .whitespaces)), limit.contains(n) else {
+                    throw PlanVaultError.invalidArgument("PLANVAULT_RETRIES is \"\(text)\": give a whole number from 0 to 20, or unset it for 5")
+                }
+                return n
+            }
+            return 5
+        }
     }
 
     /// Remote targets have latency to hide: more uploads in flight.

@@ -95,7 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
             @Option(name: .customLong("file"), help: ArgumentHelp("Tokens file (created with mode 600 if missing).", valueName: "FILE"))
             var tokens: String
 
-            @Option(help: "agent (read + add), auditor (read only) or admin (everything).")
+            @Option(help: "agent (read + add), auditor (read, no key files), reader (read everything, write nothing; for restores) or admin (everything).")
             var role: String = "agent"
 
             @Option(name: .customLong("repo"), help: ArgumentHelp("Repository name the token may reach (repeatable; * for all).", valueName: "NAME"))
@@ -107,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             func run() async throws {
                 try await guarded {
                     guard let role = TokenRole(rawValue: role) else {
-                        throw PlanVaultError.invalidArgument("--role must be one of agent, auditor, admin")
+                        throw PlanVaultError.invalidArgument("--role must be one of agent, auditor, reader, admin")
                     }
                     guard !repositories.isEmpty else { throw PlanVaultError.invalidArgument("name at least one --repo (or --repo '*')") }
                     var file = try TokenFile.loadOrEmpty(path: tokens)

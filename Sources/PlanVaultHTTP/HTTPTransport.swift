@@ -77,7 +77,7 @@ final class HTTPTransport: @unchecked Sendable {
                 guard Self.isTransient(reply.status) else { return reply }
                 cause = "the server answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)"
             } catch {
-                let failure = TransportFailure(error, host: URL(string: url)?.host ?? location)
+                let failure = await TransportFailure.explained(error, url: url, fallbackHost: location)
                 if failure.permanent {
                     logger.debug("\(method) \(url): \(String(reflecting: error))")
                     throw PlanVaultError.backend(location: location, message: failure.message)
@@ -89,7 +89,7 @@ final class HTTPTransport: @unchecked Sendable {
             try await Task.sleep(nanoseconds: delay)
             delay = min(delay * 2, 8_000_000_000)
         }
-        throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempts: \(cause); check that the server is running and reachable, then run the command again")
+        throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(cause); check that the server is running and reachable, then run the command again")
     }
 
     /// 429 and 5xx may pass on a later attempt; 501 (not implemented), 505 (version) and 507

@@ -49,7 +49,7 @@ extension S3Backend {
                     return (reply, attempt)
                 }
             } catch {
-                let (message, retryable) = S3RetryPolicy.describe(error, endpoint: options.endpoint)
+                let (message, retryable) = await S3RetryPolicy.describe(error, endpoint: options.endpoint)
                 guard retryable else { throw PlanVaultError.backend(location: location, message: "S3 \(operation.description): \(message)") }
                 cause = message
             }

@@ -63,8 +63,14 @@ struct S3RetryPolicy: Sendable {
     }
 
     /// A connection-level failure in words, and whether trying again can help.
-    static func describe(_ error: any Error, endpoint: String) -> (message: String, retryable: Bool) {
-        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+    static func describe(_ error: any Error, endpoint: String) async -> (message: String, retryable: Bool) {
+        // The HTTP client may wrap the TLS error: looked for inside, so that an untrusted or
+        // misnamed certificate stops at once with what to do, instead of being retried.
+        if TransportFailure.find(NIOSSLError.self, in: error) != nil || TransportFailure.find(NIOSSLExtraError.self, in: error) != nil {
+            let failure = await TransportFailure.explained(error, url: endpoint, fallbackHost: endpoint)
+            return ("the TLS connection to \(endpoint) failed: \(failure.message)", !failure.permanent)
+        }
+        if TransportFailure.find(BoringSSLError.self, in: error) != nil {
             return ("the TLS connection to \(endpoint) failed (is its certificate trusted? give the CA certificate with --cacert or PLANVAULT_CACERT)", false)
         }
         if let io = error as? IOError {

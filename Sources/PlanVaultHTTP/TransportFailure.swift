@@ -10,13 +10,16 @@ import NIOSSL
 struct TransportFailure {
     var permanent: Bool
     var message: String
+    /// The certificate is valid but issued for other names: `explained` can say which.
+    var hostnameMismatch = false
 
     init(_ error: Error, host: String) {
         if let ssl = Self.find(NIOSSLError.self, in: error) {
             self = Self.tls(ssl, host: host)
         } else if let extra = Self.find(NIOSSLExtraError.self, in: error) {
             if extra == .failedToValidateHostname || extra == .serverHostnameImpossibleToMatch {
-                self.init(permanent: true, message: "the server's certificate is not for \(host): use the name the certificate was issued for in the repository URL, or reissue the certificate with \(host) in its subjectAltName")
+                self.init(permanent: true, message: Self.wrongName(host: host, names: []))
+                hostnameMismatch = true
             } else {
                 self.init(permanent: true, message: "the TLS connection to \(host) could not be set up (\(extra.description.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown reason"))")
             }
@@ -32,6 +35,26 @@ struct TransportFailure {
         } else {
             self.init(permanent: false, message: "the connection failed unexpectedly")
         }
+    }
+
+    /// The failure for a request to `url`; a certificate for other names is asked for its names
+    /// (a separate handshake that sends nothing), so the message says which would work.
+    static func explained(_ error: Error, url: String, fallbackHost: String) async -> TransportFailure {
+        let parsed = URL(string: url)
+        let host = parsed?.host ?? fallbackHost
+        var failure = TransportFailure(error, host: host)
+        if failure.hostnameMismatch, let parsed, let host = parsed.host {
+            let names = await CertificateNames.probe(host: host, port: parsed.port ?? (parsed.scheme == "http" ? 80 : 443))
+            if !names.isEmpty { failure.message = wrongName(host: host, names: names) }
+        }
+        return failure
+    }
+
+    static func wrongName(host: String, names: [String]) -> String {
+        if names.isEmpty {
+            return "the server's certificate is not for \(host): use the name the certificate was issued for in the address, or reissue the certificate with \(host) in its subjectAltName"
+        }
+        return "the server's certificate is not for \(host): it is for \(names.joined(separator: ", ")). Use \(names.count == 1 ? "that name" : "one of those names") in the address instead of \(host), or reissue the certificate with \(host) in its subjectAltName"
     }
 
     init(permanent: Bool, message: String) {

@@ -69,7 +69,7 @@ struct ObjectResponder: HTTPResponder {
             return try await put(repo, kind, name, request: request)
         case (.delete, .object(let repo, let kind, let name)):
             // Agents release their repository locks, even on an append-only server; nothing else.
-            if kind == .lock && token.role != .auditor { return try delete(repo, kind, name) }
+            if kind == .lock && (token.role == .agent || token.role == .admin) { return try delete(repo, kind, name) }
             try authorize(token, .remove)
             return try delete(repo, kind, name)
         default:

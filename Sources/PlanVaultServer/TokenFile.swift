@@ -5,8 +5,11 @@ import PlanVaultCore
 public enum TokenRole: String, Codable, Sendable, CaseIterable {
     /// Read, list, and add new objects; never delete or overwrite.
     case agent
-    /// Read and list only.
+    /// Read and list only; key files excepted (an audit needs none).
     case auditor
+    /// Read and list everything, key files included; writes and deletes nothing, not even a lock.
+    /// The credential for a disaster-day restore on a machine that is not trusted to push.
+    case reader
     /// Everything, including DELETE (for pruning).
     case admin
 }

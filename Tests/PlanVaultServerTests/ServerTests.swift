@@ -17,7 +17,7 @@ final class TestServer {
     var logPath = ""
     let tls: Bool
     let host: String
-    var agent = "", auditor = "", admin = "", otherRepoAgent = ""
+    var agent = "", auditor = "", admin = "", otherRepoAgent = "", reader = ""
 
     init(appendOnly: Bool = false, extraArguments: [String] = [], tls: Bool = true, host: String = "127.0.0.1") throws {
         self.tls = tls
@@ -32,6 +32,7 @@ final class TestServer {
         auditor = try file.add(role: .auditor, repositories: ["plans"], label: "auditor").token
         admin = try file.add(role: .admin, repositories: ["*"], label: "admin").token
         otherRepoAgent = try file.add(role: .agent, repositories: ["other"], label: "other office").token
+        reader = try file.add(role: .reader, repositories: ["plans"], label: "disaster day").token
         try file.save(path: tokensPath)
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
