@@ -182,6 +182,19 @@ struct DrillCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let targets = try? Context(global).pushTargets, targets.count > 1 {
+            // Each target is its own copy: each is drilled, and each chain records its drill.
+            try await EachTarget.run(targets, command: "drill", quiet: global.quiet) { url in
+                var one = self
+                one.global.repo = url
+                try await one.drillOneTarget()
+            }
+            return
+        }
+        try await drillOneTarget()
+    }
+
+    func drillOneTarget() async throws {
         try await guarded {
             let context = try Context(global)
             let writer = try await context.openWriter()

@@ -40,15 +40,7 @@ struct CopyCommand: AsyncParsableCommand {
             if let from { options.repo = from }
             let context = try Context(options)
             let source = try await context.openRepository()
-            let sourceLock = try await context.sharedLockIfPossible(source)
-            let result: RepositoryCopy.Result
-            do {
-                result = try await context.copy(source, to: to)
-                await sourceLock?.release()
-            } catch {
-                await sourceLock?.release()
-                throw error
-            }
+            let result = try await context.copy(source, to: to)
             let destination = try context.backend(for: to)
             let count = result.copied.values.reduce(0) { $0 + $1.count }
             let bytes = result.copied.values.reduce(UInt64(0)) { $0 + $1.bytes }
@@ -63,6 +55,9 @@ struct CopyCommand: AsyncParsableCommand {
                     result.copied[kind].map { "\($0.count) \(kind.rawValue)" }
                 }
                 if !kinds.isEmpty { Output.line("  \(kinds.joined(separator: ", "))") }
+                if result.notCopiedAsRemoved > 0 {
+                    Output.line("  \(result.notCopiedAsRemoved) snapshot(s) the destination's retention records removed were not brought back")
+                }
                 if !result.snapshotsAttested.isEmpty { Output.line("  attested \(result.snapshotsAttested.count) snapshot(s) at the destination") }
                 for problem in problems { Output.error("planvault: \(problem)") }
             }

@@ -80,7 +80,10 @@ struct KeyCommand: AsyncParsableCommand {
                     throw PlanVaultError.invalidArgument("refusing to remove the key this passphrase opened; open with another passphrase to remove it")
                 }
                 try await writer.backend.delete(.key, name: name)
-                Output.line("removed key \(name.prefix(8))")
+                // Push records that named the removed key file are attested again, so the audit's
+                // completeness check describes the repository as it now is.
+                let reattested = try await AttestationLog.reattestStale(writer: writer)
+                Output.line("removed key \(name.prefix(8))" + (reattested.isEmpty ? "" : "; \(reattested.count) snapshot(s) attested again"))
             }
         }
     }

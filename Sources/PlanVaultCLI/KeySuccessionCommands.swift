@@ -30,9 +30,13 @@ extension KeyCommand {
                 let label = try? await JSONDecoder().decode(KeyFile.self, from: Data(writer.backend.read(.key, name: old, range: nil))).label
                 let name = try await writer.addKey(passphrase: newPassphrase, label: label ?? nil)
                 // The new key must open the repository before the old one goes.
-                _ = try await Repository.open(backend: writer.backend, passphrase: newPassphrase, cacheRoot: nil, logger: context.logger)
+                let reopened = try await Repository.open(backend: writer.backend, passphrase: newPassphrase, cacheRoot: nil, logger: context.logger)
                 try await writer.backend.delete(.key, name: old)
-                Output.line("passphrase changed: key \(name.prefix(8)) replaces \(old.prefix(8))")
+                // Push records name the key file a restore needs: attest again those that named the old one.
+                let reattested = try await AttestationLog.reattestStale(writer: RepositoryWriter(repository: reopened, backend: writer.backend))
+                Output.line("passphrase changed: key \(name.prefix(8)) replaces \(old.prefix(8))"
+                            + (reattested.isEmpty ? "" : "; \(reattested.count) snapshot(s) attested again with the new key file"))
+                Output.error("planvault: note: scheduled runs still give the old passphrase until you change it where they read it (PLANVAULT_PASSPHRASE, the keys file, or the passphrase command)")
             }
         }
     }

@@ -45,8 +45,11 @@ struct KitCommand: AsyncParsableCommand {
             // Every target of the config, even when --repo chose the one read here.
             let targets = context.config.allTargets.isEmpty ? [ConfigFile.Target(name: nil, repo: try context.repositoryURL)] : context.config.allTargets
             var keys = [(id: String, kind: String, label: String, created: String)]()
-            for info in try await repository.backend.list(.key).sorted(by: { $0.name < $1.name }) {
-                guard let file = try? JSONDecoder().decode(KeyFile.self, from: Data(try await repository.backend.read(.key, name: info.name, range: nil))) else { continue }
+            for info in try await repository.backend.list(.key).sorted(by: { $0.name < $1.name }) where info.size <= UInt64(Limits.maxKeyFileSize) {
+                // Only intact key files of this repository are listed: a planted one is not a key.
+                let bytes = try await repository.backend.read(.key, name: info.name, range: nil)
+                guard LibCrypto.sha256(bytes).hex == info.name, let file = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)),
+                      file.repository == repository.config.id else { continue }
                 keys.append((String(info.name.prefix(16)), file.recovery.map { "recovery shares: any \($0.threshold) of \($0.shares)" } ?? "passphrase",
                              file.label ?? "", String(file.created.prefix(10))))
             }

@@ -77,8 +77,9 @@ struct MultiTargetPush {
 }
 
 extension Context {
-    /// Makes the target at `url` hold `source`'s repository (`planvault copy`), holding a shared
-    /// lock on the destination while it writes, and attests the copied snapshots there.
+    /// Makes the target at `url` hold `source`'s repository (`planvault copy`), holding shared
+    /// locks on both while it copies, and attests the copied snapshots there. `source` must be
+    /// the repository this context's `--repo` names.
     func copy(_ source: Repository, to url: String) async throws -> RepositoryCopy.Result {
         let destination = try backend(for: url)
         guard destination.location != source.backend.location else {
@@ -86,14 +87,23 @@ extension Context {
         }
         let copier = RepositoryCopy(source: source, destination: destination, logger: logger, concurrency: uploadConcurrency(for: destination))
         let hadConfig = try await copier.prepareDestination()
-        let lock = try await RepositoryLock.acquire(backend: destination, repository: source.config.id, exclusive: false,
-                                                    wait: try lockWaitSeconds(), logger: logger) { message in
-            Output.error("planvault: \(message)")
-        }
-        return try await lock.around {
-            var result = try await copier.run(hadConfig: hadConfig)
-            try await copier.attestCopies(&result)
+        // Shared locks on both sides: no prune deletes what is being copied, at either end.
+        let sourceLock = try await sharedLockIfPossible(source)
+        do {
+            let lock = try await RepositoryLock.acquire(backend: destination, repository: source.config.id, exclusive: false,
+                                                        wait: try lockWaitSeconds(), logger: logger) { message in
+                Output.error("planvault: \(message)")
+            }
+            let result = try await lock.around {
+                var result = try await copier.run(hadConfig: hadConfig)
+                try await copier.attestCopies(&result)
+                return result
+            }
+            await sourceLock?.release()
             return result
+        } catch {
+            await sourceLock?.release()
+            throw error
         }
     }
 }

@@ -57,7 +57,9 @@ struct ScheduleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        // The running binary, wherever PATH found it (argv[0] may be a bare name).
+        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let common = "--config \(config) --keys \(keys)"
         var out = [String]()
         if format != "systemd" {

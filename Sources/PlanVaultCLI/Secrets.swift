@@ -20,7 +20,9 @@ enum Secrets {
             if let keys, environmentName == "PLANVAULT_PASSPHRASE" { throw PlanVaultError.keysFileWithoutPassphrase(path: keys.path) }
             throw PlanVaultError.noPassphrase
         }
+        if !confirm, let memo = memoLock.withLock({ memoPrompt }) { return memo }
         let first = try prompt("Passphrase: ")
+        if !confirm { memoLock.withLock { memoPrompt = first } }
         if confirm {
             guard first.count >= 8 else { throw PlanVaultError.invalidArgument("the passphrase must have at least 8 characters") }
             guard try prompt("Repeat passphrase: ") == first else { throw PlanVaultError.invalidArgument("the passphrases do not match") }
@@ -54,7 +56,20 @@ enum Secrets {
         return shares
     }
 
+    /// What was read from standard input or a prompt, kept for the run: a command that opens
+    /// several targets reads the shares (or asks for the passphrase) once.
+    private static let memoLock = NSLock()
+    nonisolated(unsafe) private static var memoShares: [RecoveryShare]?
+    nonisolated(unsafe) private static var memoPrompt: String?
+
     private static func sharesFromStandardInput() throws -> [RecoveryShare] {
+        if let memo = memoLock.withLock({ memoShares }) { return memo }
+        let shares = try readSharesFromStandardInput()
+        memoLock.withLock { memoShares = shares }
+        return shares
+    }
+
+    private static func readSharesFromStandardInput() throws -> [RecoveryShare] {
         let terminal = isatty(STDIN_FILENO) == 1
         if terminal { FileHandle.standardError.write(Data("Paste or type each share block, from its BEGIN line to its END line:\n".utf8)) }
         var text = ""

@@ -84,4 +84,26 @@ final class CopyTests: XCTestCase {
         XCTAssertTrue(damaged.stderr.contains(String(rel.suffix(64).prefix(12))) || damaged.stderr.contains("does not match its name"), damaged.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(copy)/bundles/\(rel)"), "a damaged object is never copied")
     }
+
+    func testCopyNeverBringsBackARevokedKeyOrAForgottenSnapshot() throws {
+        let add = try CLI.run(["key", "add", "--repo", repo, "--label", "leaving custodian"], env: env.merging(["PLANVAULT_NEW_PASSPHRASE": "the leaving custodian's passphrase"]) { a, _ in a })
+        XCTAssertEqual(add.status, 0, add.stderr)
+        try Fixture.write(dir.sub("plans/Runbooks/second.md"), Fixture.text(30, seed: 5))
+        XCTAssertEqual(try CLI.run(["push", "--repo", repo, dir.sub("plans")], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["copy", "--repo", repo, "--to", copy], env: env).status, 0)
+        // At the copy: the custodian's passphrase is revoked and the older snapshot forgotten.
+        let leaving = try XCTUnwrap(add.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        XCTAssertEqual(try CLI.run(["key", "remove", "--repo", copy, leaving], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["forget", "--repo", copy, "--keep-last", "1"], env: env).status, 0)
+        let snapshotsAtCopy = try FileIO.listDirectory(copy + "/snapshots")
+        XCTAssertEqual(snapshotsAtCopy.count, 1)
+
+        let again = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("1 snapshot(s) the destination's retention records removed were not brought back"), again.stdout)
+        XCTAssertEqual(try FileIO.listDirectory(copy + "/snapshots"), snapshotsAtCopy)
+        let revoked = try CLI.run(["snapshots", "--repo", copy], env: ["HOME": dir.sub("leaver"), "PLANVAULT_PASSPHRASE": "the leaving custodian's passphrase"])
+        XCTAssertEqual(revoked.status, 12, "the revoked passphrase stays revoked at the copy: \(revoked.stderr)")
+        try assertCompleteCopy()
+    }
 }

@@ -111,5 +111,9 @@ final class KeySuccessionTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["snapshots", "--repo", repo], env: env).status, 12, "the old passphrase no longer opens it")
         let fresh = try CLI.run(["snapshots", "--repo", repo], env: ["HOME": dir.path, "PLANVAULT_PASSPHRASE": "a brand new passphrase"])
         XCTAssertEqual(fresh.status, 0, fresh.stderr)
+        // The push records named the removed key file: they are attested again, so the audit passes.
+        try Fixture.write(dir.sub("audit.pub"), try CLI.run(["key", "export-public", "--repo", repo], env: ["HOME": dir.path, "PLANVAULT_PASSPHRASE": "a brand new passphrase"]).stdout)
+        let audit = try CLI.run(["audit", "--repo", repo, "--public-key", dir.sub("audit.pub"), "--integrity-only"], env: ["HOME": dir.sub("auditor")])
+        XCTAssertEqual(audit.status, 0, audit.stdout)
     }
 }

@@ -144,4 +144,14 @@ final class RecoveryShareTests: XCTestCase {
         }
         XCTAssertEqual(try RecoveryShare.combine([a[2], a[0]]).secret.exportBytes(), secret.exportBytes())
     }
+
+    func testNonASCIICharactersAreRefusedNotFatal() throws {
+        let (_, text) = try makeBlock()
+        for odd in ["ß", "ﬁ", "İ", "é"] {
+            let typed = text.replacingOccurrences(of: "\n1: ", with: "\n1: \(odd)")
+            XCTAssertThrowsError(try RecoveryShare.parseAll(typed, source: "test")) { error in
+                XCTAssertTrue(error.localizedDescription.contains("is not a share character"), error.localizedDescription)
+            }
+        }
+    }
 }

@@ -153,7 +153,8 @@ public struct RecoveryShare: Sendable, Equatable {
 
     /// Case-insensitive; O reads as 0 and I, L as 1 (Crockford).
     static func value(of character: Character) -> UInt8? {
-        let upper = Character(character.uppercased())
+        // Only ASCII is a share character ("ß".uppercased() is two characters, for one).
+        guard character.isASCII, let upper = character.uppercased().first else { return nil }
         let mapped: Character = upper == "O" ? "0" : (upper == "I" || upper == "L") ? "1" : upper
         return alphabet.firstIndex(of: mapped).map(UInt8.init)
     }

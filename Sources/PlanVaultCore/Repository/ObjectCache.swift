@@ -13,14 +13,8 @@ public final class ObjectCache: Sendable {
     init(root: String, repositoryID: String, location: String) {
         folder = "\(root)/\(repositoryID)"
         attestationFolder = "\(folder)/attestations-by-target/\(LibCrypto.sha256(Array(location.utf8)).hex.prefix(16))"
-        // Caches made before there were several targets kept one attestation folder: it belongs to
-        // the first target opened with this cache.
-        let legacy = "\(folder)/\(ObjectKind.attestation.rawValue)"
-        if FileManager.default.fileExists(atPath: legacy) && !FileManager.default.fileExists(atPath: attestationFolder) {
-            try? FileManager.default.createDirectory(atPath: "\(folder)/attestations-by-target", withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o700])
-            rename(legacy, attestationFolder)
-        }
+        // A cache made before there were several targets kept one attestation folder; it is left
+        // alone (not assigned to whichever target opens first, which could be the wrong one).
     }
 
     private func directory(_ kind: ObjectKind) -> String {

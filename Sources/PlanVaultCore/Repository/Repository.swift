@@ -161,7 +161,8 @@ public final class Repository: Sendable {
         var spent: UInt64 = 0
         var untried = [String]()
         for (name, file) in candidates {
-            let cost = min(file.workUnits, keyTrialBudget + 1)
+            // Recovery key files cost an HKDF (microseconds): planted ones cannot use up the budget.
+            let cost = file.isRecovery ? 0 : min(file.workUnits, keyTrialBudget + 1)
             guard spent + cost <= keyTrialBudget || spent == 0 else {
                 untried.append(name)
                 continue

@@ -5,7 +5,9 @@ import Logging
 /// so what to copy is a set difference by name; each object's hash is checked against its name
 /// before it is written. Kinds go in the order a reader depends on them (key files and config,
 /// then bundles, index files, snapshots), so a copy killed at any moment leaves the destination a
-/// readable repository, and running it again resumes where it stopped. Attestations are not
+/// readable repository, and running it again resumes where it stopped. Key files go only into a
+/// new copy, and snapshots the destination's retention records removed are not brought back, so
+/// a revocation or a `forget` there stays in force. Attestations are not
 /// copied: each target's chain records what that target holds, so the copied snapshots are
 /// attested at the destination afterwards.
 public struct RepositoryCopy: Sendable {
@@ -16,6 +18,8 @@ public struct RepositoryCopy: Sendable {
         public var mismatched: [String] = []
         public var snapshotsAttested: [String] = []
         public var attestFailures: [String] = []
+        /// Snapshots the destination's own retention records removed: not brought back.
+        public var notCopiedAsRemoved = 0
     }
 
     let source: Repository
@@ -63,33 +67,58 @@ public struct RepositoryCopy: Sendable {
 
     public func run(hadConfig: Bool, onObject: (@Sendable (ObjectKind, String) -> Void)? = nil) async throws -> Result {
         var result = Result()
-        // Key files before the config, as `init` does: a reader never sees a config without a key.
-        try await copyMissing(.key, into: &result, onObject: onObject)
+        // Listed before anything is copied, in the reverse of the order they are written: a push
+        // running meanwhile adds bundles before its index and snapshot, so every snapshot listed
+        // here has its bundles in the bundle listing taken after it.
+        let snapshots = try await source.backend.list(.snapshot)
+        let indexFiles = try await source.backend.list(.index)
+        let bundles = try await source.backend.list(.bundle)
+        // Key files go only into a new copy: in an existing one, a key file it lacks may have been
+        // removed there on purpose (a revoked passphrase or split), and must not come back.
         if !hadConfig {
+            // Before the config, as `init` does: a reader never sees a config without a key.
+            try await copyMissing(.key, listing: try await source.backend.list(.key), into: &result, onObject: onObject)
             try await destination.write(.config, name: ObjectName.config, data: source.configBytes)
             result.copied[.config] = (1, UInt64(source.configBytes.count))
         }
-        for kind in [ObjectKind.bundle, .index, .snapshot] {
-            try await copyMissing(kind, into: &result, onObject: onObject)
-        }
+        // Snapshots a retention record at the destination removed stay removed.
+        let removed = hadConfig ? try await removedAtDestination() : []
+        result.notCopiedAsRemoved = snapshots.filter { removed.contains($0.name) }.count
+        try await copyMissing(.bundle, listing: bundles, into: &result, onObject: onObject)
+        try await copyMissing(.index, listing: indexFiles, into: &result, onObject: onObject)
+        try await copyMissing(.snapshot, listing: snapshots.filter { !removed.contains($0.name) }, into: &result, onObject: onObject)
         return result
+    }
+
+    /// The destination as a repository: it holds the same config and key files, so the source's
+    /// keys open it.
+    private var destinationRepository: Repository {
+        Repository(backend: destination, config: source.config, configBytes: source.configBytes, keys: source.keys,
+                   keyName: source.keyName, configProblem: nil, cache: nil, logger: logger)
+    }
+
+    private func removedAtDestination() async throws -> Set<String> {
+        let entries = try await AttestationLog.trusted(destinationRepository)
+        return Set(entries.flatMap { $0.attestation.type == .retention ? $0.attestation.removed ?? [] : [] })
     }
 
     /// Appends push records at the destination for the snapshots it holds without one.
     public func attestCopies(_ result: inout Result) async throws {
-        // The destination holds the same config and key files: the source's keys open it.
-        let copy = Repository(backend: destination, config: source.config, configBytes: source.configBytes, keys: source.keys,
-                              keyName: source.keyName, configProblem: nil, cache: nil, logger: logger)
-        let writer = RepositoryWriter(repository: copy, backend: destination)
+        let writer = RepositoryWriter(repository: destinationRepository, backend: destination)
         let outcome = try await AttestationLog.attestUnattested(writer: writer, index: nil)
         result.snapshotsAttested = outcome.attested
         result.attestFailures = outcome.failures
     }
 
-    private func copyMissing(_ kind: ObjectKind, into result: inout Result, onObject: (@Sendable (ObjectKind, String) -> Void)?) async throws {
+    private func copyMissing(_ kind: ObjectKind, listing: [ObjectInfo], into result: inout Result,
+                             onObject: (@Sendable (ObjectKind, String) -> Void)?) async throws {
         let present = Dictionary(try await destination.list(kind).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         var missing = [ObjectInfo]()
-        for info in try await source.backend.list(kind) {
+        for info in listing {
+            // Nothing over the stated limit (FORMAT.md §14) is read into memory.
+            guard info.size <= Limits.maxObjectSize(kind) else {
+                throw PlanVaultError.objectDamaged(kind: kind, name: info.name, reason: "the source lists it at \(info.size) bytes, over the limit for its kind; it was not copied")
+            }
             guard let size = present[info.name] else {
                 missing.append(info)
                 continue
