@@ -88,7 +88,7 @@ struct KitCommand: AsyncParsableCommand {
         }
         steps += ["export PLANVAULT_REPO=\(url)",
                   "./planvault snapshots      (asks for the passphrase; or add --shares FILE... with the custodians' shares)",
-                  "./planvault restore latest --to ./restored   (prints which snapshot it restores; the call tree and contact lists come first)",
+                  "./planvault restore latest --to ./restored --first '*call*' --first 'Contacts/*'   (prints which snapshot it restores; the call tree and contact lists come first)",
                   "Open ./restored: each plan folder is restored under its own name."]
         return steps
     }
