@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's "Disaster day" steps for an HTTPS server, followed literally with the packaged
 # binary (dist/), against a real `planvault serve` on loopback: a fresh HOME with no cache and no
-# config, only the tarball, the address, a reader token, the CA certificate and the passphrase.
+# config, no Swift toolchain (hidden in a private mount namespace), only the tarball, the address, a reader token, the CA certificate and the passphrase.
 # Run after scripts/package.sh (CI: .ci/run). Usage: Tests/package/disaster-day.sh [DIST_DIR]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -58,19 +58,31 @@ cd "$HOME"
 for var in $(env | grep -o '^PLANVAULT_[A-Z_]*'); do unset "$var"; done
 [[ ! -e $HOME/.cache && ! -e planvault.toml ]] || fail "the bare home is not bare"
 
-# The README's steps, in order.
+# The README's steps, in order, on a machine view without the Swift toolchain: /opt/swift is
+# hidden under an empty tmpfs in a private mount namespace (as Tests/package/run.sh does).
+cat >"$work/steps.sh" <<'STEPS'
+set -euo pipefail
+mount -t tmpfs -o size=1m none /opt/swift
+[[ -z $(ls -A /opt/swift) ]] || { echo "the toolchain folder is still visible" >&2; exit 1; }
+cd ~
 tar xzf planvault-*-linux-x86_64.tar.gz
 cd planvault-*-linux-x86_64/
-export PLANVAULT_REPO=https://$address/plans
-export PLANVAULT_SERVER_TOKEN=$reader
+export PLANVAULT_REPO=https://$ADDRESS/plans
+export PLANVAULT_SERVER_TOKEN=$READER
 export PLANVAULT_CACERT=~/ca.pem
 export PLANVAULT_PASSPHRASE="the envelope passphrase"
-./planvault snapshots >"$work/snapshots.out" 2>"$work/snapshots.err" || { cat "$work/snapshots.err" >&2; fail "planvault snapshots"; }
+./planvault snapshots >"$WORK/snapshots.out" 2>"$WORK/snapshots.err" || { cat "$WORK/snapshots.err" >&2; exit 1; }
+./planvault restore latest --to ~/restored-plans >"$WORK/restore.out" 2>"$WORK/restore.err" || { cat "$WORK/restore.err" >&2; exit 1; }
+STEPS
+unshare_flags=(-m)
+[[ $(id -u) -eq 0 ]] || unshare_flags=(-r -m)
+unshare "${unshare_flags[@]}" env -i PATH=/usr/bin:/bin HOME="$HOME" ADDRESS="$address" READER="$reader" WORK="$work" \
+  bash "$work/steps.sh" || fail "the README's steps (see the output above)"
 grep -q "Examples/plans" "$work/snapshots.out" || fail "planvault snapshots did not list the pushed snapshot: $(cat "$work/snapshots.out")"
-./planvault restore latest --to ~/restored-plans >"$work/restore.out" 2>"$work/restore.err" \
-  || { cat "$work/restore.err" >&2; fail "planvault restore latest"; }
+grep -q "restoring snapshot" "$work/restore.out" || fail "restore did not say which snapshot it restores: $(cat "$work/restore.out")"
+[[ -n $(ls -A /opt/swift 2>/dev/null) ]] || fail "/opt/swift looks empty outside the namespace: the test hid the wrong thing"
 
 diff -r "$repo_root/Examples/plans" ~/restored-plans/plans || fail "the restored plans differ from the pushed ones"
 after=$(cd "$work/site/root" && find . -type f -printf '%p %s\n' | sort)
 [[ $before == "$after" ]] || fail "the restore with a reader token changed files on the server"
-echo "disaster-day test: ok: snapshots and restore latest with a reader token from a bare home; the server is unchanged"
+echo "disaster-day test: ok: snapshots and restore latest with a reader token from a bare home without the toolchain; the server is unchanged"
