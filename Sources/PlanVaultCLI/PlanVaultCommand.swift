@@ -11,9 +11,9 @@ public struct PlanVaultCommand: AsyncParsableCommand {
         Exit codes:
           0  success
           1  error
-          3  push finished, but some files could not be read
+          3  push finished, but some files or sources could not be read (each is named)
           4  verify or audit found missing or damaged data
-          5  the newest copy is older than --max-age (audit: a policy criterion is not met)
+          5  the newest copy is older than --max-age (audit, status: a policy criterion is not met)
           6  the target folder or the restore destination is full
           10 no repository at the given location
           11 another run holds the lock
