@@ -93,4 +93,28 @@ final class PruneTests: XCTestCase {
         let final = try pv(["prune", "--repo", repo])
         XCTAssertEqual(final.status, 0, final.stdout + final.stderr)
     }
+
+    /// What a prune killed between its deletes and its re-attestation leaves: the newest push
+    /// record names a bundle that is gone. The next prune has nothing to delete, and must still
+    /// attest the snapshot again (found once by the kill test above, under load).
+    func testPruneWithNothingToDeleteStillReattestsRecordsNamingDeletedObjects() async throws {
+        try pushThreeGenerations()
+        let writer = try await RepositoryWriter(repository: Repository.open(backend: DirectoryBackend(root: repo), passphrase: Fixture.passphrase,
+                                                                          cacheRoot: nil, logger: Fixture.logger),
+                                                backend: DirectoryBackend(root: repo))
+        let ids = try await writer.repository.snapshotIDs()
+        let id = try XCTUnwrap(ids.first)
+        let snapshot = try await writer.repository.loadSnapshot(id)
+        var record = try await AttestationLog.pushRecord(snapshotID: id, snapshot: snapshot, repository: writer.repository)
+        record.objects = (record.objects ?? []) + [.init(kind: ObjectKind.bundle.rawValue, name: String(repeating: "ab", count: 32), size: 1234)]
+        record.repaired = true
+        try await AttestationLog.append(record, writer: writer)
+        let stale = try pv(["verify", "--repo", repo])
+        XCTAssertEqual(stale.status, 4, "the record names a bundle that is not there: \(stale.stdout)")
+
+        let prune = try pv(["prune", "--repo", repo])
+        XCTAssertEqual(prune.status, 0, prune.stdout + prune.stderr)
+        let verify = try pv(["verify", "--repo", repo])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+    }
 }

@@ -88,6 +88,9 @@ public struct Pruner: Sendable {
         if options.dryRun || (delete.isEmpty && repack.isEmpty) {
             report.bundlesDeleted = options.dryRun ? delete.count + repack.count : 0
             report.bytesFreed = options.dryRun ? reclaimable : 0
+            // A prune killed after its deletes but before its re-attestation left push records
+            // naming deleted objects; with nothing left to delete, this run finishes that step.
+            if !options.dryRun { try await AttestationLog.reattestStale(writer: writer) }
             return report
         }
 
