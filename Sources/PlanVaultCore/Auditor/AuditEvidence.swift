@@ -85,7 +85,9 @@ extension Auditor {
              report.annualTest.drillAgeSeconds, "restore drill", ["CP-4", "CP-9(2)"]),
         ]
         for item in items {
-            let met = item.age.map { Double($0) <= item.limit } ?? false
+            // Judged on the exact age: the report's whole seconds would let a copy 0.4 s old pass "within 0 s".
+            let exactAge = item.last.flatMap(Timestamps.parse).map { now.timeIntervalSince($0) }
+            let met = exactAge.map { $0 <= item.limit } ?? false
             report.criteria.append(.init(id: item.id, requirement: item.requirement, maxAgeSeconds: Int(item.limit), last: item.last,
                                          ageSeconds: item.age, met: met, controls: item.controls))
             guard !met else { continue }
