@@ -1,37 +1,49 @@
 #!/usr/bin/env bash
 # Benchmarks/run.sh — time planvault against restic on the same generated plan folder.
 #
-# Usage: Benchmarks/run.sh [--size-mib N] [--files N] [--seed N] [--keep]
+# Usage: Benchmarks/run.sh [--size-mib N] [--files N] [--seed N] [--rounds N] [--keep]
+#
+#   --rounds N      rounds per step (default 3, or $BENCH_ROUNDS); each step is
+#                   reported by its best (fastest) round, with every round's time
 #
 # Environment:
 #   BENCH_TOOLS     tools to run, in this order (default "planvault restic")
 #   BENCH_DIR       parent of the temporary work dir (default /tmp)
+#   BENCH_ROUNDS    default for --rounds
 #   PLANVAULT_BIN   use this planvault binary instead of building one
 #
-# Steps, per tool: init, first push, no-change push, incremental push (after
-# make-plan-folder.py --mutate), restore latest into an empty dir, verify with a
-# full data read.  The tools alternate within each phase (and swap who goes
-# first from one phase to the next) so both see the same page-cache state.
-# Each step is timed with /usr/bin/time; see Benchmarks/README.md.
+# The plan folder is generated once and kept pristine; every round starts from
+# a fresh copy of it (cp -a, mtimes kept) and fresh repositories, restore
+# folders and caches.  Steps, per tool and round: init, first push, no-change
+# push, incremental push (after make-plan-folder.py --mutate), restore latest
+# into an empty dir (synced to disk by both tools, inside the timing), restore
+# check, verify with a full data read.  The tools alternate within each phase
+# (and swap who goes first from one phase, and one round, to the next) so both
+# see the same page-cache state.  Each step is timed with /usr/bin/time; the
+# report ends with the issue's goals, judged on the best rounds.  The exit
+# status is about correctness only; see Benchmarks/README.md.
 set -euo pipefail
 
 SIZE_MIB=1024
 FILES=5000
 SEED=1
+ROUNDS=${BENCH_ROUNDS:-3}
 KEEP=0
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 while (($#)); do
   case "$1" in
     --size-mib) SIZE_MIB=${2:?--size-mib needs a value}; shift 2 ;;
     --files) FILES=${2:?--files needs a value}; shift 2 ;;
     --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
+    --rounds) ROUNDS=${2:?--rounds needs a value}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds (BENCH_ROUNDS) must be a positive integer, not '$ROUNDS'" >&2; exit 2; }
 
 read -r -a TOOLS <<<"${BENCH_TOOLS:-planvault restic}"
 for t in "${TOOLS[@]}"; do
@@ -45,6 +57,10 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 GEN="$SCRIPT_DIR/make-plan-folder.py"
 
 case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) export PATH="/opt/swift/usr/bin:$PATH" ;; esac
+
+# Machine load when the script starts (before generating data); see the report.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+CORES=$(nproc)
 
 # ---------------------------------------------------------------------------
 # Prerequisites
@@ -68,7 +84,7 @@ WORK=$(cd "$WORK" && pwd -P) # restic stores the absolute, symlink-free path
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   if ((KEEP)); then
-    echo "work dir kept: $WORK"
+    echo "work dir kept: $WORK (source, repositories and restores of the last round)"
   else
     rm -rf "$WORK"
   fi
@@ -91,9 +107,10 @@ if want planvault; then
   [[ -x $PV ]] || { echo "run.sh: planvault binary not found at $PV" >&2; exit 1; }
 fi
 
-# Both tools: same fixed passphrase, fresh caches inside the work dir, and no
-# stray settings from the caller's environment or a planvault.toml in the
-# current folder (planvault reads one from there; the steps run in $WORK).
+# Both tools: same fixed passphrase, fresh caches inside the work dir (emptied
+# at the start of every round), and no stray settings from the caller's
+# environment or a planvault.toml in the current folder (planvault reads one
+# from there; the steps run in $WORK).
 unset PLANVAULT_REPO PLANVAULT_KEYS_FILE RESTIC_REPOSITORY RESTIC_REPOSITORY_FILE \
   RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND
 export PLANVAULT_PASSPHRASE="planvault-bench-not-a-secret"
@@ -101,6 +118,7 @@ export RESTIC_PASSWORD="$PLANVAULT_PASSPHRASE"
 export PLANVAULT_CACHE_DIR="$WORK/cache/planvault"
 export RESTIC_CACHE_DIR="$WORK/cache/restic"
 
+PRISTINE="$WORK/pristine"
 SRC="$WORK/plans"
 REPO_PV="$WORK/repo-planvault"
 REPO_RS="$WORK/repo-restic"
@@ -114,40 +132,47 @@ RESTORE_RS="$WORK/restore-restic"
 STEPS=(init push1 push2 push3 restore verify)
 declare -A LABEL=([init]="init" [push1]="first push" [push2]="no-change push"
   [push3]="incremental push" [restore]="restore latest" [verify]="verify --read-data")
-declare -A RES=()      # [tool.step] = "wall user sys maxrss_kib"
-declare -A FAILED=()   # [tool] = first step that failed
-declare -A SIZE1=() SIZE3=() CHECK=() SNAPS=()
+declare -A RES=()      # [tool.step.round] = "wall user sys maxrss_kib"
+declare -A FAILED=()   # [tool] = first step (and round) that failed; the tool is skipped from then on
+declare -A SIZE1=() SIZE3=() CHECK=() SNAPS=() # sizes: [tool] = last round, [tool.round] = each round
 NOTES=()
+ROUND=0
 
 cmd_for() { # cmd_for TOOL STEP: sets CMD to the command line
   case "$1:$2" in
     planvault:init) CMD=("$PV" init --repo "$REPO_PV") ;;
     planvault:push*) CMD=("$PV" push --repo "$REPO_PV" "$SRC") ;;
+    # planvault restore ends with a syncfs of the destination itself.
     planvault:restore) CMD=("$PV" restore latest --repo "$REPO_PV" --to "$RESTORE_PV") ;;
     planvault:verify) CMD=("$PV" verify --repo "$REPO_PV" --read-data) ;;
     restic:init) CMD=(restic -r "$REPO_RS" init) ;;
     restic:push*) CMD=(restic -r "$REPO_RS" backup "$SRC") ;;
-    restic:restore) CMD=(restic -r "$REPO_RS" restore latest --target "$RESTORE_RS") ;;
+    # restic does not sync; time it to the disk too (sync -f = syncfs of that
+    # filesystem).  /usr/bin/time's %M is the largest max RSS in the waited
+    # tree, so it is still restic's peak, not bash's.
+    restic:restore)
+      # shellcheck disable=SC2016 # $1 and $2 are bash -c's arguments
+      CMD=(bash -c 'restic -r "$1" restore latest --target "$2" && sync -f "$2"' restic-restore "$REPO_RS" "$RESTORE_RS") ;;
     restic:verify) CMD=(restic -r "$REPO_RS" check --read-data) ;;
   esac
 }
 
-run_step() { # run_step TOOL STEP: time one step, record it, or mark the tool failed
+run_step() { # run_step TOOL STEP: time one step of this round, record it, or mark the tool failed
   local tool=$1 step=$2 rc=0 wall user sys rss
   [[ -z ${FAILED[$tool]:-} ]] || return 0
   cmd_for "$tool" "$step"
-  local tf="$WORK/logs/$tool-$step.time" log="$WORK/logs/$tool-$step.log"
+  local tf="$WORK/logs/r$ROUND-$tool-$step.time" log="$WORK/logs/r$ROUND-$tool-$step.log"
   /usr/bin/time -o "$tf" -f '%e %U %S %M' "${CMD[@]}" >"$log" 2>&1 </dev/null || rc=$?
   # 0 = ok; for pushes 3 = partial (some files unreadable) for both tools.
   if ! [[ $rc -eq 0 || ($rc -eq 3 && $step == push*) ]]; then
-    FAILED[$tool]="${LABEL[$step]} (exit $rc)"
+    FAILED[$tool]="${LABEL[$step]}, round $ROUND (exit $rc)"
     echo "  $tool: ${LABEL[$step]} FAILED (exit $rc); last lines of $log:"
     tail -n 15 "$log" | sed 's/^/    /'
     return 0
   fi
-  ((rc == 0)) || NOTES+=("$tool ${LABEL[$step]} exited $rc (some files could not be read)")
+  ((rc == 0)) || NOTES+=("$tool ${LABEL[$step]} exited $rc in round $ROUND (some files could not be read)")
   read -r wall user sys rss < <(tail -n 1 "$tf")
-  RES[$tool.$step]="$wall $user $sys $rss"
+  RES[$tool.$step.$ROUND]="$wall $user $sys $rss"
   awk -v t="$tool" -v s="${LABEL[$step]}" -v w="$wall" -v u="$user" -v y="$sys" -v m="$rss" \
     'BEGIN{printf "  %-9s %-19s %8.2fs wall %8.2fs cpu %8.1f MiB peak\n", t, s, w, u + y, m / 1024}'
 }
@@ -177,12 +202,12 @@ manifest() { # manifest DIR OUT: content hashes, symlinks and empty dirs, relati
   )
 }
 
-check_restore() { # check_restore TOOL: compare the restored tree with the source
+check_restore() { # check_restore TOOL: compare this round's restored tree with the source
   local tool=$1 root what bad=""
   [[ -z ${FAILED[$tool]:-} ]] || return 0
   if [[ $tool == planvault ]]; then root="$RESTORE_PV/$(basename "$SRC")"; else root="$RESTORE_RS$SRC"; fi
   if [[ ! -d $root ]]; then
-    CHECK[$tool]="FAIL (nothing restored at $root)"
+    CHECK[$tool]=${CHECK[$tool]:-"FAIL (round $ROUND: nothing restored)"}
     echo "  $tool: FAIL — expected the restored tree at $root"
     return 0
   fi
@@ -194,16 +219,18 @@ check_restore() { # check_restore TOOL: compare the restored tree with the sourc
       diff "$WORK/manifest-src.$what" "$WORK/manifest-$tool.$what" | head -n 10 | sed 's/^/    /' || true
     fi
   done
+  # CHECK keeps the first failure over all rounds; PASS only if every round passed.
   if [[ -z $bad ]]; then
-    CHECK[$tool]="PASS"
+    CHECK[$tool]=${CHECK[$tool]:-PASS}
+    echo "  $tool: PASS ($(wc -l <"$WORK/manifest-$tool.files") files compared)"
   else
-    CHECK[$tool]="FAIL (${bad# })"
+    [[ ${CHECK[$tool]:-PASS} == PASS ]] && CHECK[$tool]="FAIL (round $ROUND: ${bad# })"
+    echo "  $tool: FAIL (${bad# }; $(wc -l <"$WORK/manifest-$tool.files") files compared)"
   fi
-  echo "  $tool: ${CHECK[$tool]} ($(wc -l <"$WORK/manifest-$tool.files") files compared)"
 }
 
 count_snapshots() { # count_snapshots TOOL: number of snapshots from the JSON listing
-  local out="$WORK/logs/$1-snapshots.json"
+  local out="$WORK/logs/r$ROUND-$1-snapshots.json"
   [[ -z ${FAILED[$1]:-} ]] || return 0
   if [[ $1 == planvault ]]; then
     "$PV" snapshots --repo "$REPO_PV" --json >"$out" 2>"$out.err" </dev/null || return 0
@@ -218,39 +245,97 @@ if isinstance(d, dict):
 print(len(d))' "$out" 2>/dev/null || true)
 }
 
+reset_round() { # reset_round: fresh source (from the pristine copy), repositories, restore folders, caches
+  rm -rf "$SRC" "$REPO_PV" "$REPO_RS" "$RESTORE_PV" "$RESTORE_RS" "$WORK/cache"
+  cp -a "$PRISTINE" "$SRC" # -a keeps the generated mtimes
+  mkdir -p "$WORK/cache"
+  sync -f "$WORK" # write the copy out now, not during a timed step
+}
+
+run_round() { # run_round: one round of every step for every tool
+  reset_round
+  # Six phases per round: skip one to swap who goes first from one round to the next.
+  ((ROUND == 1)) || PHASE=$((PHASE + 1))
+  phase init
+  phase push1
+  for t in "${TOOLS[@]}"; do SIZE1[$t]=$(repo_size "$t"); SIZE1[$t.$ROUND]=${SIZE1[$t]}; done
+  phase push2
+  echo "[mutate]"
+  python3 "$GEN" "$SRC" --mutate --seed "$SEED" | sed 's/^/  /'
+  sync -f "$SRC"
+  phase push3
+  for t in "${TOOLS[@]}"; do
+    SIZE3[$t]=$(repo_size "$t")
+    SIZE3[$t.$ROUND]=${SIZE3[$t]}
+    count_snapshots "$t"
+  done
+
+  SRC_BYTES=$(du -sb "$SRC" | cut -f1)
+  SRC_FILES=$(find "$SRC" -type f | wc -l)
+  manifest "$SRC" "$WORK/manifest-src"
+  mkdir -p "$RESTORE_PV" "$RESTORE_RS"
+  phase restore
+  echo "[restore check]"
+  for t in "${TOOLS[@]}"; do check_restore "$t"; done
+  phase verify
+}
+
 # ---------------------------------------------------------------------------
 # Run
 # ---------------------------------------------------------------------------
 
 echo "work dir: $WORK"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); tools: ${TOOLS[*]}"
+echo "machine: $CORES cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); tools: ${TOOLS[*]}; rounds: $ROUNDS"
+echo "load before: $LOAD_BEFORE (1, 5, 15 min; $CORES cores)"
 want restic && echo "restic: $(restic version | head -n 1)"
 want planvault && echo "planvault: $PV"
 cd "$WORK"
-echo "[generate] $SIZE_MIB MiB, $FILES files, seed $SEED"
-python3 "$GEN" "$SRC" --size-mib "$SIZE_MIB" --files "$FILES" --seed "$SEED" | sed 's/^/  /'
+echo "[generate] $SIZE_MIB MiB, $FILES files, seed $SEED (once; each round starts from a copy)"
+python3 "$GEN" "$PRISTINE" --size-mib "$SIZE_MIB" --files "$FILES" --seed "$SEED" | sed 's/^/  /'
 
-phase init
-phase push1
-for t in "${TOOLS[@]}"; do SIZE1[$t]=$(repo_size "$t"); done
-phase push2
-echo "[mutate]"
-python3 "$GEN" "$SRC" --mutate --seed "$SEED" | sed 's/^/  /'
-phase push3
-for t in "${TOOLS[@]}"; do SIZE3[$t]=$(repo_size "$t"); count_snapshots "$t"; done
+all_failed() { # all_failed: true when every tool has failed (no round left to run)
+  local t
+  for t in "${TOOLS[@]}"; do [[ -n ${FAILED[$t]:-} ]] || return 1; done
+}
 
-SRC_BYTES=$(du -sb "$SRC" | cut -f1)
-SRC_FILES=$(find "$SRC" -type f | wc -l)
-manifest "$SRC" "$WORK/manifest-src"
-mkdir -p "$RESTORE_PV" "$RESTORE_RS"
-phase restore
-echo "[restore check]"
-for t in "${TOOLS[@]}"; do check_restore "$t"; done
-phase verify
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  if all_failed; then echo "=== rounds $ROUND to $ROUNDS skipped: every tool failed ==="; break; fi
+  echo "=== round $ROUND of $ROUNDS (load $(cut -d' ' -f1-3 /proc/loadavg)) ==="
+  run_round
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
+
+declare -A BEST=() WALLS=() PEAK=() PEAK_AT=()
+best_of() { # best_of TOOL STEP: BEST[tool.step] = fastest round's "wall user sys rss", WALLS = every round's wall
+  local r v b="" w=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    v=${RES[$1.$2.$r]:-}
+    if [[ -z $v ]]; then w+=" -"; continue; fi
+    w+=" ${v%% *}"
+    if [[ -z $b ]] || awk -v a="${v%% *}" -v c="${b%% *}" 'BEGIN{exit !(a + 0 < c + 0)}'; then b=$v; fi
+  done
+  BEST[$1.$2]=$b
+  WALLS[$1.$2]=${w# }
+}
+peak_of() { # peak_of TOOL: PEAK[tool] = highest max RSS (KiB) over all rounds and steps, PEAK_AT = where
+  local s r v
+  for s in "${STEPS[@]}"; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+      v=${RES[$1.$s.$r]:-}
+      [[ -n $v ]] || continue
+      v=${v##* }
+      if ((v > ${PEAK[$1]:-0})); then PEAK[$1]=$v; PEAK_AT[$1]="${LABEL[$s]}, round $r"; fi
+    done
+  done
+}
+for t in planvault restic; do
+  for s in "${STEPS[@]}"; do best_of "$t" "$s"; done
+  peak_of "$t"
+done
 
 cell() { # cell "wall user sys rss": wall, cpu (user+sys), peak RSS in MiB
   if [[ -z $1 ]]; then printf '%9s %9s %9s' - - -; return; fi
@@ -259,23 +344,78 @@ cell() { # cell "wall user sys rss": wall, cpu (user+sys), peak RSS in MiB
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
 mib() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN{printf "%.1f MiB", b / 1048576}' || echo "-"; }
 first() { echo "${1%% *}"; }
+size_rounds() { # size_rounds TOOL SIZE-ARRAY-NAME: every round's repository size in MiB
+  local -n sizes=$2
+  local r out=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    out+=" $(awk -v b="${sizes[$1.$r]:-}" 'BEGIN{if (b == "") print "-"; else printf "%.1f", b / 1048576}')"
+  done
+  echo "${out# }"
+}
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a != "-" && a != "" && a + 0 >= b + 0)}'; }
+RULE="---------------------+-------------------------------+-------------------------------+------------"
 
 echo
 echo "PlanVault benchmark: $(mib "$SRC_BYTES") in $SRC_FILES files after mutation (seed $SEED)"
-printf '%-20s | %-29s | %-29s | %s\n' "" "planvault" "restic" "planvault/"
-printf '%-20s | %9s %9s %9s | %9s %9s %9s | %s\n' "step" "wall" "cpu" "peak MiB" "wall" "cpu" "peak MiB" "restic wall"
-printf '%s\n' "---------------------+-------------------------------+-------------------------------+------------"
+echo "best of $ROUNDS rounds per step (wall); cpu and peak are from that round; load before $LOAD_BEFORE ($CORES cores)"
+printf '%-20s | %-29s | %-29s | %s\n' "" "planvault" "restic" "restic/"
+printf '%-20s | %9s %9s %9s | %9s %9s %9s | %s\n' "step" "wall" "cpu" "peak MiB" "wall" "cpu" "peak MiB" "planvault"
+printf '%s\n' "$RULE"
 for s in "${STEPS[@]}"; do
-  pv=${RES[planvault.$s]:-} rs=${RES[restic.$s]:-}
-  printf '%-20s | %s | %s | %s\n' "${LABEL[$s]}" "$(cell "$pv")" "$(cell "$rs")" "$(ratio "$(first "$pv")" "$(first "$rs")")"
+  pv=${BEST[planvault.$s]} rs=${BEST[restic.$s]}
+  printf '%-20s | %s | %s | %s\n' "${LABEL[$s]}" "$(cell "$pv")" "$(cell "$rs")" "$(ratio "$(first "$rs")" "$(first "$pv")")"
+  printf '%-20s | %-29s | %-29s |\n' "  rounds (wall s)" "${WALLS[planvault.$s]}" "${WALLS[restic.$s]}"
 done
-printf '%s\n' "---------------------+-------------------------------+-------------------------------+------------"
+printf '%s\n' "$RULE"
+peak_mib() { [[ -n ${PEAK[$1]:-} ]] && mib "$((PEAK[$1] * 1024))" || echo "-"; }
+printf '%-20s | %29s | %29s |\n' "peak MiB, all rounds" "$(peak_mib planvault)" "$(peak_mib restic)"
 printf '%-20s | %29s | %29s | %s\n' "repo after 1st push" "$(mib "${SIZE1[planvault]:-}")" "$(mib "${SIZE1[restic]:-}")" \
-  "$(ratio "${SIZE1[planvault]:-}" "${SIZE1[restic]:-}")"
+  "$(ratio "${SIZE1[restic]:-}" "${SIZE1[planvault]:-}")"
+printf '%-20s | %-29s | %-29s |\n' "  rounds (MiB)" "$(size_rounds planvault SIZE1)" "$(size_rounds restic SIZE1)"
 printf '%-20s | %29s | %29s | %s\n' "repo after 3 pushes" "$(mib "${SIZE3[planvault]:-}")" "$(mib "${SIZE3[restic]:-}")" \
-  "$(ratio "${SIZE3[planvault]:-}" "${SIZE3[restic]:-}")"
+  "$(ratio "${SIZE3[restic]:-}" "${SIZE3[planvault]:-}")"
+printf '%-20s | %-29s | %-29s |\n' "  rounds (MiB)" "$(size_rounds planvault SIZE3)" "$(size_rounds restic SIZE3)"
 printf '%-20s | %29s | %29s |\n' "snapshots" "${SNAPS[planvault]:--}" "${SNAPS[restic]:--}"
 printf '%-20s | %29s | %29s |\n' "restore check" "${CHECK[planvault]:--}" "${CHECK[restic]:--}"
+echo "restic/planvault: above 1 means planvault is faster (wall) or its repository is smaller (size)."
+echo "repository sizes and snapshots: last round; the growth from the incremental push varies from round"
+echo "to round (restic draws a new chunker polynomial for every repository), see the rounds lines."
+
+goal() { # goal TEXT MET FIGURE: one line of the goals block; MET is met, "NOT met" or "not judged"
+  printf '  %-46s %-10s %s\n' "$1" "$2" "$3"
+}
+goal_ratio() { # goal_ratio STEP MIN: restic wall / planvault wall of the best rounds, at least MIN
+  local r
+  r=$(ratio "$(first "${BEST[restic.$1]}")" "$(first "${BEST[planvault.$1]}")")
+  if [[ $r == - ]]; then
+    goal "${LABEL[$1]}: restic/planvault wall >= $2" "not judged" "(no figure)"
+  elif at_least "$(awk -v a="$(first "${BEST[restic.$1]}")" -v b="$(first "${BEST[planvault.$1]}")" 'BEGIN{print a / b}')" "$2"; then
+    goal "${LABEL[$1]}: restic/planvault wall >= $2" "met" "$r"
+  else
+    goal "${LABEL[$1]}: restic/planvault wall >= $2" "NOT met" "$r"
+  fi
+}
+echo
+echo "goals (issue 12, from the best rounds; they do not change the exit status):"
+goal_ratio push1 1.5
+goal_ratio restore 1.5
+goal_ratio push2 2
+if [[ -z ${SIZE3[planvault]:-} || -z ${SIZE3[restic]:-} ]]; then
+  goal "repo after 3 pushes <= restic's (last round)" "not judged" "(no figure)"
+else
+  fig="$(mib "${SIZE3[planvault]}") vs $(mib "${SIZE3[restic]}"), restic/planvault $(ratio "${SIZE3[restic]}" "${SIZE3[planvault]}")"
+  if ((SIZE3[planvault] <= SIZE3[restic])); then goal "repo after 3 pushes <= restic's (last round)" "met" "$fig"; else
+    goal "repo after 3 pushes <= restic's (last round)" "NOT met" "$fig"; fi
+fi
+if [[ -z ${PEAK[planvault]:-} ]]; then
+  goal "planvault peak memory <= 200 MiB" "not judged" "(no figure)"
+else
+  fig="$(mib "$((PEAK[planvault] * 1024))") (${PEAK_AT[planvault]})"
+  if ((PEAK[planvault] <= 200 * 1024)); then goal "planvault peak memory <= 200 MiB" "met" "$fig"; else
+    goal "planvault peak memory <= 200 MiB" "NOT met" "$fig"; fi
+fi
+echo
+echo "load after: $LOAD_AFTER (before: $LOAD_BEFORE; 1, 5, 15 min; $CORES cores)"
 
 status=0
 keepnote=""
