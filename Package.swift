@@ -87,7 +87,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "planvault",
-            dependencies: ["PlanVaultCLI"],
+            dependencies: ["PlanVaultCLI", "PlanVaultCore"],
             linkerSettings: staticLibs
                 ? [.unsafeFlags(["-Xlinker", "\(staticLibDir)/libcrypto.a"])]
                 : []

@@ -28,11 +28,14 @@ struct PushCommand: AsyncParsableCommand {
     @Flag(help: "Read every file, even those unchanged since the last snapshot.")
     var force = false
 
-    @Option(help: "zlib level for compressible data: 1 fastest … 9 smallest (default 4; 6 saves about 2% of text for twice the CPU).")
+    @Option(help: "zlib level for compressible data: 1 fastest … 9 smallest (default 4, with a longer match search than zlib's own 4; 6 saves about 3% of text for twice the CPU).")
     var compressionLevel: Int?
 
     @Flag(help: "Print the result as JSON.")
     var json = false
+
+    @Flag(help: "Print where the time went, stage by stage (read, chunk, hash, compress, encrypt, store), to standard error.")
+    var profile = false
 
     struct Report: Encodable {
         var snapshot: String
@@ -83,6 +86,8 @@ struct PushCommand: AsyncParsableCommand {
                 let level = compressionLevel ?? context.config.compressionLevel ?? Int(Zlib.defaultLevel)
                 guard (1...9).contains(level) else { throw PlanVaultError.invalidArgument("the compression level must be from 1 to 9") }
                 options.compressionLevel = Int32(level)
+                if profile { options.times = StageTimes() }
+                let started = ContinuousClock.now
                 let progress = TerminalProgress.ifTerminal(enabled: !json && !global.quiet)
                 var onProgress: (@Sendable (PushProgress) -> Void)?
                 if let progress { onProgress = { @Sendable update in progress.update(update) } }
@@ -96,6 +101,7 @@ struct PushCommand: AsyncParsableCommand {
                 }
                 let result = try await archiver.push(options)
                 progress?.finish()
+                if let times = options.times { PushProfile.print(times, wall: ContinuousClock.now - started) }
                 // Evidence for the auditor: a signed, chained record of this copy, and of any snapshot
                 // an interrupted push wrote without its record.
                 let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,

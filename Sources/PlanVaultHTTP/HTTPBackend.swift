@@ -11,6 +11,8 @@ import PlanVaultCore
 /// errors that retrying cannot fix (401, 403, 404, 400) are reported at once.
 public final class HTTPBackend: Backend, @unchecked Sendable {
     public let location: String
+    /// Each read waits a round trip before its first byte: keep more of them going than on disk.
+    public var readsInFlight: Int { 12 }
     let base: String
     let token: String?
     let transport: HTTPTransport

@@ -39,6 +39,8 @@ public struct S3Options: Sendable {
 /// the prefix (`PREFIX/config`, `PREFIX/bundles/NA/NAME`, ...), so they stay plain content-addressed
 /// files: `aws s3 ls` lists them and a downloaded bundle hashes to its own name.
 public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable {
+    /// Each read waits a round trip before its first byte: keep more of them going than on disk.
+    public var readsInFlight: Int { 12 }
     public let options: S3Options
     public let location: String
     let transport: HTTPTransport

@@ -1,3 +1,5 @@
 import PlanVaultCLI
+import PlanVaultCore
 
+MemoryTuning.apply()
 await PlanVaultCommand.runFromCommandLine()

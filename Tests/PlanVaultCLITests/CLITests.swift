@@ -56,6 +56,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((report["findings"] as? [Any])?.count, 0)
     }
 
+    func testPushProfileNamesEachStageWithItsTimeAndData() throws {
+        try initRepo()
+        let push = try pv(["push", "--repo", dir.sub("repo"), "--profile", dir.sub("plans")])
+        XCTAssertEqual(push.status, 0, push.stderr)
+        XCTAssertTrue(push.stderr.contains("push profile:"), push.stderr)
+        // The text file is compressed, the noise is stored: every stage of the data path ran.
+        for stage in ["read files", "cut chunks", "hash chunks", "compress", "encrypt", "name bundles (SHA-256)", "store bundles"] {
+            let line = push.stderr.split(separator: "\n").first { $0.contains("  \(stage)  ") }
+            XCTAssertNotNil(line, "no \(stage) line in:\n\(push.stderr)")
+            XCTAssertNotNil(line?.range(of: #"\d+\.\d\d"#, options: .regularExpression), "no seconds for \(stage)")
+        }
+        XCTAssertFalse(try pv(["push", "--repo", dir.sub("repo"), dir.sub("plans")]).stderr.contains("push profile:"),
+                       "the profile is printed only when asked for")
+    }
+
     func testRestoreNeedsOnlyAddressAndPassphrase() throws {
         try initRepo()
         XCTAssertEqual(try pv(["push", "--repo", dir.sub("repo"), dir.sub("plans")]).status, 0)

@@ -53,7 +53,7 @@ final class RestoreOrderCoreTests: XCTestCase {
         }
         let (_, snapshot) = try await writer.repository.resolveSnapshot("latest")
         let index = try await writer.repository.loadIndexWithBundles().load.index
-        let result = try await Restorer(repository: writer.repository, logger: Fixture.logger, concurrency: 1)
+        let result = try await Restorer(repository: writer.repository, logger: Fixture.logger, readsInFlight: 1)
             .restore(snapshot, options: options, index: index)
         XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
         XCTAssertEqual(result.files, 5)

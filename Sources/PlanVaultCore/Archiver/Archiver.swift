@@ -16,6 +16,8 @@ public struct PushOptions: Sendable {
     public var time: Date?
     /// Bundles never to reference (known damaged): their chunks are stored again.
     public var avoidBundles: Set<Digest32> = []
+    /// Where the time goes, stage by stage (`push --profile`); nil to not measure.
+    public var times: StageTimes?
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -84,6 +86,7 @@ public final class Archiver: Sendable {
         // The parent only saves reading unchanged files: if it cannot be read (a damaged tree),
         // every file is read, and the damage is said here and by `verify`.
         var parent: (id: String, snapshot: Snapshot)?
+        let parentStarted = DispatchTime.now().uptimeNanoseconds
         if !options.rereadAll {
             do {
                 parent = try await findParent(host: options.host, paths: sourceSet, index: loaded.index)
@@ -91,8 +94,11 @@ public final class Archiver: Sendable {
                 logger.warning("the previous snapshot cannot be read (\(error.localizedDescription)); every file is read again")
             }
         }
+        options.times?.add(.parent, DispatchTime.now().uptimeNanoseconds &- parentStarted)
         var walker = SourceWalker(excludes: options.excludes)
+        let scanStarted = DispatchTime.now().uptimeNanoseconds
         for source in sources { walker.walk(source: source.path, as: source.name) }
+        options.times?.add(.scan, DispatchTime.now().uptimeNanoseconds &- scanStarted)
         var problems = missingSources + walker.problems
         var warnings = [(path: String, message: String)]()
         var entries = walker.entries
@@ -115,7 +121,7 @@ public final class Archiver: Sendable {
 
         var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
                                      bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
-                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency)
+                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency, times: options.times)
         var progressState = PushProgress(filesTotal: toRead.count, bytesTotal: toRead.reduce(0) { $0 + (entries[$1].node.size ?? 0) },
                                          filesDone: 0, bytesDone: 0)
         progress?(progressState)
@@ -169,6 +175,8 @@ public final class Archiver: Sendable {
         summary.errors = problems.count
 
         // Index before snapshot: a snapshot must never name chunks that no index can find.
+        let finishStarted = DispatchTime.now().uptimeNanoseconds
+        defer { options.times?.add(.finish, DispatchTime.now().uptimeNanoseconds &- finishStarted) }
         let indexed = newBundles + adopted
         if !indexed.isEmpty {
             let savedIndex = try await writer.saveIndex(indexed)

@@ -51,6 +51,7 @@ struct ChunkPipeline {
     let compressionLevel: Int32
     let sealConcurrency: Int
     let uploadConcurrency: Int
+    let times: StageTimes?
 
     private var seen = Set<Digest32>()
     private var bundles = [Int: OpenBundle]()
@@ -64,7 +65,8 @@ struct ChunkPipeline {
     private(set) var newChunks = 0
 
     init(repository: Repository, writer: RepositoryWriter, index: ChunkIndex, bundleSize: Int, compressionLevel: Int32,
-         sealConcurrency: Int, uploadConcurrency: Int) {
+         sealConcurrency: Int, uploadConcurrency: Int, times: StageTimes? = nil) {
+        self.times = times
         self.compressionLevel = compressionLevel
         self.repository = repository
         self.writer = writer
@@ -103,10 +105,12 @@ struct ChunkPipeline {
                 }
                 let want = buffer.count - end
                 let got: Int
+                let started = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 do {
                     got = try buffer.withUnsafeMutableBytes { p in
                         try FileIO.readFully(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: p[end...]), path: path)
                     }
+                    times?.add(.read, DispatchTime.now().uptimeNanoseconds &- started, bytes: got)
                 } catch {
                     throw FileReadError(message: "read failed: \(error.localizedDescription)")
                 }
@@ -116,9 +120,9 @@ struct ChunkPipeline {
             if start == end { break }
             let (cut, id, chunk): (Int, Digest32, [UInt8]?) = buffer.withUnsafeBytes { p in
                 let window = UnsafeRawBufferPointer(rebasing: p[start..<end])
-                let cut = chunker.nextCut(window)
+                let cut = times?.time(.chunk) { chunker.nextCut(window) } ?? chunker.nextCut(window)
                 let piece = UnsafeRawBufferPointer(rebasing: window[0..<cut])
-                let id = repository.keys.chunkID(piece)
+                let id = times?.time(.hash, bytes: cut) { repository.keys.chunkID(piece) } ?? repository.keys.chunkID(piece)
                 let isNew = !index.contains(id) && !seen.contains(id)
                 return (cut, id, isNew ? Array(piece) : nil)
             }
@@ -142,9 +146,11 @@ struct ChunkPipeline {
     }
 
     private mutating func submit(_ chunk: [UInt8], id: Digest32, group: inout Group) async throws {
+        let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         while sealsInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
             try await handleNext(&group)
         }
+        if let times { times.add(.readerWaits, DispatchTime.now().uptimeNanoseconds &- waitStarted) }
         let seq: Int
         if let c = current {
             seq = c
@@ -162,8 +168,9 @@ struct ChunkPipeline {
         newChunks += 1
         let sealer = bundle.sealer
         let level = compressionLevel
+        let times = self.times
         group.addTask {
-            .sealed(bundle: seq, slot: slot, try chunk.withUnsafeBytes { try sealer.seal($0, id: id, slot: UInt32(slot), level: level) })
+            .sealed(bundle: seq, slot: slot, try chunk.withUnsafeBytes { try sealer.seal($0, id: id, slot: UInt32(slot), level: level, times: times) })
         }
         sealsInFlight += 1
         if bundle.rawBytes >= bundleSize {
@@ -198,8 +205,9 @@ struct ChunkPipeline {
             let bytes = bundle.bytes
             bundle.bytes = []
             let writer = self.writer
+            let times = self.times
             group.addTask {
-                let id = try await writer.saveBundle(bytes)
+                let id = try await writer.saveBundle(bytes, times: times)
                 return .uploaded(IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
             }
             uploadsInFlight += 1

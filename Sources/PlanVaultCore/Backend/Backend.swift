@@ -48,6 +48,13 @@ public protocol ReadableBackend: Sendable {
     func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8]
     /// Size of an object, or nil if absent.
     func stat(_ kind: ObjectKind, name: String) async throws -> ObjectInfo?
+    /// How many reads to keep in flight to cover this target's latency (restore, verify).
+    var readsInFlight: Int { get }
+}
+
+extension ReadableBackend {
+    /// A local folder or share: enough to keep every core decrypting while the disk reads.
+    public var readsInFlight: Int { 4 }
 }
 
 /// The writing half. `write` is atomic: a reader sees the whole object or nothing,

@@ -73,6 +73,10 @@ public struct DirectoryBackend: Backend {
     }
 
     public func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8] {
+        try await BlockingIO.run { try readNow(kind, name: name, range: range) }
+    }
+
+    private func readNow(_ kind: ObjectKind, name: String, range: Range<UInt64>?) throws -> [UInt8] {
         try ObjectName.validate(kind, name)
         let p = path(kind, name: name)
         let fd = open(p, O_RDONLY | O_CLOEXEC)
@@ -111,6 +115,10 @@ public struct DirectoryBackend: Backend {
     }
 
     public func write(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {
+        try await BlockingIO.run { try writeNow(kind, name: name, data: data) }
+    }
+
+    private func writeNow(_ kind: ObjectKind, name: String, data: [UInt8]) throws {
         try ObjectName.validate(kind, name)
         let dir = folder(kind, name: name)
         let final = "\(dir)/\(name)"

@@ -237,27 +237,20 @@ public struct Checker: Sendable {
     private func readBundles(_ bundles: [Digest32], chunksOfBundle: [Digest32: [BundleEntry]], users: [Digest32: [String]],
                              report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
         let repository = self.repository
-        try await withThrowingTaskGroup(of: (Digest32, UInt64, Int, String?).self) { group in
-            var next = 0
-            func startNext(_ group: inout ThrowingTaskGroup<(Digest32, UInt64, Int, String?), any Error>) {
-                guard next < bundles.count else { return }
-                let bundle = bundles[next]
-                let indexed = chunksOfBundle[bundle] ?? []
-                next += 1
-                group.addTask { try await Self.checkBundle(bundle, indexed: indexed, repository: repository) }
+        // Whole bundles, since each is hashed against its name; bounded by bytes like a restore's reads.
+        let reads = BoundedReads(maxReads: repository.backend.readsInFlight)
+        let size = { (bundle: Digest32) in (chunksOfBundle[bundle] ?? []).reduce(UInt64(0)) { $0 + UInt64($1.length) } }
+        try await reads.run(bundles, bytes: size, read: { bundle in
+            try await Self.checkBundle(bundle, indexed: chunksOfBundle[bundle] ?? [], repository: repository)
+        }, handle: { (bundle, bytes, chunks, problem) in
+            report.bundlesRead += 1
+            report.bytesRead += bytes
+            report.chunksChecked += chunks
+            progress(report.bytesRead)
+            if let problem {
+                report.findings.append(Finding(kind: "bundle", object: bundle.hex, problem: problem, affects: users[bundle] ?? []))
             }
-            for _ in 0..<2 { startNext(&group) }
-            while let (bundle, bytes, chunks, problem) = try await group.next() {
-                startNext(&group)
-                report.bundlesRead += 1
-                report.bytesRead += bytes
-                report.chunksChecked += chunks
-                progress(report.bytesRead)
-                if let problem {
-                    report.findings.append(Finding(kind: "bundle", object: bundle.hex, problem: problem, affects: users[bundle] ?? []))
-                }
-            }
-        }
+        })
     }
 
     /// Reads a whole bundle, checks its hash against its name, then opens every chunk.

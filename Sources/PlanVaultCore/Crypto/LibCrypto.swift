@@ -89,32 +89,43 @@ public enum LibCrypto {
 
     /// AES-256-GCM encryption. Returns ciphertext followed by the 16-byte tag.
     public static func aes256GCMSeal(key: SecretKey, nonce: [UInt8], aad: [UInt8], plaintext: UnsafeRawBufferPointer) throws -> [UInt8] {
+        try aes256GCMSeal(key: key, nonce: nonce, aad: aad, parts: [plaintext])
+    }
+
+    /// AES-256-GCM encryption of the concatenation of `parts` (ciphertext, then the 16-byte tag),
+    /// without first copying them into one buffer.
+    public static func aes256GCMSeal(key: SecretKey, nonce: [UInt8], aad: [UInt8], parts: [UnsafeRawBufferPointer]) throws -> [UInt8] {
         precondition(nonce.count == 12, "AES-GCM nonces are 12 bytes")
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.failure("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
-        let ok: Bool = key.withUnsafeBytes { keyPtr in
-            out.withUnsafeMutableBufferPointer { outPtr -> Bool in
+        let total = parts.reduce(0) { $0 + $1.count }
+        var ok = false
+        // Not zero-filled first: every byte is written by the cipher, or the result is discarded.
+        let out = [UInt8](unsafeUninitializedCapacity: total + 16) { outPtr, initialized in
+            initialized = 0
+            ok = key.withUnsafeBytes { keyPtr -> Bool in
                 guard let outBase = outPtr.baseAddress,
                       EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
                 else { return false }
-                let plainBase = plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self)
                 var len: Int32 = 0
                 if !aad.isEmpty, EVP_EncryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
                 var written = 0
-                var offset = 0
-                while offset < plaintext.count {
-                    let piece = min(maxPiece, plaintext.count - offset)
-                    guard let plainBase, EVP_EncryptUpdate(ctx, outBase + written, &len, plainBase + offset, Int32(piece)) == 1
-                    else { return false }
-                    written += Int(len)
-                    offset += piece
+                for part in parts {
+                    var offset = 0
+                    while offset < part.count {
+                        let piece = min(maxPiece, part.count - offset)
+                        guard let base = part.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                              EVP_EncryptUpdate(ctx, outBase + written, &len, base + offset, Int32(piece)) == 1
+                        else { return false }
+                        written += Int(len)
+                        offset += piece
+                    }
                 }
                 guard EVP_EncryptFinal_ex(ctx, outBase + written, &len) == 1 else { return false }
                 written += Int(len)
-                return written == plaintext.count
-                    && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, outBase + written) == 1
+                return written == total && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, outBase + written) == 1
             }
+            if ok { initialized = total + 16 }
         }
         guard ok else { throw CryptoError.failure("AES-256-GCM encrypt") }
         return out

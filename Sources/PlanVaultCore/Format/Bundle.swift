@@ -69,19 +69,23 @@ public final class BundleSealer: Sendable {
     }
 
     /// Compresses (when worthwhile) and encrypts one chunk as record `slot`.
-    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32, level: Int32 = Zlib.defaultLevel) throws -> SealedChunk {
-        var plain: [UInt8]
-        if CompressibilityProbe.isWorthCompressing(data), let packed = Zlib.compressIfSmaller(data, level: level) {
-            plain = [UInt8](repeating: PayloadEncoding.zlib.rawValue, count: 1)
-            plain.reserveCapacity(packed.count + 1)
-            plain += packed
-        } else {
-            plain = [UInt8](repeating: PayloadEncoding.stored.rawValue, count: 1)
-            plain.reserveCapacity(data.count + 1)
-            plain.append(contentsOf: data.bindMemory(to: UInt8.self))
+    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32, level: Int32 = Zlib.defaultLevel,
+                     times: StageTimes? = nil) throws -> SealedChunk {
+        let worth = times?.time(.probe) { CompressibilityProbe.isWorthCompressing(data) } ?? CompressibilityProbe.isWorthCompressing(data)
+        let packed = worth ? (times?.time(.compress, bytes: data.count) { Zlib.compressIfSmaller(data, level: level) }
+            ?? Zlib.compressIfSmaller(data, level: level)) : nil
+        // The record's plaintext is the encoding byte and the payload, encrypted as two parts.
+        var encoding = packed == nil ? PayloadEncoding.stored.rawValue : PayloadEncoding.zlib.rawValue
+        let key = self.key
+        let seal = {
+            try withUnsafeBytes(of: &encoding) { head in
+                try packed.withUnsafeBytesOrRaw(data) { body in
+                    try LibCrypto.aes256GCMSeal(key: key, nonce: BundleFormat.chunkNonce(slot: slot), aad: BundleFormat.chunkAAD(id),
+                                                parts: [head, body])
+                }
+            }
         }
-        let record = try LibCrypto.aes256GCMSeal(key: key, nonce: BundleFormat.chunkNonce(slot: slot),
-                                                 aad: BundleFormat.chunkAAD(id), plaintext: plain)
+        let record = try times?.time(.encrypt, bytes: 1 + (packed?.count ?? data.count), seal) ?? seal()
         return SealedChunk(id: id, record: record, rawLength: data.count)
     }
 
@@ -240,6 +244,16 @@ enum BundleHeader {
             throw error
         } catch {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "header is malformed")
+        }
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// Runs `body` with these bytes, or with `fallback` when there are none.
+    func withUnsafeBytesOrRaw<T>(_ fallback: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        switch self {
+        case .some(let bytes): return try bytes.withUnsafeBytes(body)
+        case .none: return try body(fallback)
         }
     }
 }

@@ -12,9 +12,13 @@ public struct RepositoryWriter: Sendable {
     }
 
     /// Stores a finished bundle under the SHA-256 of its bytes and returns that ID.
-    public func saveBundle(_ bytes: [UInt8]) async throws -> Digest32 {
-        let id = LibCrypto.sha256(bytes)
-        try await backend.write(.bundle, name: id.hex, data: bytes)
+    public func saveBundle(_ bytes: [UInt8], times: StageTimes? = nil) async throws -> Digest32 {
+        let id = times?.time(.bundleHash, bytes: bytes.count) { LibCrypto.sha256(bytes) } ?? LibCrypto.sha256(bytes)
+        if let times {
+            try await times.time(.store, bytes: bytes.count) { try await backend.write(.bundle, name: id.hex, data: bytes) }
+        } else {
+            try await backend.write(.bundle, name: id.hex, data: bytes)
+        }
         return id
     }
 

@@ -51,9 +51,10 @@ final class Destination: Sendable {
         }
     }
 
-    /// Creates a hidden, uniquely named file beside `relative`, sized to `size`; returns its name.
-    /// The real name is taken only by `commitPartial`, once every byte is in and synced.
-    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> [UInt8] {
+    /// Creates a hidden, uniquely named file beside `relative`, with room for `size` bytes; returns
+    /// its name and an open write descriptor (the caller closes it). The real name is taken only by
+    /// `commitPartial`, once every byte is in and synced.
+    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> (name: [UInt8], fd: Int32) {
         let (parent, name) = split(relative)
         return try folders.with(parent) { folder in
             if let existing = kind(in: folder, name) {
@@ -66,37 +67,65 @@ final class Destination: Sendable {
                     if errno == EEXIST { continue }
                     throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: errno)
                 }
-                defer { close(fd) }
-                guard size <= UInt64(Int64.max), ftruncate(fd, off_t(size)) == 0 else {
-                    let code = errno
+                do {
+                    try Self.reserve(fd: fd, size: size, path: absolute(relative))
+                } catch {
+                    close(fd)
                     _ = partial.cString { unlinkat(folder, $0, 0) }
-                    throw PlanVaultError.io(path: absolute(relative), operation: "reserve \(size) bytes for", errno: code)
+                    throw error
                 }
-                return partial
+                return (partial, fd)
             }
             throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: EEXIST)
         }
     }
 
-    func writePartial(_ relative: String, partial: [UInt8], data: UnsafeRawBufferPointer, offset: UInt64) throws {
+    /// Files at least this large get their blocks allocated up front: a full disk is found before
+    /// anything is written, and the file is laid out in one piece.
+    static let preallocateFrom: UInt64 = 1 << 20
+
+    /// Sizes a new temporary file to `size`, allocating its blocks where the filesystem can.
+    static func reserve(fd: Int32, size: UInt64, path: String) throws {
+        guard size <= UInt64(Int64.max) else { throw PlanVaultError.io(path: path, operation: "reserve \(size) bytes for", errno: EFBIG) }
+        if size >= preallocateFrom {
+            if linuxFallocate(fd, 0, 0, Int64(size)) == 0 { return }
+            let code = errno
+            // Filesystems without fallocate (some network shares) are sized with ftruncate below.
+            guard code == EOPNOTSUPP || code == ENOSYS || code == EINVAL else {
+                let what = code == ENOSPC || code == EDQUOT ? "reserve \(size) bytes (the destination is full) for" : "reserve \(size) bytes for"
+                throw PlanVaultError.io(path: path, operation: what, errno: code)
+            }
+        }
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            throw PlanVaultError.io(path: path, operation: "reserve \(size) bytes for", errno: errno)
+        }
+    }
+
+    /// Opens the temporary file `createPartial` made again for writing (its descriptor was closed
+    /// to stay within the open-file limit).
+    func reopenPartial(_ relative: String, partial: [UInt8]) throws -> Int32 {
         let (parent, _) = split(relative)
-        try folders.with(parent) { folder in
+        return try folders.with(parent) { folder in
             let fd = partial.cString { openat(folder, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the temporary file of", errno: errno) }
-            defer { close(fd) }
-            try FileIO.pwriteFully(fd: fd, data, offset: offset, path: absolute(relative))
+            return fd
         }
+    }
+
+    /// Writes restored bytes at `offset` of a temporary file, through its open descriptor.
+    func writePartial(_ relative: String, fd: Int32, data: UnsafeRawBufferPointer, offset: UInt64) throws {
+        try FileIO.pwriteFully(fd: fd, data, offset: offset, path: absolute(relative))
     }
 
     /// Gives the temporary file its mode, time and real name. `durable`: the file is synced before
     /// the rename and its folder after, so the file is on disk under its name when this returns
     /// (for a priority file announced at once); otherwise the caller has synced with `sync()`.
-    func commitPartial(_ relative: String, partial: [UInt8], mode: UInt32, mtimeNs: Int64, durable: Bool = false) throws {
+    func commitPartial(_ relative: String, partial: [UInt8], fd given: Int32?, mode: UInt32, mtimeNs: Int64, durable: Bool = false) throws {
         let (parent, name) = split(relative)
         try folders.with(parent) { folder in
-            let fd = partial.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            let fd = given ?? partial.cString { openat(folder, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "open the temporary file of", errno: errno) }
-            defer { close(fd) }
+            defer { if given == nil { close(fd) } }
             guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "chmod", errno: errno) }
             var times = Self.times(mtimeNs)
             guard futimens(fd, &times) == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "set time of", errno: errno) }
@@ -232,18 +261,10 @@ final class Destination: Sendable {
 /// descriptor with `O_NOFOLLOW`. Bounded (least recently used are closed); a handle in use by
 /// another task is never closed under it.
 final class FolderHandles: @unchecked Sendable {
-    private struct Entry {
-        var fd: Int32
-        var lastUse: UInt64
-        var users: Int
-    }
-
     private let lock = NSLock()
     private let root: String
     private let rootFD: Int32
-    private var open: [PathKey: Entry] = [:]
-    private var clock: UInt64 = 0
-    private let capacity = 128
+    private var open = DescriptorLRU<PathKey>(capacity: 128)
 
     init(root: String, rootFD: Int32) {
         self.root = root
@@ -251,7 +272,7 @@ final class FolderHandles: @unchecked Sendable {
     }
 
     deinit {
-        for entry in open.values { close(entry.fd) }
+        open.closeAll()
         close(rootFD)
     }
 
@@ -268,7 +289,7 @@ final class FolderHandles: @unchecked Sendable {
     private func acquire(_ path: [UInt8]) throws -> Int32 {
         lock.lock()
         defer { lock.unlock() }
-        if let fd = use(path) { return fd }
+        if let fd = open.use(PathKey(path)) { return fd }
         // Find the deepest folder already open (walking back over "/"), then open the rest one
         // level at a time from it.
         var parentFD = rootFD
@@ -277,7 +298,7 @@ final class FolderHandles: @unchecked Sendable {
         var cut = path.lastIndex(of: UInt8(ascii: "/"))
         while let slash = cut {
             let candidate = Array(path[..<slash])
-            if let fd = use(candidate) {
+            if let fd = open.use(PathKey(candidate)) {
                 parentFD = fd
                 parentKey = candidate
                 resume = slash + 1
@@ -290,7 +311,7 @@ final class FolderHandles: @unchecked Sendable {
             let currentKey = Array(path[..<end])
             let fd = Array(path[resume..<end]).cString { openat(parentFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             let code = errno
-            if let held = parentKey { open[PathKey(held)]?.users -= 1 }
+            if let held = parentKey { open.release(PathKey(held)) }
             guard fd >= 0 else {
                 let full = "\(root)/\(String(decoding: currentKey, as: UTF8.self))"
                 if code == ELOOP || code == ENOTDIR {
@@ -298,9 +319,7 @@ final class FolderHandles: @unchecked Sendable {
                 }
                 throw PlanVaultError.io(path: full, operation: "open folder", errno: code)
             }
-            evictIfFull()
-            clock += 1
-            open[PathKey(currentKey)] = Entry(fd: fd, lastUse: clock, users: 1)
+            open.insert(PathKey(currentKey), fd: fd, users: 1)
             parentFD = fd
             parentKey = currentKey
             resume = end + 1
@@ -308,30 +327,10 @@ final class FolderHandles: @unchecked Sendable {
         return parentFD
     }
 
-    /// Marks a cached folder as in use and returns its descriptor. Caller holds the lock.
-    private func use(_ key: [UInt8]) -> Int32? {
-        guard var entry = open[PathKey(key)] else { return nil }
-        clock += 1
-        entry.lastUse = clock
-        entry.users += 1
-        open[PathKey(key)] = entry
-        return entry.fd
-    }
-
     private func release(_ key: [UInt8]) {
         lock.lock()
         defer { lock.unlock() }
-        open[PathKey(key)]?.users -= 1
-    }
-
-    /// Closes the least recently used idle descriptor once the cache is full. Caller holds the lock.
-    private func evictIfFull() {
-        guard open.count >= capacity else { return }
-        var victim: (key: PathKey, entry: Entry)?
-        for (key, entry) in open where entry.users <= 0 && entry.lastUse < (victim?.entry.lastUse ?? .max) { victim = (key, entry) }
-        guard let victim else { return }
-        close(victim.entry.fd)
-        open.removeValue(forKey: victim.key)
+        open.release(PathKey(key))
     }
 }
 
@@ -344,6 +343,8 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// syncfs(2) is a GNU extension that Glibc's Swift overlay does not expose.
+/// syncfs(2) and fallocate(2) are GNU extensions that Glibc's Swift overlay does not expose.
 @_silgen_name("syncfs")
 private func linuxSyncfs(_ fd: Int32) -> Int32
+@_silgen_name("fallocate64")
+private func linuxFallocate(_ fd: Int32, _ mode: Int32, _ offset: Int64, _ length: Int64) -> Int32

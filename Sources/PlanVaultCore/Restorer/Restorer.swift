@@ -39,12 +39,15 @@ public struct RestoreResult: Sendable {
 public struct Restorer: Sendable {
     let repository: Repository
     let logger: Logger
-    let concurrency: Int
+    let reads: BoundedReads
 
-    public init(repository: Repository, logger: Logger, concurrency: Int = 3) {
+    /// `readsInFlight`: bundle reads at once (default: what the target asks for, see
+    /// `ReadableBackend.readsInFlight`); `bytesInFlight` bounds the memory they hold.
+    public init(repository: Repository, logger: Logger, readsInFlight: Int? = nil,
+                bytesInFlight: UInt64 = BoundedReads.defaultMaxBytes) {
         self.repository = repository
         self.logger = logger
-        self.concurrency = concurrency
+        reads = BoundedReads(maxReads: readsInFlight ?? repository.backend.readsInFlight, maxBytes: bytesInFlight)
     }
 
     struct FileJob {
@@ -70,8 +73,17 @@ public struct Restorer: Sendable {
         var chunks: [ChunkWork]
     }
 
-    struct BundleOutcome: Sendable {
+    /// One ranged read: chunks lying close together in one bundle.
+    struct Piece: Sendable {
         var bundle: Digest32
+        var chunks: [ChunkWork]
+        var span: Range<UInt64>
+        /// Bytes of file content it fills (for progress).
+        var content: UInt64
+    }
+
+    struct BundleOutcome: Sendable {
+        var piece: Piece
         var written: [ChunkTarget]
         var failed: [(chunk: ChunkWork, message: String)]
         var writeFailed: [(file: Int, message: String)] = []
@@ -90,6 +102,7 @@ public struct Restorer: Sendable {
             throw PlanVaultError.invalidArgument("nothing in the snapshot matches --include \(options.includes.joined(separator: ", ")): list paths with `planvault ls`")
         }
         let dest = try Destination(path: options.destination)
+        let descriptors = PartialDescriptors()
         var result = RestoreResult()
         var damaged = Set<String>()
         for node in nodes {
@@ -137,7 +150,7 @@ public struct Restorer: Sendable {
                 result.problems.append((node.path, missing))
                 continue
             }
-            let partial: [UInt8]
+            let partial: (name: [UInt8], fd: Int32)
             do {
                 // A file already there with exactly these bytes (a restore run again) is kept.
                 let pieces = targets.map { (id: $0.0.entry.id, length: Int($0.0.entry.rawLength)) }
@@ -154,11 +167,12 @@ public struct Restorer: Sendable {
                 continue
             }
             let fileIndex = files.count
+            descriptors.adopt(fileIndex, fd: partial.fd)
             for (location, at) in targets {
                 plan[location.bundle, default: [:]][location.entry.id, default: ChunkWork(entry: location.entry, targets: [])]
                     .targets.append(ChunkTarget(file: fileIndex, offset: at))
             }
-            files.append(FileJob(node: node, partial: partial, remaining: targets.count, failed: nil))
+            files.append(FileJob(node: node, partial: partial.name, remaining: targets.count, failed: nil))
         }
 
         // Writing order: --first matches, then small before large. A bundle is read when the
@@ -170,7 +184,7 @@ public struct Restorer: Sendable {
         result.unmatchedFirst = options.first.filter { pattern in
             !nodes.contains { $0.type == .file && RestoreOrder.matches(pattern, $0.path) }
         }
-        var commits = Commits(dest: dest, onReady: options.onReady)
+        var commits = Commits(dest: dest, descriptors: descriptors, onReady: options.onReady)
 
         do {
             // Files with no chunks (empty) are complete already.
@@ -181,14 +195,17 @@ public struct Restorer: Sendable {
             var tried = [Digest32: Set<Digest32>]()
             let total = Self.contentBytes(plan.values.flatMap(\.values))
             var done: UInt64 = 0
+            let openers = OpenerCache()
             while !plan.isEmpty {
                 let work = Self.ordered(plan, position: position)
-                let bytesOfBundle = Dictionary(work.map { ($0.bundle, Self.contentBytes($0.chunks)) }, uniquingKeysWith: +)
                 for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
                 plan = [:]
+                let pieces = work.flatMap(Self.pieces)
                 let partials = files.map { (path: $0.node.path, partial: $0.partial) }
-                try await readBundles(work, partials: partials, dest: dest) { outcome in
-                    done = min(total, done + (bytesOfBundle[outcome.bundle] ?? 0))
+                try await reads.run(pieces, bytes: { UInt64($0.span.count) }, read: { piece in
+                    await self.restorePiece(piece, partials: partials, dest: dest, descriptors: descriptors, openers: openers)
+                }, handle: { outcome in
+                    done = min(total, done + outcome.piece.content)
                     options.progress?(done, total)
                     var touched = Set<Int>()
                     for target in outcome.written {
@@ -199,7 +216,7 @@ public struct Restorer: Sendable {
                     for (chunk, message) in outcome.failed {
                         let id = chunk.entry.id
                         if let next = index.locations(of: id).first(where: { !(tried[id]?.contains($0.bundle) ?? false) }) {
-                            logger.warning("chunk \(id.shortHex) in bundle \(outcome.bundle.shortHex) failed (\(message)); trying its copy in bundle \(next.bundle.shortHex)")
+                            logger.warning("chunk \(id.shortHex) in bundle \(outcome.piece.bundle.shortHex) failed (\(message)); trying its copy in bundle \(next.bundle.shortHex)")
                             plan[next.bundle, default: [:]][id, default: ChunkWork(entry: next.entry, targets: [])].targets += chunk.targets
                         } else {
                             for target in chunk.targets where files[target.file].failed == nil { files[target.file].failed = message }
@@ -209,19 +226,19 @@ public struct Restorer: Sendable {
                     for i in touched.sorted(by: { position[$0] < position[$1] }) where files[i].remaining == 0 && files[i].failed == nil {
                         try commits.complete(i, priority: ranks[i] != nil, files: &files, result: &result)
                     }
-                    try commits.flushIfDue(files: &files, result: &result)
-                }
+                    try await commits.flushIfDue(files: &files, result: &result)
+                })
             }
-            try commits.flush(files: &files, result: &result)
+            try await commits.flush(files: &files, result: &result)
         } catch {
             // Nothing half-written is left behind under a temporary name either.
-            for i in files.indices where !files[i].settled { dest.discardPartial(files[i].node.path, partial: files[i].partial) }
+            for i in files.indices where !files[i].settled { Self.discard(i, files: files, dest: dest, descriptors: descriptors) }
             throw error
         }
 
         for i in order where !files[i].settled {
             if files[i].failed == nil && files[i].remaining != 0 { files[i].failed = "not all chunks could be restored" }
-            dest.discardPartial(files[i].node.path, partial: files[i].partial)
+            Self.discard(i, files: files, dest: dest, descriptors: descriptors)
             result.problems.append((files[i].node.path, files[i].failed ?? "not all chunks could be restored"))
         }
 
@@ -245,7 +262,16 @@ public struct Restorer: Sendable {
                 result.problems.append((node.path, error.localizedDescription))
             }
         }
+        // The last renames, links and folder times reach the disk too: a restore that is not on
+        // disk is not a restore.
+        try await BlockingIO.run { try dest.sync() }
         return result
+    }
+
+    /// Closes and removes the temporary file of file `i`.
+    static func discard(_ i: Int, files: [FileJob], dest: Destination, descriptors: PartialDescriptors) {
+        if let fd = descriptors.take(i) { close(fd) }
+        dest.discardPartial(files[i].node.path, partial: files[i].partial)
     }
 
     /// Bytes of file content the chunks fill, counting a chunk once per place it goes.
@@ -268,52 +294,64 @@ public struct Restorer: Sendable {
         return ranked.map(\.work)
     }
 
-    /// Runs bundle reads in the given order with `concurrency` in flight, handing each outcome
-    /// to `handle` as it arrives (so finished files can be taken into place at once).
-    private func readBundles(_ work: [BundleWork], partials: [(path: String, partial: [UInt8])], dest: Destination,
-                             handle: (BundleOutcome) throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: BundleOutcome.self) { group in
-            var next = 0
-            func startNext(_ group: inout ThrowingTaskGroup<BundleOutcome, any Error>) {
-                guard next < work.count else { return }
-                let item = work[next]
-                next += 1
-                group.addTask { try await self.restoreBundle(item, partials: partials, dest: dest) }
-            }
-            for _ in 0..<concurrency { startNext(&group) }
-            while let outcome = try await group.next() {
-                startNext(&group)
-                try handle(outcome)
+    /// Largest read of one piece of a bundle, and the largest gap of unneeded bytes read through
+    /// rather than split at. Pieces keep memory bounded and let one bundle be read and decrypted
+    /// on several cores at once.
+    static let pieceLimit: UInt64 = 8 << 20
+    static let gapLimit: UInt64 = 1 << 20
+
+    /// Splits a bundle's chunks (sorted by offset) into ranged reads. A piece starting within
+    /// `gapLimit` of the bundle's start reads from 0, so it brings the salt along.
+    static func pieces(of work: BundleWork) -> [Piece] {
+        var pieces = [Piece]()
+        for chunk in work.chunks {
+            let start = UInt64(chunk.entry.offset), end = start + UInt64(chunk.entry.length)
+            let content = UInt64(chunk.entry.rawLength) * UInt64(chunk.targets.count)
+            if var last = pieces.last, start >= last.span.upperBound, start - last.span.upperBound <= gapLimit,
+               end - last.span.lowerBound <= pieceLimit {
+                last.chunks.append(chunk)
+                last.span = last.span.lowerBound..<end
+                last.content += content
+                pieces[pieces.count - 1] = last
+            } else {
+                let from = pieces.isEmpty && start <= gapLimit ? 0 : start
+                pieces.append(Piece(bundle: work.bundle, chunks: [chunk], span: from..<end, content: content))
             }
         }
+        return pieces
     }
 
-    /// Reads one bundle (only the span that holds the needed chunks), opens each chunk and writes it to its files.
-    private func restoreBundle(_ work: BundleWork, partials: [(path: String, partial: [UInt8])], dest: Destination) async throws -> BundleOutcome {
-        let name = work.bundle.hex
-        var outcome = BundleOutcome(bundle: work.bundle, written: [], failed: [])
+    /// Reads one piece of a bundle, opens each chunk and writes it to its files.
+    private func restorePiece(_ piece: Piece, partials: [(path: String, partial: [UInt8])], dest: Destination,
+                              descriptors: PartialDescriptors, openers: OpenerCache) async -> BundleOutcome {
+        let name = piece.bundle.hex
+        var outcome = BundleOutcome(piece: piece, written: [], failed: [])
         // Entries were checked against the bundle size when read (BundleEntry.problem), and the
         // arithmetic is in UInt64, so no offset here can overflow.
-        let end = work.chunks.map { UInt64($0.entry.offset) + UInt64($0.entry.length) }.max() ?? 0
-        let first = work.chunks.map { UInt64($0.entry.offset) }.min() ?? 0
-        // Read from the start when the needed span begins near it; otherwise the prefix (for the salt) and the span.
-        let spanStart = first <= 1 << 20 ? 0 : first
         let data: [UInt8]
         let opener: BundleOpener
         do {
-            data = try await repository.backend.read(.bundle, name: name, range: spanStart..<end)
-            let prefix = spanStart == 0 ? data.prefix(BundleFormat.prefixLength)
-                : try await repository.backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
-            opener = try BundleOpener(prefix: prefix, name: name, keys: repository.keys)
+            data = try await repository.backend.read(.bundle, name: name, range: piece.span)
+            if let known = openers[piece.bundle] {
+                opener = known
+            } else {
+                let prefix = piece.span.lowerBound == 0 ? data.prefix(BundleFormat.prefixLength)
+                    : try await repository.backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
+                opener = try BundleOpener(prefix: prefix, name: name, keys: repository.keys)
+                openers[piece.bundle] = opener
+            }
         } catch let error as PlanVaultError {
-            outcome.failed = work.chunks.map { ($0, error.localizedDescription) }
+            outcome.failed = piece.chunks.map { ($0, error.localizedDescription) }
+            return outcome
+        } catch {
+            outcome.failed = piece.chunks.map { ($0, "\(error)") }
             return outcome
         }
-        for chunk in work.chunks {
+        for chunk in piece.chunks {
             let entry = chunk.entry
             let plain: [UInt8]
             do {
-                let start = UInt64(entry.offset) - spanStart, stop = start + UInt64(entry.length)
+                let start = UInt64(entry.offset) - piece.span.lowerBound, stop = start + UInt64(entry.length)
                 guard stop <= UInt64(data.count) else {
                     throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) lies past the end")
                 }
@@ -323,18 +361,37 @@ public struct Restorer: Sendable {
             } catch let error as PlanVaultError {
                 outcome.failed.append((chunk, error.localizedDescription))
                 continue
+            } catch {
+                outcome.failed.append((chunk, "\(error)"))
+                continue
             }
             // A failed write is the destination's fault, not the copy's: no other copy is tried.
             for target in chunk.targets {
                 let file = partials[target.file]
                 do {
-                    try plain.withUnsafeBytes { try dest.writePartial(file.path, partial: file.partial, data: $0, offset: target.offset) }
+                    try descriptors.with(target.file, reopen: { try dest.reopenPartial(file.path, partial: file.partial) }) { fd in
+                        try plain.withUnsafeBytes { try dest.writePartial(file.path, fd: fd, data: $0, offset: target.offset) }
+                    }
                     outcome.written.append(target)
                 } catch let error as PlanVaultError {
                     outcome.writeFailed.append((target.file, error.localizedDescription))
+                } catch {
+                    outcome.writeFailed.append((target.file, "\(error)"))
                 }
             }
         }
         return outcome
+    }
+}
+
+/// Bundle openers (the bundle's derived key) already made by this restore, so pieces after the
+/// first need no extra read of the bundle's salt.
+final class OpenerCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var openers: [Digest32: BundleOpener] = [:]
+
+    subscript(bundle: Digest32) -> BundleOpener? {
+        get { lock.lock(); defer { lock.unlock() }; return openers[bundle] }
+        set { lock.lock(); defer { lock.unlock() }; openers[bundle] = newValue }
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// The restore read path: ranged pieces of bundles, reads bounded by bytes, descriptors kept open.
+final class RestorePipelineTests: XCTestCase {
+    private func chunk(_ n: UInt8, offset: UInt32, length: UInt32) -> Restorer.ChunkWork {
+        let entry = BundleEntry(id: Digest32([UInt8](repeating: n, count: 32)), slot: UInt32(n), offset: offset,
+                                length: length, rawLength: length - 17)
+        return Restorer.ChunkWork(entry: entry, targets: [Restorer.ChunkTarget(file: Int(n), offset: 0)])
+    }
+
+    func testPiecesSplitAtTheSizeLimitAndAtLargeGapsAndTheFirstBringsTheSalt() {
+        let mib: UInt32 = 1 << 20
+        let work = Restorer.BundleWork(bundle: Digest32([UInt8](repeating: 9, count: 32)), chunks: [
+            chunk(1, offset: 36, length: 3 * mib),
+            chunk(2, offset: 36 + 3 * mib, length: 3 * mib),
+            chunk(3, offset: 36 + 6 * mib, length: 3 * mib),       // would make the first piece 9 MiB: a new piece
+            chunk(4, offset: 36 + 9 * mib + mib / 2, length: mib), // a half-MiB gap is read through
+            chunk(5, offset: 36 + 14 * mib, length: mib),          // a 3.5 MiB gap is not
+        ])
+        let pieces = Restorer.pieces(of: work)
+        XCTAssertEqual(pieces.map { $0.chunks.map { Int($0.entry.slot) } }, [[1, 2], [3, 4], [5]])
+        XCTAssertEqual(pieces[0].span.lowerBound, 0, "the first piece starts at 0, so the salt comes with it")
+        XCTAssertEqual(pieces[1].span, UInt64(36 + 6 * mib)..<UInt64(36 + 10 * mib + mib / 2))
+        for piece in pieces { XCTAssertLessThanOrEqual(piece.span.count, Int(Restorer.pieceLimit)) }
+        XCTAssertEqual(pieces.reduce(0) { $0 + $1.content }, UInt64(11 * mib) - 5 * 17)
+    }
+
+    func testBoundedReadsNeverHoldMoreThanTheirBytesOrCount() async throws {
+        let live = InFlightCounter()
+        let reads = BoundedReads(maxReads: 3, maxBytes: 10)
+        let sizes: [UInt64] = [4, 4, 4, 9, 1, 1, 1, 1, 12, 2]
+        var handled = [Int]()
+        try await reads.run(Array(sizes.indices), bytes: { sizes[$0] }, read: { i in
+            live.enter(bytes: sizes[i])
+            await Task.yield()
+            live.leave(bytes: sizes[i])
+            return i
+        }, handle: { handled.append($0) })
+        XCTAssertEqual(handled.sorted(), Array(sizes.indices), "every read completes once")
+        XCTAssertLessThanOrEqual(live.maxCount, 3)
+        XCTAssertLessThanOrEqual(live.maxBytes, 12, "only a read larger than the budget runs over it, and then alone")
+        XCTAssertLessThanOrEqual(live.maxBytesBesidesLargest, 10)
+    }
+
+    func testDescriptorsPastCapacityAreClosedAndReopenedWithoutLosingWrites() throws {
+        let dir = try TempDir()
+        let descriptors = PartialDescriptors(capacity: 4)
+        var reopened = 0
+        for i in 0..<10 {
+            let fd = open(dir.sub("f\(i)"), O_WRONLY | O_CREAT, 0o600)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            descriptors.adopt(i, fd: fd)
+        }
+        for round in 0..<2 {
+            for i in 0..<10 {
+                try descriptors.with(i, reopen: {
+                    reopened += 1
+                    return open(dir.sub("f\(i)"), O_WRONLY)
+                }) { fd in
+                    let byte: [UInt8] = [UInt8(65 + round)]
+                    XCTAssertEqual(pwrite(fd, byte, 1, off_t(round)), 1)
+                }
+            }
+        }
+        for i in 0..<10 { if let fd = descriptors.take(i) { close(fd) } }
+        XCTAssertGreaterThan(reopened, 0, "descriptors past the capacity were closed")
+        for i in 0..<10 { XCTAssertEqual(FileManager.default.contents(atPath: dir.sub("f\(i)")), Data("AB".utf8)) }
+    }
+}
+
+/// Counts reads in flight and the bytes they hold, and the largest of each seen.
+private final class InFlightCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var bytes: UInt64 = 0
+    private var sizes = [UInt64]()
+    private(set) var maxCount = 0
+    private(set) var maxBytes: UInt64 = 0
+    private(set) var maxBytesBesidesLargest: UInt64 = 0
+
+    func enter(bytes n: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        count += 1
+        bytes += n
+        sizes.append(n)
+        maxCount = max(maxCount, count)
+        maxBytes = max(maxBytes, bytes)
+        if !sizes.contains(where: { $0 > 10 }) { maxBytesBesidesLargest = max(maxBytesBesidesLargest, bytes) }
+    }
+
+    func leave(bytes n: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        count -= 1
+        bytes -= n
+        if let i = sizes.firstIndex(of: n) { sizes.remove(at: i) }
+    }
+}
