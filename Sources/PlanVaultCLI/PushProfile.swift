@@ -13,5 +13,9 @@ enum PushProfile {
             table.add([stage.rawValue, String(format: "%.2f", seconds), share, bytes > 0 ? Output.bytes(bytes) : "", rate])
         }
         for line in table.lines() { Output.error("  \(line)") }
+        let marks = times.memoryMarks
+        if !marks.isEmpty {
+            Output.error("resident memory: " + marks.map { "\($0.label) \(Output.bytes($0.residentBytes))" }.joined(separator: ", "))
+        }
     }
 }

@@ -73,6 +73,7 @@ public final class Archiver: Sendable {
         // Adopt bundles an interrupted push left behind, so their chunks are not sent again,
         // and forget chunks whose bundle was lost, so they are stored again.
         var (loaded, adopted, _) = try await repository.loadIndexWithBundles()
+        options.times?.markMemory("index loaded")
         if !adopted.isEmpty { logger.info("adopted \(adopted.count) bundle(s) left by an interrupted push") }
         // Bundles a verification found damaged are never referenced again: their chunks are
         // stored anew (into the index as a second copy) when a source still has them.
@@ -95,29 +96,38 @@ public final class Archiver: Sendable {
             }
         }
         options.times?.add(.parent, DispatchTime.now().uptimeNanoseconds &- parentStarted)
+        options.times?.markMemory("parent snapshot loaded")
         var walker = SourceWalker(excludes: options.excludes)
         let scanStarted = DispatchTime.now().uptimeNanoseconds
         for source in sources { walker.walk(source: source.path, as: source.name) }
         options.times?.add(.scan, DispatchTime.now().uptimeNanoseconds &- scanStarted)
+        options.times?.markMemory("sources scanned")
         var problems = missingSources + walker.problems
         var warnings = [(path: String, message: String)]()
-        var entries = walker.entries
+        var entries = walker.takeEntries()
 
         var summary = SnapshotSummary()
-        let parentFiles = Self.fileMap(parent?.snapshot)
         var toRead = [Int]()
-        for (i, entry) in entries.enumerated() {
-            switch entry.node.type {
-            case .dir: summary.directories += 1
-            case .symlink: summary.symlinks += 1
-            case .file:
-                if let old = parentFiles[Array(entry.node.path.utf8)], let chunks = Self.reusableChunks(old, entry.node, loaded.index) {
-                    entries[i].node.chunks = chunks
-                } else {
-                    toRead.append(i)
+        do {
+            let parentNodes = parent?.snapshot.nodes ?? []
+            let parentFiles = Self.fileMap(parentNodes)
+            for (i, entry) in entries.enumerated() {
+                switch entry.node.type {
+                case .dir: summary.directories += 1
+                case .symlink: summary.symlinks += 1
+                case .file:
+                    if let old = parentFiles[PathKey(entry.node.path)], let chunks = Self.reusableChunks(parentNodes[old], entry.node, loaded.index) {
+                        entries[i].node.chunks = chunks
+                    } else {
+                        toRead.append(i)
+                    }
                 }
             }
         }
+        // The parent's nodes and decoded trees are not needed again: only its ID is.
+        parent?.snapshot.nodes = []
+        repository.trees.forgetTrees()
+        options.times?.markMemory("files matched with the parent")
 
         var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
                                      bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
@@ -160,6 +170,7 @@ public final class Archiver: Sendable {
             return try await pipeline.finish(group: &group)
         }
 
+        options.times?.markMemory("files read")
         var nodes = [SnapshotNode]()
         nodes.reserveCapacity(entries.count)
         for (i, entry) in entries.enumerated() where !failed.contains(i) {
@@ -169,6 +180,7 @@ public final class Archiver: Sendable {
             }
             nodes.append(entry.node)
         }
+        entries = []
         summary.newChunks = pipeline.newChunks
         summary.newBundles = newBundles.count
         summary.bytesStored = newBundles.reduce(0) { $0 + $1.size }
@@ -185,7 +197,9 @@ public final class Archiver: Sendable {
         }
         let snapshot = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
                                 paths: sourceSet, tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
+        options.times?.markMemory("index saved")
         let saved = try await writer.saveSnapshot(snapshot, index: loaded.index)
+        options.times?.markMemory("snapshot saved")
         for bundle in saved.treeBundles { loaded.index.add(bundle, fromIndexFile: saved.indexFile) }
         repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: snapshot.paths))
         var final = saved.snapshot
@@ -250,12 +264,12 @@ public final class Archiver: Sendable {
         ([host] + paths.sorted()).joined(separator: "\u{0}")
     }
 
-    /// Keyed by the path's UTF-8 bytes: String keys would merge NFC and NFD spellings of one name.
-    static func fileMap(_ snapshot: Snapshot?) -> [[UInt8]: SnapshotNode] {
-        guard let snapshot else { return [:] }
-        var map = [[UInt8]: SnapshotNode]()
-        map.reserveCapacity(snapshot.nodes.count)
-        for node in snapshot.nodes where node.type == .file { map[Array(node.path.utf8)] = node }
+    /// Position of each file among `nodes`, keyed by the path's UTF-8 bytes: String keys would
+    /// merge NFC and NFD spellings of one name. Positions, not copies of the nodes, to stay small.
+    static func fileMap(_ nodes: [SnapshotNode]) -> [PathKey: Int] {
+        var map = [PathKey: Int]()
+        map.reserveCapacity(nodes.count)
+        for (i, node) in nodes.enumerated() where node.type == .file { map[PathKey(node.path)] = i }
         return map
     }
 

@@ -14,6 +14,13 @@ struct SourceWalker {
     private(set) var entries: [WalkedEntry] = []
     private(set) var problems: [(path: String, message: String)] = []
 
+    /// The entries walked so far, handed over: the walker keeps no second reference, so the
+    /// caller's changes do not copy the whole list.
+    mutating func takeEntries() -> [WalkedEntry] {
+        defer { entries = [] }
+        return entries
+    }
+
     init(excludes: [String]) {
         self.excludes = excludes
     }

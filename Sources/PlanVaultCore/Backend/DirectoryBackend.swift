@@ -131,7 +131,7 @@ public struct DirectoryBackend: Backend {
             }
         }
         if kind == .bundle || kind == .attestation || kind == .lock { try makeDirectory(dir, allowExisting: true) }
-        try FileIO.writeAtomically(data, to: final, inDirectory: dir)
+        try FileIO.writeAtomically(data, to: final, inDirectory: dir, direct: kind == .bundle)
     }
 
     public func repair(_ kind: ObjectKind, name: String, data: [UInt8]) async throws {

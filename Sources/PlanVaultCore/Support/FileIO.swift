@@ -7,17 +7,37 @@ import Glibc
 /// Small POSIX helpers shared by the directory backend, the cache and restore.
 public enum FileIO {
     /// Write to a temporary name in `directory`, fsync, rename over `path`, fsync the folder.
-    public static func writeAtomically(_ data: [UInt8], to path: String, inDirectory directory: String, mode: mode_t = 0o600) throws {
+    /// `direct`: write around the page cache when the filesystem allows it (see `DirectWrite`),
+    /// for large objects that are not read back soon (bundles a push writes).
+    public static func writeAtomically(_ data: [UInt8], to path: String, inDirectory directory: String, mode: mode_t = 0o600,
+                                       direct: Bool = false) throws {
         let suffix = (try? LibCrypto.randomBytes(8)).map(Hex.encode) ?? String(getpid())
         let tmp = "\(directory)/.tmp-\(suffix)"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        var fd: Int32 = -1
+        var written = false
+        if direct && data.count >= DirectWrite.minimumSize, let directFD = DirectWrite.openNew(tmp, mode: mode) {
+            do {
+                written = try DirectWrite.write(fd: directFD, data, path: tmp)
+            } catch {
+                close(directFD)
+                unlink(tmp)
+                throw error
+            }
+            if written {
+                fd = directFD
+            } else {
+                close(directFD)
+                unlink(tmp)
+            }
+        }
+        if fd < 0 { fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
         guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
         var ok = false
         defer {
             if !ok { unlink(tmp) }
         }
         do {
-            try writeFully(fd: fd, data, path: tmp)
+            if !written { try writeFully(fd: fd, data, path: tmp) }
             guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
         } catch {
             close(fd)

@@ -21,6 +21,7 @@ public final class StageTimes: @unchecked Sendable {
     private let lock = NSLock()
     private var nanoseconds = [Stage: UInt64]()
     private var bytes = [Stage: UInt64]()
+    private var marks = [(label: String, residentBytes: UInt64)]()
 
     public init() {}
 
@@ -43,6 +44,29 @@ public final class StageTimes: @unchecked Sendable {
         nanoseconds[stage, default: 0] &+= elapsed
         bytes[stage, default: 0] &+= UInt64(max(0, count))
         lock.unlock()
+    }
+
+    /// Notes the process's resident memory now, after `label` (a step of the push).
+    public func markMemory(_ label: String) {
+        guard let resident = Self.residentBytes() else { return }
+        lock.lock()
+        marks.append((label, resident))
+        lock.unlock()
+    }
+
+    /// Resident memory at each mark, in order.
+    public var memoryMarks: [(label: String, residentBytes: UInt64)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return marks
+    }
+
+    /// The second field of /proc/self/statm (resident pages) in bytes; nil where there is none.
+    static func residentBytes() -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = UInt64(fields[1]) else { return nil }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// Each stage that ran: its busy seconds and the bytes it handled.

@@ -1,0 +1,48 @@
+import Foundation
+import XCTest
+@testable import PlanVaultCore
+import PlanVaultTestSupport
+
+/// Bundles are written around the page cache where the filesystem allows it, and the ordinary way
+/// where it does not; either way the object on disk is exactly the bytes given.
+final class DirectWriteTests: XCTestCase {
+    private func roundTrip(in folder: String, count: Int) throws {
+        let data = Fixture.noise(count, seed: UInt64(count))
+        try FileIO.writeAtomically(data, to: "\(folder)/object", inDirectory: folder, direct: true)
+        XCTAssertEqual(try FileIO.readFile("\(folder)/object"), data, "\(count) bytes in \(folder)")
+        let leftovers = try FileIO.listDirectory(folder).filter { $0.hasPrefix(".tmp-") }
+        XCTAssertEqual(leftovers, [], "no temporary file is left")
+        try FileManager.default.removeItem(atPath: "\(folder)/object")
+    }
+
+    func testSizesThatAreNotWholeBlocksKeepTheirExactLength() throws {
+        let dir = try TempDir()
+        // Below the direct-write threshold, exactly one piece, a piece and a bit, and a bundle's size plus an odd tail.
+        for count in [1000, DirectWrite.pieceSize, DirectWrite.pieceSize + 1, 16 * 1024 * 1024 + 4097] {
+            try roundTrip(in: dir.path, count: count)
+        }
+    }
+
+    func testAFilesystemWithoutDirectWritesGetsOrdinaryOnes() throws {
+        // tmpfs refuses O_DIRECT: the write falls back and still lands whole.
+        guard FileManager.default.fileExists(atPath: "/dev/shm") else { throw XCTSkip("no /dev/shm on this machine") }
+        let folder = "/dev/shm/planvault-direct-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try roundTrip(in: folder, count: 3 * 1024 * 1024 + 5)
+    }
+
+    func testAPushedRepositoryRestoresAndVerifiesWithDirectlyWrittenBundles() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/big.bin"), Fixture.noise(5 * 1024 * 1024 + 123, seed: 9))
+        try Fixture.write(dir.sub("plans/notes.md"), Fixture.text(2000, seed: 4))
+        let writer = try await Fixture.makeRepository(dir)
+        _ = try await Fixture.push(writer, [dir.sub("plans")])
+        let (_, snapshot) = try await writer.repository.resolveSnapshot("latest")
+        let index = try await writer.repository.loadIndexWithBundles().load.index
+        let result = try await Restorer(repository: writer.repository, logger: Fixture.logger)
+            .restore(snapshot, options: RestoreOptions(destination: dir.sub("out")), index: index)
+        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+    }
+}
