@@ -100,5 +100,14 @@ for step in push again restore; do
   row+=$(printf ' | %s / %s' "$(ratio "${WALL[https-$step]}" "${WALL[directory-$step]}")" "$(ratio "${WALL[s3-$step]}" "${WALL[directory-$step]}")")
   echo "$row"
 done
+echo "goals (issue 12): push and restore through planvault serve at least 85% of the directory's rate, through S3 at least 70%"
+for step in push restore; do
+  for pair in "https 0.85" "s3 0.70"; do
+    read -r target goal <<<"$pair"
+    r=$(ratio "${WALL[$target-$step]}" "${WALL[directory-$step]}")
+    verdict=$(awk -v r="$r" -v g="$goal" 'BEGIN { print (r >= g ? "met" : "NOT met") }')
+    printf '  %-8s %-8s %s of the directory rate (goal %s): %s\n' "$step" "$target" "$r" "$goal" "$verdict"
+  done
+done
 echo "restores identical: $STATUS"
 [[ $STATUS == PASS ]]

@@ -3,6 +3,26 @@ import XCTest
 import PlanVaultTestSupport
 
 final class CompressionTests: XCTestCase {
+    func testFilesOfCompressedFormatsAreKnownByTheirNameEnding() {
+        for path in ["plans/BCP/plan.DOCX", "plans/photo.jpg", "a/b/archive.tar.gz", "video.mp4", "deck.pptx"] {
+            XCTAssertTrue(CompressibilityProbe.isCompressedFormat(path: path), path)
+        }
+        for path in ["plans/BCP/plan.pdf", "notes.md", "contacts.csv", "zip", "folder.zip/notes.txt", "no-ending", "x.docxx"] {
+            XCTAssertFalse(CompressibilityProbe.isCompressedFormat(path: path), path)
+        }
+    }
+
+    func testAChunkSealedWithoutALevelIsStoredEvenWhenItWouldCompress() throws {
+        let keys = try MasterKeys.generate()
+        let sealer = try BundleSealer(keys: keys)
+        let text = Array(String(repeating: "call tree, deputy director, 555-0100\n", count: 2000).utf8)
+        let id = text.withUnsafeBytes { keys.chunkID($0) }
+        let stored = try text.withUnsafeBytes { try sealer.seal($0, id: id, slot: 0, level: nil) }
+        let packed = try text.withUnsafeBytes { try sealer.seal($0, id: id, slot: 1) }
+        XCTAssertEqual(stored.record.count, text.count + Limits.recordOverhead, "stored: the data, its encoding byte and the tag")
+        XCTAssertLessThan(packed.record.count, text.count / 10, "the same text with the default level is compressed")
+    }
+
     func testZlibRoundTripOfText() throws {
         let text = Array(String(repeating: "Call tree: Jane Doe, +1 555 0100, backup site B.\n", count: 2000).utf8)
         let packed = try XCTUnwrap(text.withUnsafeBytes { Zlib.compressIfSmaller($0) })

@@ -82,6 +82,7 @@ struct ChunkPipeline {
 
     /// Reads one file, returning its chunk IDs; new chunks are queued for sealing.
     mutating func readFile(_ path: String, group: inout Group, onBytes: (Int) -> Void) async throws -> FileReadResult {
+        let store = CompressibilityProbe.isCompressedFormat(path: path)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw FileReadError(message: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -131,7 +132,7 @@ struct ChunkPipeline {
             total += UInt64(cut)
             if let chunk {
                 seen.insert(id)
-                try await submit(chunk, id: id, group: &group)
+                try await submit(chunk, id: id, compress: !store, group: &group)
             }
             onBytes(cut)
         }
@@ -145,7 +146,8 @@ struct ChunkPipeline {
                               changedWhileReading: changed)
     }
 
-    private mutating func submit(_ chunk: [UInt8], id: Digest32, group: inout Group) async throws {
+    /// `compress`: false for a file whose format is compressed already (no probe, no zlib).
+    private mutating func submit(_ chunk: [UInt8], id: Digest32, compress: Bool, group: inout Group) async throws {
         let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         while sealsInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
             try await handleNext(&group)
@@ -167,7 +169,7 @@ struct ChunkPipeline {
         bundle.rawBytes += chunk.count
         newChunks += 1
         let sealer = bundle.sealer
-        let level = compressionLevel
+        let level: Int32? = compress ? compressionLevel : nil
         let times = self.times
         group.addTask {
             .sealed(bundle: seq, slot: slot, try chunk.withUnsafeBytes { try sealer.seal($0, id: id, slot: UInt32(slot), level: level, times: times) })

@@ -10,6 +10,23 @@ public enum CompressibilityProbe {
     static let sampleBlock = 4096
     static let sampleBlocks = 16
 
+    /// File name endings whose content is compressed by its format (ZIP containers, images,
+    /// audio, video, archives). Their chunks are stored without a probe or zlib: on the benchmark
+    /// corpus zlib level 1 gained 0.08% on .docx, 0.27% on .pptx, 0.08% on .xlsx, 0.006% on
+    /// .zip and nothing on .jpg and .mp4. PDFs are not listed: their text streams may be plain.
+    static let compressedFormats: Set<String> = [
+        "docx", "xlsx", "pptx", "odt", "ods", "odp", "zip", "7z", "gz", "tgz", "bz2", "xz", "zst", "rar",
+        "jpg", "jpeg", "png", "gif", "webp", "heic", "mp3", "m4a", "aac", "ogg", "mp4", "m4v", "mov", "mkv", "webm", "avi",
+    ]
+
+    /// Whether a file's name says its content is already compressed (see `compressedFormats`).
+    public static func isCompressedFormat(path: String) -> Bool {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return false }
+        let ending = path[path.index(after: dot)...]
+        guard ending.count <= 4 else { return false }
+        return compressedFormats.contains(ending.lowercased())
+    }
+
     public static func isWorthCompressing(_ data: UnsafeRawBufferPointer) -> Bool {
         if data.count < 64 { return data.count > 0 }
         var counts = [Int](repeating: 0, count: 256)

@@ -69,11 +69,15 @@ public final class BundleSealer: Sendable {
     }
 
     /// Compresses (when worthwhile) and encrypts one chunk as record `slot`.
-    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32, level: Int32 = Zlib.defaultLevel,
+    /// `level`: zlib level for a chunk the probe finds compressible; nil to store it as it is.
+    public func seal(_ data: UnsafeRawBufferPointer, id: Digest32, slot: UInt32, level: Int32? = Zlib.defaultLevel,
                      times: StageTimes? = nil) throws -> SealedChunk {
-        let worth = times?.time(.probe) { CompressibilityProbe.isWorthCompressing(data) } ?? CompressibilityProbe.isWorthCompressing(data)
-        let packed = worth ? (times?.time(.compress, bytes: data.count) { Zlib.compressIfSmaller(data, level: level) }
-            ?? Zlib.compressIfSmaller(data, level: level)) : nil
+        var packed: [UInt8]?
+        if let level {
+            let worth = times?.time(.probe) { CompressibilityProbe.isWorthCompressing(data) } ?? CompressibilityProbe.isWorthCompressing(data)
+            packed = worth ? (times?.time(.compress, bytes: data.count) { Zlib.compressIfSmaller(data, level: level) }
+                ?? Zlib.compressIfSmaller(data, level: level)) : nil
+        }
         // The record's plaintext is the encoding byte and the payload, encrypted as two parts.
         var encoding = packed == nil ? PayloadEncoding.stored.rawValue : PayloadEncoding.zlib.rawValue
         let key = self.key

@@ -130,6 +130,7 @@ public struct Restorer: Sendable {
         // a file is never padded with zeros or cut short to fit what the snapshot claims.
         var files = [FileJob]()
         var plan = [Digest32: [Digest32: ChunkWork]]()
+        var toCreate = [(node: SnapshotNode, targets: [(ChunkLocation, UInt64)])]()
         for node in nodes where node.type == .file && !damaged.contains(node.path) {
             let size = node.size ?? 0
             var offset: UInt64 = 0
@@ -150,7 +151,6 @@ public struct Restorer: Sendable {
                 result.problems.append((node.path, missing))
                 continue
             }
-            let partial: (name: [UInt8], fd: Int32)
             do {
                 // A file already there with exactly these bytes (a restore run again) is kept.
                 let pieces = targets.map { (id: $0.0.entry.id, length: Int($0.0.entry.rawLength)) }
@@ -161,18 +161,28 @@ public struct Restorer: Sendable {
                     if RestoreOrder.rank(of: node.path, patterns: options.first) != nil { options.onReady?(node.path) }
                     continue
                 }
-                partial = try dest.createPartial(node.path, size: size, overwrite: options.overwrite)
             } catch let error as PlanVaultError {
                 result.problems.append((node.path, error.localizedDescription))
                 continue
             }
+            toCreate.append((node, targets))
+        }
+        let created = try await Self.createPartials(toCreate.map { ($0.node.path, $0.node.size ?? 0) }, dest: dest,
+                                                    overwrite: options.overwrite)
+        for ((node, targets), partial) in zip(toCreate, created) {
+            let name: [UInt8]
+            switch partial {
+            case .success(let made): name = made
+            case .failure(let error):
+                result.problems.append((node.path, (error as? PlanVaultError)?.localizedDescription ?? "\(error)"))
+                continue
+            }
             let fileIndex = files.count
-            descriptors.adopt(fileIndex, fd: partial.fd)
             for (location, at) in targets {
                 plan[location.bundle, default: [:]][location.entry.id, default: ChunkWork(entry: location.entry, targets: [])]
                     .targets.append(ChunkTarget(file: fileIndex, offset: at))
             }
-            files.append(FileJob(node: node, partial: partial.name, remaining: targets.count, failed: nil))
+            files.append(FileJob(node: node, partial: name, remaining: targets.count, failed: nil))
         }
 
         // Writing order: --first matches, then small before large. A bundle is read when the
@@ -266,6 +276,35 @@ public struct Restorer: Sendable {
         // disk is not a restore.
         try await BlockingIO.run { try dest.sync() }
         return result
+    }
+
+    /// Creates the temporary files of `files` (path, size), in `lanes` runs of neighbouring files
+    /// on I/O threads at once: making thousands of inodes is kernel work that one thread would do
+    /// alone while every core waits. Descriptors are closed at once (the first write reopens
+    /// them), so no more than `lanes` are open here.
+    static func createPartials(_ files: [(path: String, size: UInt64)], dest: Destination, overwrite: Bool,
+                               lanes: Int = 4) async throws -> [Result<[UInt8], any Error>] {
+        var results = [Result<[UInt8], any Error>?](repeating: nil, count: files.count)
+        let step = max(1, (files.count + lanes - 1) / lanes)
+        try await withThrowingTaskGroup(of: [(Int, Result<[UInt8], any Error>)].self) { group in
+            for start in stride(from: 0, to: files.count, by: step) {
+                let range = start..<min(files.count, start + step)
+                let lane = Array(files[range])
+                group.addTask {
+                    try await BlockingIO.run {
+                        lane.enumerated().map { offset, file in
+                            (range.lowerBound + offset, Result {
+                                let made = try dest.createPartial(file.path, size: file.size, overwrite: overwrite)
+                                close(made.fd)
+                                return made.name
+                            })
+                        }
+                    }
+                }
+            }
+            for try await made in group { for (i, result) in made { results[i] = result } }
+        }
+        return results.map { $0 ?? .failure(PlanVaultError.io(path: "", operation: "create a temporary file", errno: EIO)) }
     }
 
     /// Closes and removes the temporary file of file `i`.
