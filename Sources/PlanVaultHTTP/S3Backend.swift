@@ -213,7 +213,9 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         }
         let operation = S3Operation(verb: "PUT", object: label(kind, name), permission: "s3:PutObject", limit: 1 << 20)
         // Lock objects must stay deletable: they never get a retention lock.
-        let reply = try await send(operation, .PUT, key: key(kind, name), headers: kind == .lock ? lockHeaders(data, retention: false) : lockHeaders(data), body: data)
+        // A bundle is named by the SHA-256 of its bytes: the signature's payload hash, not computed again.
+        let reply = try await send(operation, .PUT, key: key(kind, name), headers: kind == .lock ? lockHeaders(data, retention: false) : lockHeaders(data),
+                                   body: data, bodyHash: kind == .bundle ? name : nil)
         guard reply.status == .ok else { throw failure(reply, operation) }
     }
 

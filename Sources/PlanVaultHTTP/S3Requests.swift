@@ -8,19 +8,23 @@ import PlanVaultCore
 extension S3Backend {
     typealias Reply = HTTPTransport.Reply
 
+    /// `bodyHash`: the body's SHA-256 in hex when the caller knows it already (a content-addressed
+    /// object is named by it), so 16 MiB bundles are not hashed a second time to sign them. A
+    /// wrong one is refused by the server (XAmzContentSHA256Mismatch), never stored.
     func send(_ operation: S3Operation, _ method: HTTPMethod, key: String?, query: [(String, String)] = [],
-              headers extra: [String: String] = [:], body: [UInt8]? = nil) async throws -> Reply {
-        try await sendCounting(operation, method, key: key, query: query, headers: extra, body: body).reply
+              headers extra: [String: String] = [:], body: [UInt8]? = nil, bodyHash: String? = nil) async throws -> Reply {
+        try await sendCounting(operation, method, key: key, query: query, headers: extra, body: body, bodyHash: bodyHash).reply
     }
 
     /// Sends a request, retrying what can pass; also returns how many attempts it took, so that a
     /// non-idempotent caller can recognise its own earlier success behind a later error.
     func sendCounting(_ operation: S3Operation, _ method: HTTPMethod, key: String?, query: [(String, String)] = [],
-                      headers extra: [String: String] = [:], body: [UInt8]? = nil) async throws -> (reply: Reply, attempts: Int) {
+                      headers extra: [String: String] = [:], body: [UInt8]? = nil,
+                      bodyHash: String? = nil) async throws -> (reply: Reply, attempts: Int) {
         let path = path(key)
         let encodedQuery = SigV4.canonicalQuery(query)
         let url = "\(scheme)://\(host)\(SigV4.uriEncode(path, keepSlash: true))\(encodedQuery.isEmpty ? "" : "?" + encodedQuery)"
-        let payloadHash = body.map { LibCrypto.sha256($0).hex } ?? SigV4.emptyPayloadHash
+        let payloadHash = body.map { bodyHash ?? LibCrypto.sha256($0).hex } ?? SigV4.emptyPayloadHash
         var attempt = 0
         while true {
             attempt += 1
