@@ -106,9 +106,7 @@ struct SourceWalker {
                 if errno != 0 { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
                 break
             }
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
-                Array(raw.prefix(while: { $0 != 0 }))
-            }
+            let bytes = FileIO.direntName(entry)
             if bytes == [46] || bytes == [46, 46] { continue }
             names.append(bytes)
         }

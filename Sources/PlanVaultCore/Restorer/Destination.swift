@@ -192,7 +192,7 @@ final class Destination: Sendable {
                 defer { closedir(dir) }
                 var names = [[UInt8]]()
                 while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+                    let name = FileIO.direntName(entry)
                     if Self.isTemporaryName(name) { names.append(name) }
                 }
                 for name in names where kind(in: folder, name) == S_IFREG {

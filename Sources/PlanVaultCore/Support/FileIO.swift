@@ -134,12 +134,22 @@ public enum FileIO {
                 if errno != 0 { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
                 break
             }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = String(decoding: direntName(entry), as: UTF8.self)
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The name of a directory entry `readdir` returned, read in place up to its NUL.
+    ///
+    /// Never copy `entry.pointee`: the kernel's records are only as long as their name, so a copy
+    /// of the whole `dirent` (256 bytes of name) reads past a short record at the end of glibc's
+    /// buffer, and crashed a push of a 10 GiB, 100,000-file folder when that was the last page.
+    public static func direntName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8] {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+        let name = UnsafeRawPointer(entry) + offset
+        let length = strlen(name.assumingMemoryBound(to: CChar.self))
+        return Array(UnsafeRawBufferPointer(start: name, count: length))
     }
 
     /// Reads a whole small file.
