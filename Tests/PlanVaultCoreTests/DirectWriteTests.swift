@@ -23,6 +23,30 @@ final class DirectWriteTests: XCTestCase {
         }
     }
 
+    func testRangedBundleReadsAtOddOffsetsReturnExactlyTheirBytes() async throws {
+        let dir = try TempDir()
+        let backend = DirectoryBackend(root: dir.sub("repo"))
+        try await backend.prepare()
+        let data = Fixture.noise(5 * 1024 * 1024 + 777, seed: 3)
+        let name = LibCrypto.sha256(data).hex
+        try await backend.write(.bundle, name: name, data: data)
+        // Unaligned starts and ends, a range over a piece boundary, one reaching the end, the whole.
+        let ranges: [Range<UInt64>] = [1..<1_048_577, 4095..<3_000_001, 2_097_150..<4_194_310,
+                                       UInt64(data.count) - 1_500_000..<UInt64(data.count), 0..<UInt64(data.count)]
+        for range in ranges {
+            let got = try await backend.read(.bundle, name: name, range: range)
+            XCTAssertEqual(got, Array(data[Int(range.lowerBound)..<Int(range.upperBound)]), "\(range)")
+        }
+        let whole = try await backend.read(.bundle, name: name, range: nil)
+        XCTAssertEqual(whole, data)
+        do {
+            _ = try await backend.read(.bundle, name: name, range: 4_000_000..<UInt64(data.count) + 10)
+            XCTFail("a range past the end must not be padded")
+        } catch let error as PlanVaultError {
+            XCTAssertTrue("\(error.localizedDescription)".contains("short read"), error.localizedDescription)
+        }
+    }
+
     func testAFilesystemWithoutDirectWritesGetsOrdinaryOnes() throws {
         // tmpfs refuses O_DIRECT: the write falls back and still lands whole.
         guard FileManager.default.fileExists(atPath: "/dev/shm") else { throw XCTSkip("no /dev/shm on this machine") }

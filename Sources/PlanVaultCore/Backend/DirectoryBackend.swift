@@ -96,7 +96,16 @@ public struct DirectoryBackend: Backend {
             start = 0
             count = Int(st.st_size)
         }
-        let data = try FileIO.preadFully(fd: fd, count: count, offset: start, path: p)
+        // Large bundle reads go around the page cache, as bundle writes do (see `DirectWrite`).
+        var direct: [UInt8]?
+        if kind == .bundle && count >= DirectWrite.minimumSize, DirectWrite.flag != 0 {
+            let directFD = open(p, O_RDONLY | O_CLOEXEC | DirectWrite.flag)
+            if directFD >= 0 {
+                defer { close(directFD) }
+                direct = try DirectWrite.read(fd: directFD, count: count, offset: start, path: p)
+            }
+        }
+        let data = try direct ?? FileIO.preadFully(fd: fd, count: count, offset: start, path: p)
         guard data.count == count else {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(count) bytes at offset \(start), the object has only \(data.count) there (truncated?)")
         }

@@ -68,6 +68,42 @@ enum DirectWrite {
         return true
     }
 
+    /// Reads up to `count` bytes at `offset` of `fd` (opened with `flag`) through the aligned
+    /// buffer, so the kernel need not fill fresh page-cache pages first (a restore reads each
+    /// bundle once). Fewer bytes at the end of the file; nil when the filesystem refuses direct
+    /// reads (EINVAL), for the caller to read the ordinary way.
+    static func read(fd: Int32, count: Int, offset: UInt64, path: String) throws -> [UInt8]? {
+        let buffer = buffers.take()
+        defer { buffers.give(buffer) }
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        let block = UInt64(alignment)
+        var position = offset
+        let end = offset + UInt64(count)
+        while position < end {
+            let start = position / block * block
+            let want = Int(min(UInt64(pieceSize), (end - start + block - 1) / block * block))
+            var got = 0
+            while got < want {
+                let n = pread(fd, buffer + got, want - got, off_t(start) + off_t(got))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EINVAL && out.isEmpty && got == 0 { return nil }
+                    throw PlanVaultError.io(path: path, operation: "read", errno: errno)
+                }
+                if n == 0 { break }
+                got += n
+            }
+            let skip = Int(position - start)
+            guard got > skip else { break }
+            let take = min(got - skip, Int(end - position))
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buffer + skip, count: take))
+            position += UInt64(take)
+            if got < want { break }
+        }
+        return out
+    }
+
     /// Aligned buffers of `pieceSize`, kept for reuse so a write touches no fresh memory.
     private final class BufferPool: @unchecked Sendable {
         private let lock = NSLock()
