@@ -47,15 +47,6 @@ final class DirectWriteTests: XCTestCase {
         }
     }
 
-    func testAFilesystemWithoutDirectWritesGetsOrdinaryOnes() throws {
-        // tmpfs refuses O_DIRECT: the write falls back and still lands whole.
-        guard FileManager.default.fileExists(atPath: "/dev/shm") else { throw XCTSkip("no /dev/shm on this machine") }
-        let folder = "/dev/shm/planvault-direct-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try roundTrip(in: folder, count: 3 * 1024 * 1024 + 5)
-    }
-
     func testAPushedRepositoryRestoresAndVerifiesWithDirectlyWrittenBundles() async throws {
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/big.bin"), Fixture.noise(5 * 1024 * 1024 + 123, seed: 9))

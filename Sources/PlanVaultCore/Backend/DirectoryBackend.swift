@@ -96,6 +96,10 @@ public struct DirectoryBackend: Backend {
             start = 0
             count = Int(st.st_size)
         }
+        // Bounded before anything is allocated: a file planted in the repository can be any size.
+        guard UInt64(count) <= Limits.maxObjectSize(kind) else {
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(count) bytes to read, over the \(Limits.maxObjectSize(kind)) byte limit for a \(kind.singular) (FORMAT.md §14)")
+        }
         // Large bundle reads go around the page cache, as bundle writes do (see `DirectWrite`).
         var direct: [UInt8]?
         if kind == .bundle && count >= DirectWrite.minimumSize, DirectWrite.flag != 0 {

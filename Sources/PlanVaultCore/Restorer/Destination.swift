@@ -51,10 +51,9 @@ final class Destination: Sendable {
         }
     }
 
-    /// Creates a hidden, uniquely named file beside `relative`, with room for `size` bytes; returns
-    /// its name and an open write descriptor (the caller closes it). The real name is taken only by
-    /// `commitPartial`, once every byte is in and synced.
-    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> (name: [UInt8], fd: Int32) {
+    /// Creates a hidden, uniquely named file beside `relative`, with room for `size` bytes, and
+    /// returns its name. The real name is taken only by `commitPartial`, once every byte is in and synced.
+    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> [UInt8] {
         let (parent, name) = split(relative)
         return try folders.with(parent) { folder in
             if let existing = kind(in: folder, name) {
@@ -67,14 +66,14 @@ final class Destination: Sendable {
                     if errno == EEXIST { continue }
                     throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: errno)
                 }
+                defer { close(fd) }
                 do {
                     try Self.reserve(fd: fd, size: size, path: absolute(relative))
                 } catch {
-                    close(fd)
                     _ = partial.cString { unlinkat(folder, $0, 0) }
                     throw error
                 }
-                return (partial, fd)
+                return partial
             }
             throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: EEXIST)
         }

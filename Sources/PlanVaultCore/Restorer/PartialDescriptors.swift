@@ -13,13 +13,6 @@ final class PartialDescriptors: @unchecked Sendable {
 
     deinit { open.closeAll() }
 
-    /// Keeps `fd` (just created) for `file`, closing an idle one if full.
-    func adopt(_ file: Int, fd: Int32) {
-        lock.lock()
-        defer { lock.unlock() }
-        open.insert(file, fd: fd, users: 0)
-    }
-
     /// Runs `body` with `file`'s descriptor, opening it with `reopen` if it was closed.
     func with<T>(_ file: Int, reopen: () throws -> Int32, _ body: (Int32) throws -> T) throws -> T {
         let fd = try acquire(file, reopen: reopen)

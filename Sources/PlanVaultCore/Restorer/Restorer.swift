@@ -280,8 +280,7 @@ public struct Restorer: Sendable {
 
     /// Creates the temporary files of `files` (path, size), in `lanes` runs of neighbouring files
     /// on I/O threads at once: making thousands of inodes is kernel work that one thread would do
-    /// alone while every core waits. Descriptors are closed at once (the first write reopens
-    /// them), so no more than `lanes` are open here.
+    /// alone while every core waits. Each is closed once made (the first write opens it again).
     static func createPartials(_ files: [(path: String, size: UInt64)], dest: Destination, overwrite: Bool,
                                lanes: Int = 4) async throws -> [Result<[UInt8], any Error>] {
         var results = [Result<[UInt8], any Error>?](repeating: nil, count: files.count)
@@ -293,18 +292,17 @@ public struct Restorer: Sendable {
                 group.addTask {
                     try await BlockingIO.run {
                         lane.enumerated().map { offset, file in
-                            (range.lowerBound + offset, Result {
-                                let made = try dest.createPartial(file.path, size: file.size, overwrite: overwrite)
-                                close(made.fd)
-                                return made.name
-                            })
+                            (range.lowerBound + offset, Result { try dest.createPartial(file.path, size: file.size, overwrite: overwrite) })
                         }
                     }
                 }
             }
             for try await made in group { for (i, result) in made { results[i] = result } }
         }
-        return results.map { $0 ?? .failure(PlanVaultError.io(path: "", operation: "create a temporary file", errno: EIO)) }
+        // Every lane reports every file of its range; a gap would be a bug here, reported per file.
+        return zip(files, results).map { file, result in
+            result ?? .failure(PlanVaultError.io(path: dest.absolute(file.path), operation: "create a temporary file beside", errno: EIO))
+        }
     }
 
     /// Closes and removes the temporary file of file `i`.
