@@ -11,7 +11,7 @@ final class CopyTests: XCTestCase {
     var copy: String { dir.sub("copy") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         try Fixture.makeAwkwardTree(dir.sub("plans"))
         for i in 0..<12 { try Fixture.write(dir.sub("plans/scans/scan-\(i).pdf"), Fixture.noise(1_200_000, seed: UInt64(100 + i))) }

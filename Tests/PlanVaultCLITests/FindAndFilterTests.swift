@@ -27,7 +27,7 @@ final class FindAndFilterTests: XCTestCase {
     var repo: String { dir.sub("repo") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(50_000, seed: 1))
         try Fixture.write(dir.sub("plans/Contacts/call-tree.csv"), Fixture.text(100, seed: 2))

@@ -10,7 +10,7 @@ final class KeySuccessionTests: XCTestCase {
     var repo: String { dir.sub("repo") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(200, seed: 1))
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(300_000, seed: 2))

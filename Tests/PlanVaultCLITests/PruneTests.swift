@@ -10,7 +10,7 @@ final class PruneTests: XCTestCase {
     var repo: String { dir.sub("repo") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         XCTAssertEqual(try pv(["init", "--repo", repo, "--bundle-size-mib", "1"]).status, 0)
     }

@@ -14,7 +14,7 @@ final class ReliabilitySubsetTests: XCTestCase {
     static let noSpace: Int32 = 6
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         for i in 0..<3 { try Fixture.write(dir.sub("plans/plan-\(i).bin"), Fixture.noise(700_000, seed: UInt64(i))) }
         try ok(["init", "--repo", repo, "--bundle-size-mib", "1"])

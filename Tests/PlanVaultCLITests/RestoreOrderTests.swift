@@ -11,7 +11,7 @@ final class RestoreOrderTests: XCTestCase {
     var repo: String { dir.sub("repo") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
     }
 

@@ -10,7 +10,7 @@ final class StatusTests: XCTestCase {
     var repo: String { dir.sub("repo") }
 
     override func setUp() async throws {
-        dir = try TempDir()
+        dir = try TempDir(removedAfter: self)
         env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
         try Fixture.write(dir.sub("plans/call tree.csv"), Fixture.text(100, seed: 1))
         XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)

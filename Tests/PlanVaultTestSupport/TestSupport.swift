@@ -14,10 +14,20 @@ public final class TempDir {
         path = String(cString: made)
     }
 
+    /// For a folder kept in a test case's property: XCTest keeps every test case object until the
+    /// whole run ends, so `deinit` alone would leave one folder per test behind.
+    public convenience init(removedAfter testCase: XCTestCase) throws {
+        try self.init()
+        let path = path
+        testCase.addTeardownBlock { TempDir.remove(path) }
+    }
+
     public func sub(_ name: String) -> String { "\(path)/\(name)" }
 
-    deinit {
-        // Tests may leave read-only files behind; make them writable so they can be removed.
+    deinit { TempDir.remove(path) }
+
+    private static func remove(_ path: String) {
+        // rm -rf rather than FileManager: tests leave read-only files behind.
         _ = try? Process.run(URL(fileURLWithPath: "/bin/rm"), arguments: ["-rf", path]).waitUntilExit()
     }
 }
