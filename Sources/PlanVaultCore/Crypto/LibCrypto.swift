@@ -138,36 +138,65 @@ public enum LibCrypto {
     /// AES-256-GCM decryption of ciphertext-with-tag. Throws `CryptoError.authenticationFailed`
     /// when the tag does not match (wrong key, or damaged or forged data).
     public static func aes256GCMOpen(key: SecretKey, nonce: [UInt8], aad: [UInt8], sealed: UnsafeRawBufferPointer) throws -> [UInt8] {
-        precondition(nonce.count == 12, "AES-GCM nonces are 12 bytes")
         guard sealed.count >= 16 else { throw CryptoError.authenticationFailed }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.failure("EVP_CIPHER_CTX_new") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        let bodyCount = sealed.count - 16
-        var out = [UInt8](repeating: 0, count: bodyCount)
-        guard let sealedBase = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self) else { throw CryptoError.authenticationFailed }
-        let ok: Bool = key.withUnsafeBytes { keyPtr in
-            out.withUnsafeMutableBufferPointer { outPtr -> Bool in
-                guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
-                else { return false }
-                var len: Int32 = 0
-                if !aad.isEmpty, EVP_DecryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
-                var written = 0
-                var offset = 0
-                while offset < bodyCount {
-                    let piece = min(maxPiece, bodyCount - offset)
-                    guard let outBase = outPtr.baseAddress, EVP_DecryptUpdate(ctx, outBase + written, &len, sealedBase + offset, Int32(piece)) == 1
-                    else { return false }
-                    written += Int(len)
-                    offset += piece
-                }
-                var tag = [UInt8](UnsafeBufferPointer(start: sealedBase + bodyCount, count: 16))
-                guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { return false }
-                let finalPtr = outPtr.baseAddress.map { $0 + written }
-                return EVP_DecryptFinal_ex(ctx, finalPtr, &len) == 1
-            }
+        return try openedArray(count: sealed.count - 16) { body in
+            gcmOpen(key: key, nonce: nonce, aad: aad, sealed: sealed, head: nil, body: body)
+        }
+    }
+
+    /// As `aes256GCMOpen`, for a plaintext that starts with one tag byte (a payload encoding):
+    /// the byte is returned apart and the rest fills its own array, with no copy to split them.
+    public static func aes256GCMOpenTagged(key: SecretKey, nonce: [UInt8], aad: [UInt8],
+                                           sealed: UnsafeRawBufferPointer) throws -> (tag: UInt8, body: [UInt8]) {
+        guard sealed.count >= 17 else { throw CryptoError.authenticationFailed }
+        var tag: UInt8 = 0
+        let body = try openedArray(count: sealed.count - 17) { body in
+            gcmOpen(key: key, nonce: nonce, aad: aad, sealed: sealed, head: &tag, body: body)
+        }
+        return (tag, body)
+    }
+
+    /// An array of `count` bytes filled by `open`; nothing of it is kept when `open` fails.
+    private static func openedArray(count: Int, _ open: (UnsafeMutablePointer<UInt8>?) -> Bool) throws -> [UInt8] {
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            ok = open(buffer.baseAddress)
+            initialized = ok ? count : 0
         }
         guard ok else { throw CryptoError.authenticationFailed }
         return out
+    }
+
+    /// Decrypts and authenticates `sealed` (ciphertext || 16-byte tag): the first plaintext byte
+    /// to `head` when given, the rest to `body`. False when the tag does not verify.
+    private static func gcmOpen(key: SecretKey, nonce: [UInt8], aad: [UInt8], sealed: UnsafeRawBufferPointer,
+                                head: UnsafeMutablePointer<UInt8>?, body: UnsafeMutablePointer<UInt8>?) -> Bool {
+        precondition(nonce.count == 12, "AES-GCM nonces are 12 bytes")
+        let headCount = head == nil ? 0 : 1
+        guard sealed.count >= 16 + headCount, let sealedBase = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let ctx = EVP_CIPHER_CTX_new() else { return false }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let bodyEnd = sealed.count - 16
+        return key.withUnsafeBytes { keyPtr -> Bool in
+            guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, keyPtr.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce) == 1
+            else { return false }
+            var len: Int32 = 0
+            if !aad.isEmpty, EVP_DecryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) != 1 { return false }
+            if let head, EVP_DecryptUpdate(ctx, head, &len, sealedBase, 1) != 1 { return false }
+            var written = 0
+            var offset = headCount
+            while offset < bodyEnd {
+                let piece = min(maxPiece, bodyEnd - offset)
+                guard let body, EVP_DecryptUpdate(ctx, body + written, &len, sealedBase + offset, Int32(piece)) == 1 else { return false }
+                written += Int(len)
+                offset += piece
+            }
+            var tag = [UInt8](UnsafeBufferPointer(start: sealedBase + bodyEnd, count: 16))
+            guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { return false }
+            // GCM writes nothing at the end; a scratch byte keeps the pointer valid for an empty body.
+            var scratch: UInt8 = 0
+            return withUnsafeMutablePointer(to: &scratch) { EVP_DecryptFinal_ex(ctx, body.map { $0 + written } ?? $0, &len) == 1 }
+        }
     }
 
     public static func aes256GCMOpen(key: SecretKey, nonce: [UInt8], aad: [UInt8], sealed: [UInt8]) throws -> [UInt8] {

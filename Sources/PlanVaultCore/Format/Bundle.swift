@@ -196,20 +196,20 @@ public struct BundleOpener: Sendable {
         guard record.count == Int(entry.length), Int(entry.rawLength) <= Limits.maxChunkSize else {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) record is \(record.count) bytes, expected \(entry.length)")
         }
-        let plain: [UInt8]
+        let opened: (tag: UInt8, body: [UInt8])
         do {
-            plain = try LibCrypto.aes256GCMOpen(key: key, nonce: BundleFormat.chunkNonce(slot: entry.slot),
-                                                aad: BundleFormat.chunkAAD(entry.id), sealed: record)
+            opened = try LibCrypto.aes256GCMOpenTagged(key: key, nonce: BundleFormat.chunkNonce(slot: entry.slot),
+                                                       aad: BundleFormat.chunkAAD(entry.id), sealed: record)
         } catch {
             throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex) at offset \(entry.offset) failed authentication")
         }
         let data: [UInt8]
-        switch plain.first.flatMap(PayloadEncoding.init(rawValue:)) {
+        switch PayloadEncoding(rawValue: opened.tag) {
         case .stored?:
-            data = Array(plain[1...])
+            data = opened.body
         case .zlib?:
             do {
-                data = try plain.withUnsafeBytes { try Zlib.decompress(UnsafeRawBufferPointer(rebasing: $0[1...]), expectedSize: Int(entry.rawLength)) }
+                data = try opened.body.withUnsafeBytes { try Zlib.decompress($0, expectedSize: Int(entry.rawLength)) }
             } catch {
                 throw PlanVaultError.objectDamaged(kind: .bundle, name: name, reason: "chunk \(entry.id.shortHex): \(error)")
             }
