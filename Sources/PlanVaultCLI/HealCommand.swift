@@ -92,7 +92,7 @@ struct HealCommand: AsyncParsableCommand {
             var lost = [String]()
             for (id, snapshot) in snapshots.snapshots {
                 for node in snapshot.nodes where node.type == .file {
-                    if (node.chunks ?? []).contains(where: { Digest32(hex: $0).map { !index.contains($0) } ?? true }) {
+                    if (node.chunks ?? []).contains(where: { !index.contains($0) }) {
                         lost.append("\(id.prefix(8)):\(node.path)")
                     }
                 }

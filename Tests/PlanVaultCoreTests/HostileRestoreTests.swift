@@ -79,6 +79,18 @@ final class HostileRestoreTests: XCTestCase {
         try export(dir, "traversal", snapshot: id)
     }
 
+    func testATreeNamingAnInvalidChunkIDIsReportedDamaged() async throws {
+        let dir = try TempDir()
+        let (writer, node) = try await repositoryWithOneFile(dir)
+        let entry = fileEntry(node, name: "call-tree.csv")
+        let hex = try XCTUnwrap(entry.chunks?.first).hex
+        let json = String(decoding: try TreeCodec.encode([entry]), as: UTF8.self).replacingOccurrences(of: hex, with: "not a chunk ID")
+        let plans = try await Fixture.storeRawTree(writer, bytes: Array(json.utf8))
+        let root = try await Fixture.storeRawTree(writer, [Fixture.entry("plans", .dir, subtree: plans)])
+        let id = try await Fixture.saveRawHeader(writer, root: root)
+        try await assertRefused(writer, id, dir, "\"call-tree.csv\" has an invalid chunk ID")
+    }
+
     func testAbsolutePathIsRefusedAndNotCreated() async throws {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)

@@ -51,6 +51,24 @@ final class TreeTests: XCTestCase {
         XCTAssertEqual(Set(third.snapshot.treeIDs).subtracting(second.snapshot.treeIDs).count, 3, "only the trees above the edit")
     }
 
+    func testEmptyFoldersShareOneTreeAndTheNextPushExpandsEachOfThem() async throws {
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/doc.md"), "plan")
+        for name in ["empty 1", "empty 2", "nested/empty 3"] {
+            try FileManager.default.createDirectory(atPath: dir.sub("plans/\(name)"), withIntermediateDirectories: true)
+        }
+        let writer = try await Fixture.makeRepository(dir)
+        let first = try await Fixture.push(writer, [dir.sub("plans")])
+        // The parent is expanded without the tree cache, letting each tree go after its last use:
+        // a tree named three times must still be there for the second and third.
+        let second = try await Fixture.push(writer, [dir.sub("plans")])
+        XCTAssertEqual(second.snapshot.nodes.map(\.path), first.snapshot.nodes.map(\.path))
+        XCTAssertEqual(second.snapshot.summary.filesRead, 0, "the parent's files were all matched")
+        let parent = try await writer.repository.loadSnapshot(first.snapshotID)
+        XCTAssertEqual(parent.nodes.filter { $0.type == .dir }.map(\.path).sorted(),
+                       ["plans", "plans/empty 1", "plans/empty 2", "plans/nested", "plans/nested/empty 3"])
+    }
+
     func testHeaderListingReadsNoTrees() async throws {
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/a.md"), "a")

@@ -133,7 +133,11 @@ extension Fixture {
     /// Stores one tree exactly as given, without the writer's checks, in a bundle of its own
     /// (indexed): hostile-repository tests build malformed trees with it. Returns its ID (hex).
     public static func storeRawTree(_ writer: RepositoryWriter, _ entries: [TreeEntry]) async throws -> String {
-        let bytes = try TreeCodec.encode(entries)
+        try await storeRawTree(writer, bytes: try TreeCodec.encode(entries))
+    }
+
+    /// A tree of any plaintext, sealed and indexed like a real one; returns its ID.
+    public static func storeRawTree(_ writer: RepositoryWriter, bytes: [UInt8]) async throws -> String {
         let id = bytes.withUnsafeBytes { writer.repository.keys.chunkID($0) }
         let sealer = try BundleSealer(keys: writer.repository.keys)
         let record = try bytes.withUnsafeBytes { try sealer.seal($0, id: id, slot: 0) }

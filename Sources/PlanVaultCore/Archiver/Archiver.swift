@@ -152,7 +152,7 @@ public final class Archiver: Sendable {
                             warnings.append((entries[i].sourcePath, "changed while it was read, twice: the snapshot holds a copy that may mix old and new content; push again when it is not being written"))
                         }
                     }
-                    entries[i].node.chunks = result.chunks.map(\.hex)
+                    entries[i].node.chunks = result.chunks
                     entries[i].node.size = result.size
                     entries[i].node.mtimeNs = result.mtimeNs
                     entries[i].node.ctimeNs = result.ctimeNs
@@ -253,11 +253,11 @@ public final class Archiver: Sendable {
         let key = Self.parentKey(host: host, paths: paths)
         if let hint = repository.cache?.parentHint(for: key), try await repository.snapshotIDs().contains(hint),
            let header = try? await repository.loadSnapshotHeader(hint), header.host == host, header.paths.sorted() == wanted {
-            return (hint, try await repository.expandTrees(header, id: hint, index: index))
+            return (hint, try await repository.expandTrees(header, id: hint, index: index, cacheTrees: false))
         }
         let all = try await repository.loadAllSnapshots().snapshots
         guard let newest = all.last(where: { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }) else { return nil }
-        return (newest.id, try await repository.expandTrees(newest.snapshot, id: newest.id, index: index))
+        return (newest.id, try await repository.expandTrees(newest.snapshot, id: newest.id, index: index, cacheTrees: false))
     }
 
     static func parentKey(host: String, paths: [String]) -> String {
@@ -275,12 +275,9 @@ public final class Archiver: Sendable {
 
     /// The parent's chunk list if the file is unchanged (size, mtime, inode and, as restic does,
     /// ctime, which catches a rewrite that restored the old mtime) and every chunk is still indexed.
-    static func reusableChunks(_ old: SnapshotNode, _ new: SnapshotNode, _ index: ChunkIndex) -> [String]? {
+    static func reusableChunks(_ old: SnapshotNode, _ new: SnapshotNode, _ index: ChunkIndex) -> [Digest32]? {
         guard old.size == new.size, old.mtimeNs == new.mtimeNs, old.inode == new.inode, old.ctimeNs == new.ctimeNs,
-              let chunks = old.chunks else { return nil }
-        for hex in chunks {
-            guard let id = Digest32(hex: hex), index.contains(id) else { return nil }
-        }
+              let chunks = old.chunks, chunks.allSatisfy(index.contains) else { return nil }
         return chunks
     }
 }

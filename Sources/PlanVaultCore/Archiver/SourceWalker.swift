@@ -3,8 +3,28 @@ import Foundation
 /// One entry found while walking the sources, before its content is read.
 struct WalkedEntry {
     var node: SnapshotNode
-    /// Absolute path on this machine.
-    var sourcePath: String
+    let source: WalkedSource
+    /// Absolute path on this machine, made when needed: one string fewer held per file.
+    var sourcePath: String { source.absolutePath(of: node.path) }
+}
+
+/// A source being walked: where it is on this machine, and its name (the first component of
+/// every path under it in the snapshot).
+final class WalkedSource: Sendable {
+    let absolute: String
+    let name: String
+
+    init(absolute: String, name: String) {
+        self.absolute = absolute
+        self.name = name
+    }
+
+    /// The absolute path of `relative`, a snapshot path that starts with this source's name.
+    func absolutePath(of relative: String) -> String {
+        let rest = relative.utf8.dropFirst(name.utf8.count)
+        if rest.isEmpty { return absolute }
+        return (absolute == "/" ? "" : absolute) + String(decoding: rest, as: UTF8.self)
+    }
 }
 
 /// Walks source paths depth-first in sorted order (parents before children),
@@ -30,10 +50,11 @@ struct SourceWalker {
     mutating func walk(source: String, as name: String) {
         var st = stat()
         if lstat(source, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK, let real = realpath(source, nil) {
-            visit(absolute: String(cString: real), relative: name)
+            let absolute = String(cString: real)
             free(real)
+            visit(absolute: absolute, relative: name, source: WalkedSource(absolute: absolute, name: name))
         } else {
-            visit(absolute: source, relative: name)
+            visit(absolute: source, relative: name, source: WalkedSource(absolute: source, name: name))
         }
     }
 
@@ -45,7 +66,7 @@ struct SourceWalker {
         return false
     }
 
-    private mutating func visit(absolute: String, relative: String) {
+    private mutating func visit(absolute: String, relative: String, source: WalkedSource) {
         var st = stat()
         guard lstat(absolute, &st) == 0 else {
             problems.append((absolute, String(cString: strerror(errno))))
@@ -58,7 +79,7 @@ struct SourceWalker {
             var node = SnapshotNode(path: relative, type: .file, mode: mode, mtimeNs: mtime, size: UInt64(st.st_size),
                                     inode: UInt64(st.st_ino), device: UInt64(st.st_dev), chunks: [])
             node.ctimeNs = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
-            entries.append(WalkedEntry(node: node, sourcePath: absolute))
+            entries.append(WalkedEntry(node: node, source: source))
         case S_IFLNK:
             var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = readlink(absolute, &buf, buf.count - 1)
@@ -72,9 +93,9 @@ struct SourceWalker {
                 return
             }
             entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .symlink, mode: mode, mtimeNs: mtime, target: target),
-                                       sourcePath: absolute))
+                                       source: source))
         case S_IFDIR:
-            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .dir, mode: mode, mtimeNs: mtime), sourcePath: absolute))
+            entries.append(WalkedEntry(node: SnapshotNode(path: relative, type: .dir, mode: mode, mtimeNs: mtime), source: source))
             let listing: (valid: [String], invalid: [String])
             do { listing = try Self.childNames(absolute) } catch {
                 problems.append((absolute, "cannot list folder: \(error.localizedDescription)"))
@@ -86,7 +107,7 @@ struct SourceWalker {
             for name in listing.valid {
                 let childRelative = "\(relative)/\(name)"
                 if isExcluded(relative: childRelative, name: name) { continue }
-                visit(absolute: absolute == "/" ? "/\(name)" : "\(absolute)/\(name)", relative: childRelative)
+                visit(absolute: absolute == "/" ? "/\(name)" : "\(absolute)/\(name)", relative: childRelative, source: source)
             }
         default:
             // Sockets, FIFOs and devices have no content to keep; say so rather than drop them silently.

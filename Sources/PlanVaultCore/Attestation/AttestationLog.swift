@@ -248,9 +248,9 @@ public enum AttestationLog {
         if let index { indexView = index } else { indexView = try await repository.loadIndexWithBundles().load.index }
         var bundles = Set<Digest32>()
         for node in snapshot.nodes where node.type == .file {
-            for hex in node.chunks ?? [] {
-                guard let id = Digest32(hex: hex), let location = indexView.location(of: id) else {
-                    throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(hex.prefix(12)) of \(node.path)")
+            for id in node.chunks ?? [] {
+                guard let location = indexView.location(of: id) else {
+                    throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(id.hex.prefix(12)) of \(node.path)")
                 }
                 bundles.insert(location.bundle)
             }

@@ -102,9 +102,9 @@ public struct Checker: Sendable {
                 var missing: String?
                 var seenBundles = Set<Digest32>()
                 var stored: UInt64 = 0
-                for hex in node.chunks ?? [] {
-                    guard let chunk = Digest32(hex: hex), let location = index.location(of: chunk) else {
-                        missing = missing ?? hex
+                for chunk in node.chunks ?? [] {
+                    guard let location = index.location(of: chunk) else {
+                        missing = missing ?? chunk.hex
                         continue
                     }
                     stored += UInt64(location.entry.rawLength)
@@ -154,7 +154,7 @@ public struct Checker: Sendable {
         }
         if !toRead.isEmpty {
             var chunksOfBundle = [Digest32: [BundleEntry]]()
-            for location in index.chunks.values { chunksOfBundle[location.bundle, default: []].append(location.entry) }
+            for location in index.preferredLocations { chunksOfBundle[location.bundle, default: []].append(location.entry) }
             let total = toRead.reduce(UInt64(0)) { $0 + (present[$1] ?? 0) }
             try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report) { done in
                 options.progress?(done, total)

@@ -11,12 +11,69 @@ public struct TreeEntry: Codable, Sendable, Equatable {
     public var ctimeNs: Int64?
     public var inode: UInt64?
     public var device: UInt64?
-    public var chunks: [String]?
+    /// Chunk IDs in order (files only); hex strings in the JSON, 32-byte values in memory.
+    public var chunks: [Digest32]?
     public var target: String?
     public var subtree: String?
 
     enum CodingKeys: String, CodingKey {
         case name, type, mode, mtimeNs = "mtime_ns", size, ctimeNs = "ctime_ns", inode, device, chunks, target, subtree
+    }
+
+    /// A chunk ID in a tree that is not 64 hex digits.
+    struct InvalidChunkID: Error {
+        var entry: String
+    }
+
+    public init(name: String, type: NodeType, mode: UInt32, mtimeNs: Int64, size: UInt64?, ctimeNs: Int64?, inode: UInt64?,
+                device: UInt64?, chunks: [Digest32]?, target: String?, subtree: String?) {
+        self.name = name
+        self.type = type
+        self.mode = mode
+        self.mtimeNs = mtimeNs
+        self.size = size
+        self.ctimeNs = ctimeNs
+        self.inode = inode
+        self.device = device
+        self.chunks = chunks
+        self.target = target
+        self.subtree = subtree
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        type = try c.decode(NodeType.self, forKey: .type)
+        mode = try c.decode(UInt32.self, forKey: .mode)
+        mtimeNs = try c.decode(Int64.self, forKey: .mtimeNs)
+        size = try c.decodeIfPresent(UInt64.self, forKey: .size)
+        ctimeNs = try c.decodeIfPresent(Int64.self, forKey: .ctimeNs)
+        inode = try c.decodeIfPresent(UInt64.self, forKey: .inode)
+        device = try c.decodeIfPresent(UInt64.self, forKey: .device)
+        let entryName = name
+        chunks = try c.decodeIfPresent([String].self, forKey: .chunks).map { list in
+            try list.map { hex in
+                guard let id = Digest32(hex: hex) else { throw InvalidChunkID(entry: entryName) }
+                return id
+            }
+        }
+        target = try c.decodeIfPresent(String.self, forKey: .target)
+        subtree = try c.decodeIfPresent(String.self, forKey: .subtree)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(mtimeNs, forKey: .mtimeNs)
+        try c.encodeIfPresent(size, forKey: .size)
+        try c.encodeIfPresent(ctimeNs, forKey: .ctimeNs)
+        try c.encodeIfPresent(inode, forKey: .inode)
+        try c.encodeIfPresent(device, forKey: .device)
+        try c.encodeIfPresent(chunks?.map(\.hex), forKey: .chunks)
+        try c.encodeIfPresent(target, forKey: .target)
+        try c.encodeIfPresent(subtree, forKey: .subtree)
     }
 }
 
@@ -47,7 +104,14 @@ public enum TreeCodec {
         func damaged(_ reason: String) -> PlanVaultError {
             .objectDamaged(kind: .snapshot, name: "tree \(id.prefix(12))", reason: reason)
         }
-        guard let tree = try? JSONDecoder().decode(TreeObject.self, from: Data(bytes)) else { throw damaged("not a readable tree") }
+        let tree: TreeObject
+        do {
+            tree = try JSONDecoder().decode(TreeObject.self, from: Data(bytes))
+        } catch let invalid as TreeEntry.InvalidChunkID {
+            throw damaged("\"\(invalid.entry)\" has an invalid chunk ID")
+        } catch {
+            throw damaged("not a readable tree")
+        }
         guard tree.version == 2 else { throw damaged("tree version \(tree.version) is not 2") }
         guard tree.entries.count <= maxEntries else { throw damaged("\(tree.entries.count) entries, over the \(maxEntries) limit") }
         var previous: [UInt8]?
@@ -72,21 +136,17 @@ public enum TreeCodec {
 
 /// Turns a snapshot's flat node list (pre-order, parents first) into trees, bottom up.
 enum TreeBuilder {
-    struct Built {
-        var root: Digest32
-        /// Every tree of the snapshot, each once: its ID and plaintext.
-        var trees: [(id: Digest32, bytes: [UInt8])]
-    }
-
-    static func build(_ nodes: [SnapshotNode], keys: MasterKeys) throws -> Built {
+    /// Hands each distinct tree (its ID and plaintext) to `onTree` as soon as it is made, so no
+    /// more than the folders still open are held at once; returns the root tree's ID.
+    static func build(_ nodes: [SnapshotNode], keys: MasterKeys,
+                      onTree: (_ id: Digest32, _ bytes: [UInt8]) async throws -> Void) async throws -> Digest32 {
         var children = [PathKey: [TreeEntry]]()
-        var trees = [(id: Digest32, bytes: [UInt8])]()
         var seen = Set<Digest32>()
-        func store(_ entries: [TreeEntry]) throws -> Digest32 {
+        func store(_ entries: [TreeEntry]) async throws -> Digest32 {
             let sorted = entries.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
             let bytes = try TreeCodec.encode(sorted)
             let id = bytes.withUnsafeBytes { keys.chunkID($0) }
-            if seen.insert(id).inserted { trees.append((id, bytes)) }
+            if seen.insert(id).inserted { try await onTree(id, bytes) }
             return id
         }
         // In reverse pre-order every folder's children come before the folder itself.
@@ -99,14 +159,14 @@ enum TreeBuilder {
                                   ctimeNs: node.ctimeNs, inode: node.inode, device: node.device, chunks: node.chunks,
                                   target: node.target, subtree: nil)
             if node.type == .dir {
-                entry.subtree = try store(children.removeValue(forKey: PathKey(bytes)) ?? []).hex
+                entry.subtree = try await store(children.removeValue(forKey: PathKey(bytes)) ?? []).hex
             }
             children[parent, default: []].append(entry)
         }
-        let root = try store(children.removeValue(forKey: PathKey([])) ?? [])
+        let root = try await store(children.removeValue(forKey: PathKey([])) ?? [])
         if let orphan = children.keys.first {
             throw PlanVaultError.invalidArgument("snapshot nodes below \"\(String(decoding: orphan.bytes, as: UTF8.self))\", which is not a folder of the snapshot")
         }
-        return Built(root: root, trees: trees)
+        return root
     }
 }

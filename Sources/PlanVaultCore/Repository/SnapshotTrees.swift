@@ -42,7 +42,10 @@ extension Repository {
 
     /// Fills in `nodes` and `treeIDs` from the snapshot's root tree. Each level of the trees is
     /// read with one ranged read per bundle; a tree whose copy fails is read from its next copy.
-    public func expandTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil) async throws -> Snapshot {
+    /// `cacheTrees: false` keeps the decoded trees out of the handle's cache, so each is let go
+    /// as soon as it is expanded (a push reads one snapshot, and its trees are the biggest part).
+    public func expandTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil,
+                            cacheTrees: Bool = true) async throws -> Snapshot {
         guard let rootHex = header.tree, let root = Digest32(hex: rootHex) else {
             throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "the snapshot names no root tree")
         }
@@ -69,7 +72,7 @@ extension Repository {
             }
             for (tree, entries) in try await readTrees(missing, index: index, snapshot: id) {
                 decoded[tree] = entries
-                trees.store(tree, entries)
+                if cacheTrees { trees.store(tree, entries) }
             }
             var next = Set<Digest32>()
             for tree in level {
@@ -80,16 +83,23 @@ extension Repository {
             level = next
         }
         var snapshot = header
-        snapshot.nodes = try flatten(root: root, trees: decoded, snapshot: id)
         snapshot.treeIDs = Array(decoded.keys).sorted()
+        snapshot.nodes = try flatten(root: root, trees: consume decoded, snapshot: id)
         return snapshot
     }
 
     /// Pre-order walk (parents first, names in byte order) into snapshot nodes, with the limits of
     /// FORMAT.md §14 on path length and node count.
-    private func flatten(root: Digest32, trees: [Digest32: [TreeEntry]], snapshot id: String) throws -> [SnapshotNode] {
+    /// Each tree is dropped once its last use is expanded, so the trees and the nodes made from
+    /// them are not both held whole.
+    private func flatten(root: Digest32, trees: consuming [Digest32: [TreeEntry]], snapshot id: String) throws -> [SnapshotNode] {
+        var uses = [Digest32: Int]()
+        for entries in trees.values {
+            for entry in entries { if let sub = entry.subtree.flatMap(Digest32.init(hex:)) { uses[sub, default: 0] += 1 } }
+        }
         var nodes = [SnapshotNode]()
         var stack: [(prefix: [UInt8], entries: [TreeEntry], next: Int)] = [([], trees[root] ?? [], 0)]
+        if uses[root] == nil { trees.removeValue(forKey: root) }
         while var top = stack.popLast() {
             guard top.next < top.entries.count else { continue }
             let entry = top.entries[top.next]
@@ -110,6 +120,9 @@ extension Repository {
                 guard let children = trees[sub] else {
                     throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "tree \(sub.shortHex) could not be read")
                 }
+                let left = (uses[sub] ?? 1) - 1
+                uses[sub] = left
+                if left <= 0 { trees.removeValue(forKey: sub) }
                 stack.append((path, children, 0))
             }
         }
@@ -126,26 +139,29 @@ extension Repository {
             }
             byBundle[location.bundle, default: []].append(location)
         }
+        // Each tree is decoded as soon as it is opened: the plaintext of a whole bundle of trees
+        // (tens of MiB for a large folder) is never held at once.
+        let decode = { (id: Digest32, plain: [UInt8]) in Result { try TreeCodec.decode(plain, id: id.hex) } }
         for (bundle, locations) in byBundle {
-            let chunks = try? await readChunks(bundle: bundle, entries: locations.map(\.entry))
+            let trees = try? await readChunks(bundle: bundle, entries: locations.map(\.entry), transform: decode)
             for location in locations {
-                var plain = chunks?[location.entry.id]
+                var tree = trees?[location.entry.id]
                 var lastError = "bundle \(bundle.shortHex) could not be read"
-                if plain == nil {
+                if tree == nil {
                     // Its next copies, one at a time.
                     for copy in index.locations(of: location.entry.id).dropFirst() {
                         do {
-                            plain = try await readChunks(bundle: copy.bundle, entries: [copy.entry])[copy.entry.id]
+                            tree = try await readChunks(bundle: copy.bundle, entries: [copy.entry], transform: decode)[copy.entry.id]
                             break
                         } catch let error as PlanVaultError {
                             lastError = error.localizedDescription
                         }
                     }
                 }
-                guard let plain else {
+                guard let tree else {
                     throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(location.entry.id.shortHex): \(lastError)")
                 }
-                out[location.entry.id] = try TreeCodec.decode(plain, id: location.entry.id.hex)
+                out[location.entry.id] = try tree.get()
             }
         }
         return out
@@ -154,6 +170,13 @@ extension Repository {
     /// Reads the span of a bundle that holds `entries` and opens each (authenticated) chunk.
     /// Chunks that fail to open are left out of the result.
     func readChunks(bundle: Digest32, entries: [BundleEntry]) async throws -> [Digest32: [UInt8]] {
+        try await readChunks(bundle: bundle, entries: entries) { _, plain in plain }
+    }
+
+    /// As `readChunks(bundle:entries:)`, handing each chunk to `transform` as soon as it is opened,
+    /// so only what `transform` keeps is held.
+    func readChunks<T>(bundle: Digest32, entries: [BundleEntry],
+                       transform: (_ id: Digest32, _ plain: [UInt8]) -> T) async throws -> [Digest32: T] {
         let name = bundle.hex
         let first = entries.map { UInt64($0.offset) }.min() ?? 0
         let end = entries.map { UInt64($0.offset) + UInt64($0.length) }.max() ?? 0
@@ -162,13 +185,14 @@ extension Repository {
         let prefix = spanStart == 0 ? data.prefix(BundleFormat.prefixLength)
             : try await backend.read(.bundle, name: name, range: 0..<UInt64(BundleFormat.prefixLength))[...]
         let opener = try BundleOpener(prefix: prefix, name: name, keys: keys)
-        var out = [Digest32: [UInt8]]()
+        var out = [Digest32: T]()
         for entry in entries {
             let start = UInt64(entry.offset) - spanStart, stop = start + UInt64(entry.length)
             guard stop <= UInt64(data.count) else { continue }
-            out[entry.id] = try? data.withUnsafeBytes {
+            let plain = try? data.withUnsafeBytes {
                 try opener.openChunk(UnsafeRawBufferPointer(rebasing: $0[Int(start)..<Int(stop)]), entry: entry, keys: keys)
             }
+            if let plain { out[entry.id] = transform(entry.id, plain) }
         }
         return out
     }
@@ -186,12 +210,15 @@ extension RepositoryWriter {
         public var snapshot: Snapshot
     }
 
+    /// Plaintext of trees sealed into one bundle at most: trees compress well, so a full-size
+    /// batch would hold tens of MiB of them in memory for a bundle of a few.
+    static let treeBatchBytes = 4 * 1024 * 1024
+
     /// Stores a snapshot: its trees that the index does not have yet (in new bundles, indexed),
     /// then its header. Trees first, header last: a header never names a tree that is not stored.
     public func saveSnapshot(_ snapshot: Snapshot, index given: ChunkIndex? = nil) async throws -> SavedSnapshot {
         let index: ChunkIndex
         if let given { index = given } else { index = try await repository.loadIndexWithBundles().load.index }
-        let built = try TreeBuilder.build(snapshot.nodes, keys: repository.keys)
         var stored: UInt64 = 0
         var bundles = [IndexedBundle]()
         var pending = [(id: Digest32, bytes: [UInt8])]()
@@ -209,13 +236,18 @@ extension RepositoryWriter {
             pending = []
             pendingBytes = 0
         }
-        for tree in built.trees where !index.contains(tree.id) {
-            guard tree.bytes.count <= Limits.maxChunkSize else {
-                throw PlanVaultError.invalidArgument("a folder of this snapshot lists too many entries to store (\(tree.bytes.count) bytes of tree, limit \(Limits.maxChunkSize))")
+        // Trees are sealed a bundle at a time as they are built: a large folder's trees are never
+        // all in memory at once.
+        var treeIDs = [Digest32]()
+        let root = try await TreeBuilder.build(snapshot.nodes, keys: repository.keys) { id, bytes in
+            treeIDs.append(id)
+            guard !index.contains(id) else { return }
+            guard bytes.count <= Limits.maxChunkSize else {
+                throw PlanVaultError.invalidArgument("a folder of this snapshot lists too many entries to store (\(bytes.count) bytes of tree, limit \(Limits.maxChunkSize))")
             }
-            pending.append((tree.id, tree.bytes))
-            pendingBytes += tree.bytes.count
-            if pendingBytes >= repository.config.bundleSize { try await flush() }
+            pending.append((id, bytes))
+            pendingBytes += bytes.count
+            if pendingBytes >= min(repository.config.bundleSize, Self.treeBatchBytes) { try await flush() }
         }
         try await flush()
         var indexFile: String?
@@ -225,14 +257,14 @@ extension RepositoryWriter {
             stored += UInt64(saved.size)
         }
         var header = snapshot
-        header.tree = built.root.hex
+        header.tree = root.hex
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let sealed = try SealedObject.seal(Array(try encoder.encode(header)), kind: .snapshot, keys: repository.keys, compress: true)
         let id = LibCrypto.sha256(sealed).hex
         try await backend.write(.snapshot, name: id, data: sealed)
         repository.cache?.store(.snapshot, name: id, bytes: sealed)
-        header.treeIDs = built.trees.map(\.id).sorted()
+        header.treeIDs = treeIDs.sorted()
         return SavedSnapshot(id: id, size: sealed.count, treeBundles: bundles, indexFile: indexFile,
                              bytesStored: stored + UInt64(sealed.count), snapshot: header)
     }

@@ -136,9 +136,9 @@ public struct Restorer: Sendable {
             var offset: UInt64 = 0
             var missing: String?
             var targets = [(ChunkLocation, UInt64)]()
-            for hex in node.chunks ?? [] {
-                guard let id = Digest32(hex: hex), let location = index.location(of: id) else {
-                    missing = "chunk \(hex.prefix(12)) is not in the index (run `planvault verify`)"
+            for id in node.chunks ?? [] {
+                guard let location = index.location(of: id) else {
+                    missing = "chunk \(id.hex.prefix(12)) is not in the index (run `planvault verify`)"
                     break
                 }
                 targets.append((location, offset))

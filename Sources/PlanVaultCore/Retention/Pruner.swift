@@ -51,7 +51,7 @@ public struct Pruner: Sendable {
         for (_, snapshot) in snapshots.snapshots {
             used.formUnion(snapshot.treeIDs)
             for node in snapshot.nodes where node.type == .file {
-                for hex in node.chunks ?? [] { if let id = Digest32(hex: hex) { used.insert(id) } }
+                used.formUnion(node.chunks ?? [])
             }
         }
         var report = PruneReport()
