@@ -100,13 +100,13 @@ public struct DirectoryBackend: Backend {
         guard UInt64(count) <= Limits.maxObjectSize(kind) else {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(count) bytes to read, over the \(Limits.maxObjectSize(kind)) byte limit for a \(kind.singular) (FORMAT.md §14)")
         }
-        // Large bundle reads go around the page cache, as bundle writes do (see `DirectWrite`).
+        // Large bundle reads go around the page cache, as bundle writes do (see `DirectIO`).
         var direct: [UInt8]?
-        if kind == .bundle && count >= DirectWrite.minimumSize, DirectWrite.flag != 0 {
-            let directFD = open(p, O_RDONLY | O_CLOEXEC | DirectWrite.flag)
+        if kind == .bundle && count >= DirectIO.minimumSize, DirectIO.flag != 0 {
+            let directFD = open(p, O_RDONLY | O_CLOEXEC | DirectIO.flag)
             if directFD >= 0 {
                 defer { close(directFD) }
-                direct = try DirectWrite.read(fd: directFD, count: count, offset: start, path: p)
+                direct = try DirectIO.read(fd: directFD, count: count, offset: start, path: p)
             }
         }
         let data = try direct ?? FileIO.preadFully(fd: fd, count: count, offset: start, path: p)

@@ -7,7 +7,7 @@ import Glibc
 /// Small POSIX helpers shared by the directory backend, the cache and restore.
 public enum FileIO {
     /// Write to a temporary name in `directory`, fsync, rename over `path`, fsync the folder.
-    /// `direct`: write around the page cache when the filesystem allows it (see `DirectWrite`),
+    /// `direct`: write around the page cache when the filesystem allows it (see `DirectIO`),
     /// for large objects that are not read back soon (bundles a push writes).
     public static func writeAtomically(_ data: [UInt8], to path: String, inDirectory directory: String, mode: mode_t = 0o600,
                                        direct: Bool = false) throws {
@@ -15,9 +15,9 @@ public enum FileIO {
         let tmp = "\(directory)/.tmp-\(suffix)"
         var fd: Int32 = -1
         var written = false
-        if direct && data.count >= DirectWrite.minimumSize, let directFD = DirectWrite.openNew(tmp, mode: mode) {
+        if direct && data.count >= DirectIO.minimumSize, let directFD = DirectIO.openNew(tmp, mode: mode) {
             do {
-                written = try DirectWrite.write(fd: directFD, data, path: tmp)
+                written = try DirectIO.write(fd: directFD, data, path: tmp)
             } catch {
                 close(directFD)
                 unlink(tmp)

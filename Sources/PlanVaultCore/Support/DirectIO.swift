@@ -4,13 +4,14 @@ import Foundation
 import Glibc
 #endif
 
-/// Writes a large new file around the page cache (O_DIRECT), through a small aligned buffer.
+/// Writes and reads large files around the page cache (O_DIRECT), through a small aligned buffer.
 ///
 /// A push writes every new byte once and does not read it back, so copying bundles into the page
 /// cache only to flush them at `fsync` cost more CPU than any other step but compression
 /// (measured with `perf`: 18% of a first push's CPU in the kernel's page-cache copy). Direct
-/// writes hand the bytes to the disk from this buffer instead.
-enum DirectWrite {
+/// writes hand the bytes to the disk from this buffer instead. A restore or verify reads each
+/// bundle once, so its reads go the same way.
+enum DirectIO {
     /// O_DIRECT from <fcntl.h>, which Glibc's Swift overlay does not import.
     #if arch(x86_64)
     static let flag: Int32 = 0o40000
@@ -116,7 +117,7 @@ enum DirectWrite {
                 return buffer
             }
             lock.unlock()
-            return UnsafeMutableRawPointer.allocate(byteCount: DirectWrite.pieceSize, alignment: DirectWrite.alignment)
+            return UnsafeMutableRawPointer.allocate(byteCount: DirectIO.pieceSize, alignment: DirectIO.alignment)
         }
 
         func give(_ buffer: UnsafeMutableRawPointer) {

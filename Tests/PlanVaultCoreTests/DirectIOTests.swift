@@ -5,7 +5,7 @@ import PlanVaultTestSupport
 
 /// Bundles are written around the page cache where the filesystem allows it, and the ordinary way
 /// where it does not; either way the object on disk is exactly the bytes given.
-final class DirectWriteTests: XCTestCase {
+final class DirectIOTests: XCTestCase {
     private func roundTrip(in folder: String, count: Int) throws {
         let data = Fixture.noise(count, seed: UInt64(count))
         try FileIO.writeAtomically(data, to: "\(folder)/object", inDirectory: folder, direct: true)
@@ -18,7 +18,7 @@ final class DirectWriteTests: XCTestCase {
     func testSizesThatAreNotWholeBlocksKeepTheirExactLength() throws {
         let dir = try TempDir()
         // Below the direct-write threshold, exactly one piece, a piece and a bit, and a bundle's size plus an odd tail.
-        for count in [1000, DirectWrite.pieceSize, DirectWrite.pieceSize + 1, 16 * 1024 * 1024 + 4097] {
+        for count in [1000, DirectIO.pieceSize, DirectIO.pieceSize + 1, 16 * 1024 * 1024 + 4097] {
             try roundTrip(in: dir.path, count: count)
         }
     }
