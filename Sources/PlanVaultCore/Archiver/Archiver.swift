@@ -124,9 +124,8 @@ public final class Archiver: Sendable {
                 }
             }
         }
-        // The parent's nodes and decoded trees are not needed again: only its ID is.
+        // The parent's nodes are not needed again, only its ID (its trees were never cached).
         parent?.snapshot.nodes = []
-        repository.trees.forgetTrees()
         options.times?.markMemory("files matched with the parent")
 
         var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,

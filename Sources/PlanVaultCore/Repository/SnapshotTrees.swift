@@ -21,13 +21,6 @@ final class TreeCache: @unchecked Sendable {
         trees[id] = entries
     }
 
-    /// Drops every decoded tree (a push is done with its parent's once it has matched files).
-    func forgetTrees() {
-        lock.lock()
-        defer { lock.unlock() }
-        trees = [:]
-    }
-
     var knownIndex: ChunkIndex? {
         get { lock.lock(); defer { lock.unlock() }; return index }
         set { lock.lock(); defer { lock.unlock() }; index = newValue }
