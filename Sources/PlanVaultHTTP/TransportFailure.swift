@@ -5,7 +5,8 @@ import NIOSSL
 
 /// What went wrong with a request that got no HTTP answer, in the user's words, and whether
 /// trying again can help. Certificate, hostname and handshake failures are permanent (they fail
-/// at once with what to do); refused or reset connections and timeouts are transient.
+/// at once with what to do); refused or reset connections, handshakes the server hung up on, and
+/// timeouts are transient.
 /// Messages never carry a library's type names.
 struct TransportFailure {
     var permanent: Bool
@@ -66,6 +67,15 @@ struct TransportFailure {
         guard case .handshakeFailed(let detail) = error else {
             if error == .uncleanShutdown { return TransportFailure(permanent: false, message: "the server closed the TLS connection abruptly") }
             return TransportFailure(permanent: true, message: "the TLS connection to \(host) failed")
+        }
+        // The peer hung up before the handshake finished (a server restarting or shedding load):
+        // nothing was refused, so another attempt can pass.
+        switch detail {
+        case .syscallError, .zeroReturn:
+            return TransportFailure(permanent: false, message: "the server closed the connection during the TLS handshake")
+        case .sslError(let stack) where stack.contains(.eofDuringHandshake) || stack.contains(.eofDuringAdditionalCertficiateChainValidation):
+            return TransportFailure(permanent: false, message: "the server closed the connection during the TLS handshake")
+        default: break
         }
         let text = "\(detail)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") {

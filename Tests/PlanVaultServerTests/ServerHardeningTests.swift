@@ -249,6 +249,22 @@ final class AgentFailureTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("gave up after 6 attempts"), result.stderr)
         XCTAssertFalse(result.stderr.contains("NIO"), result.stderr)
     }
+
+    /// A server that restarts accepts a connection and hangs up before its TLS handshake is done;
+    /// that is transient (the next attempt can pass), unlike a handshake the server refuses.
+    func testHandshakeTheServerHangsUpOnIsRetriedNotPermanent() throws {
+        let hangsUp = try CannedHTTPServer(response: "")
+        defer { hangsUp.stop() }
+        let dir = try TempDir()
+        let result = try CLI.run(["snapshots", "--repo", "https://127.0.0.1:\(hangsUp.port)/plans"],
+                                 env: ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_SERVER_TOKEN": "pvt_1_x", "HOME": dir.path,
+                                       "PLANVAULT_CACHE_DIR": dir.sub("cache")])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("closed the connection during the TLS handshake (attempt 2 of 6)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("gave up after 6 attempts"), result.stderr)
+        XCTAssertEqual(hangsUp.connectionCount, 6, "every attempt reached the server")
+        XCTAssertFalse(result.stderr.contains("NIO"), result.stderr)
+    }
 }
 
 /// Per-repository quota (item 14) and repair of damaged objects (item 4).
