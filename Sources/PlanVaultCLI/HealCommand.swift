@@ -79,7 +79,7 @@ struct HealCommand: AsyncParsableCommand {
                     push.avoidBundles = damaged
                     let result = try await Archiver(writer: writer, logger: context.logger).push(push)
                     let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
-                                                                     repository: repository, index: result.index)
+                                                                     repository: repository, index: result.index, chunkBundles: result.chunkBundles)
                     try await AttestationLog.append(record, writer: writer)
                     Output.line("stored \(result.snapshot.summary.newChunks) chunk(s) again from the sources (snapshot \(result.snapshotID.prefix(8)))")
                 }

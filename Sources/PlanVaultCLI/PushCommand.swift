@@ -105,7 +105,7 @@ struct PushCommand: AsyncParsableCommand {
                 // Evidence for the auditor: a signed, chained record of this copy, and of any snapshot
                 // an interrupted push wrote without its record.
                 let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
-                                                                 repository: writer.repository, index: result.index)
+                                                                 repository: writer.repository, index: result.index, chunkBundles: result.chunkBundles)
                 try await AttestationLog.append(record, writer: writer)
                 try await attestLeftovers(writer: writer, index: result.index, context: context)
                 let s = result.snapshot.summary

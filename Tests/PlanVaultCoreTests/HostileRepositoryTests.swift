@@ -13,7 +13,8 @@ final class HostileRepositoryTests: XCTestCase {
         try Fixture.write(dir.sub("plans/call-tree.csv"), content)
         let writer = try await Fixture.makeRepository(dir)
         let pushed = try await Fixture.push(writer, [dir.sub("plans")])
-        let node = try XCTUnwrap(pushed.snapshot.nodes.first { $0.type == .file })
+        let stored = try await writer.repository.loadSnapshot(pushed.snapshotID)
+        let node = try XCTUnwrap(stored.nodes.first { $0.type == .file })
         return (writer, node)
     }
 

@@ -18,7 +18,8 @@ final class HostileRestoreTests: XCTestCase {
         try Fixture.write(dir.sub("plans/call-tree.csv"), Fixture.text(40, seed: 7))
         let writer = try await Fixture.makeRepository(dir)
         let pushed = try await Fixture.push(writer, [dir.sub("plans")])
-        let node = try XCTUnwrap(pushed.snapshot.nodes.first { $0.type == .file })
+        let stored = try await writer.repository.loadSnapshot(pushed.snapshotID)
+        let node = try XCTUnwrap(stored.nodes.first { $0.type == .file })
         try FileManager.default.createDirectory(atPath: dir.sub("outside"), withIntermediateDirectories: true)
         return (writer, node)
     }

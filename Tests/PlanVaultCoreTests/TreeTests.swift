@@ -21,7 +21,13 @@ final class TreeTests: XCTestCase {
         let reopened = try await Repository.open(backend: DirectoryBackend(root: dir.sub("repo")), passphrase: Fixture.passphrase,
                                                  cacheRoot: nil, logger: Fixture.logger)
         let loaded = try await reopened.resolveSnapshot("latest").snapshot
-        XCTAssertEqual(loaded.nodes.map(\.path), pushed.snapshot.nodes.map(\.path), "pre-order by bytes, parents first")
+        // Pre-order by bytes, parents first: the order of the paths' component lists, each
+        // component compared by its bytes.
+        let paths = loaded.nodes.map(\.path)
+        let components = { (path: String) in path.split(separator: "/").map { Array($0.utf8) } }
+        XCTAssertEqual(paths, paths.sorted { components($0).lexicographicallyPrecedes(components($1)) { $0.lexicographicallyPrecedes($1) } })
+        XCTAssertEqual(loaded.nodes.filter { $0.type == .file }.count, pushed.snapshot.summary.files)
+        XCTAssertTrue(paths.contains("plans/Names/e\u{301}te\u{301}.txt") && paths.contains("plans/Names/\u{E9}t\u{E9}.txt"), "NFC and NFD are two names")
         let restored = try await Fixture.restore(reopened, to: dir.sub("out"))
         XCTAssertTrue(restored.problems.isEmpty, "\(restored.problems.prefix(3))")
         XCTAssertEqual(try TreeCompare.differences(source, dir.sub("out/plans")), [])
@@ -62,7 +68,10 @@ final class TreeTests: XCTestCase {
         // The parent is expanded without the tree cache, letting each tree go after its last use:
         // a tree named three times must still be there for the second and third.
         let second = try await Fixture.push(writer, [dir.sub("plans")])
-        XCTAssertEqual(second.snapshot.nodes.map(\.path), first.snapshot.nodes.map(\.path))
+        let firstNodes = try await writer.repository.loadSnapshot(first.snapshotID).nodes
+        let secondNodes = try await writer.repository.loadSnapshot(second.snapshotID).nodes
+        XCTAssertEqual(secondNodes, firstNodes)
+        XCTAssertEqual(second.snapshot.tree, first.snapshot.tree, "the same trees, so the same root")
         XCTAssertEqual(second.snapshot.summary.filesRead, 0, "the parent's files were all matched")
         let parent = try await writer.repository.loadSnapshot(first.snapshotID)
         XCTAssertEqual(parent.nodes.filter { $0.type == .dir }.map(\.path).sorted(),

@@ -94,7 +94,7 @@ public enum Fixture {
     public static func push(_ writer: RepositoryWriter, _ paths: [String]) async throws -> PushResult {
         let result = try await Archiver(writer: writer, logger: logger).push(PushOptions(paths: paths))
         let record = try await AttestationLog.pushRecord(snapshotID: result.snapshotID, snapshot: result.snapshot,
-                                                         repository: writer.repository, index: result.index)
+                                                         repository: writer.repository, index: result.index, chunkBundles: result.chunkBundles)
         try await AttestationLog.append(record, writer: writer)
         return result
     }

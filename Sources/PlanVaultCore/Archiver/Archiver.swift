@@ -39,6 +39,10 @@ public struct PushResult: Sendable {
     public var adoptedBundles: Int
     /// The repository's index after this push (what was loaded, plus the bundles it wrote or adopted).
     public var index: ChunkIndex
+    /// The bundles holding the snapshot's file chunks (its trees' bundles are found from
+    /// `snapshot.treeIDs`): what the push's attestation names, without the snapshot's nodes,
+    /// which a push no longer holds.
+    public var chunkBundles: Set<Digest32>
 }
 
 /// Turns source folders into a snapshot: walks them, reads changed files,
@@ -86,7 +90,7 @@ public final class Archiver: Sendable {
 
         // The parent only saves reading unchanged files: if it cannot be read (a damaged tree),
         // every file is read, and the damage is said here and by `verify`.
-        var parent: (id: String, snapshot: Snapshot)?
+        var parent: (id: String, trees: ParentTrees)?
         let parentStarted = DispatchTime.now().uptimeNanoseconds
         if !options.rereadAll {
             do {
@@ -97,116 +101,57 @@ public final class Archiver: Sendable {
         }
         options.times?.add(.parent, DispatchTime.now().uptimeNanoseconds &- parentStarted)
         options.times?.markMemory("parent snapshot loaded")
-        var walker = SourceWalker(excludes: options.excludes)
-        let scanStarted = DispatchTime.now().uptimeNanoseconds
-        for source in sources { walker.walk(source: source.path, as: source.name) }
-        options.times?.add(.scan, DispatchTime.now().uptimeNanoseconds &- scanStarted)
-        options.times?.markMemory("sources scanned")
-        var problems = missingSources + walker.problems
-        var warnings = [(path: String, message: String)]()
-        var entries = walker.takeEntries()
 
-        var summary = SnapshotSummary()
-        var toRead = [Int]()
-        do {
-            let parentNodes = parent?.snapshot.nodes ?? []
-            let parentFiles = Self.fileMap(parentNodes)
-            for (i, entry) in entries.enumerated() {
-                switch entry.node.type {
-                case .dir: summary.directories += 1
-                case .symlink: summary.symlinks += 1
-                case .file:
-                    if let old = parentFiles[PathKey(entry.node.path)], let chunks = Self.reusableChunks(parentNodes[old], entry.node, loaded.index) {
-                        entries[i].node.chunks = chunks
-                    } else {
-                        toRead.append(i)
-                    }
-                }
-            }
+        let listing = SourceListing(excludes: options.excludes)
+        var archiver = FolderArchiver(
+            listing: listing, index: loaded.index, logger: logger, progress: progress, times: options.times,
+            pipeline: ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
+                                    bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
+                                    sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency, times: options.times),
+            trees: TreeBundleWriter(writer: writer, index: loaded.index), parent: parent?.trees)
+        if progress != nil {
+            // The bar's total: a second pass over the metadata, made only when a bar is shown.
+            let total = listing.count(sources: sources.map { ($0.path, $0.name) })
+            archiver.progressState.filesTotal = total.files
+            archiver.progressState.bytesTotal = total.bytes
+            progress?(archiver.progressState)
         }
-        // The parent's nodes are not needed again, only its ID (its trees were never cached).
-        parent?.snapshot.nodes = []
-        options.times?.markMemory("files matched with the parent")
-
-        var pipeline = ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
-                                     bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
-                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency, times: options.times)
-        var progressState = PushProgress(filesTotal: toRead.count, bytesTotal: toRead.reduce(0) { $0 + (entries[$1].node.size ?? 0) },
-                                         filesDone: 0, bytesDone: 0)
-        progress?(progressState)
-        var failed = Set<Int>()
-        let newBundles: [IndexedBundle] = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
-            for i in toRead {
-                do {
-                    var result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { bytes in
-                        progressState.bytesDone += UInt64(bytes)
-                        self.progress?(progressState)
-                    }
-                    // A file that changed while it was read is read once more; only a second
-                    // inconsistent read is kept, and then said (exit 3), never in silence.
-                    if result.changedWhileReading {
-                        logger.info("\(entries[i].sourcePath) changed while it was read; reading it again")
-                        result = try await pipeline.readFile(entries[i].sourcePath, group: &group) { _ in self.progress?(progressState) }
-                        if result.changedWhileReading {
-                            warnings.append((entries[i].sourcePath, "changed while it was read, twice: the snapshot holds a copy that may mix old and new content; push again when it is not being written"))
-                        }
-                    }
-                    entries[i].node.chunks = result.chunks
-                    entries[i].node.size = result.size
-                    entries[i].node.mtimeNs = result.mtimeNs
-                    entries[i].node.ctimeNs = result.ctimeNs
-                    entries[i].node.mode = result.mode
-                    entries[i].node.inode = result.inode
-                    entries[i].node.device = result.device
-                    summary.filesRead += 1
-                    summary.bytesRead += result.size
-                } catch let error as FileReadError {
-                    problems.append((entries[i].sourcePath, error.message))
-                    failed.insert(i)
-                }
-                progressState.filesDone += 1
-            }
-            return try await pipeline.finish(group: &group)
+        let (root, newBundles): (Digest32, [IndexedBundle]) = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
+            let root = try await archiver.archive(sources, group: &group)
+            return (root, try await archiver.pipeline.finish(group: &group))
         }
-
+        try await archiver.trees.flush()
+        archiver.parent = nil
         options.times?.markMemory("files read")
-        var nodes = [SnapshotNode]()
-        nodes.reserveCapacity(entries.count)
-        for (i, entry) in entries.enumerated() where !failed.contains(i) {
-            if entry.node.type == .file {
-                summary.files += 1
-                summary.totalBytes += entry.node.size ?? 0
-            }
-            nodes.append(entry.node)
-        }
-        entries = []
-        summary.newChunks = pipeline.newChunks
-        summary.newBundles = newBundles.count
-        summary.bytesStored = newBundles.reduce(0) { $0 + $1.size }
+
+        var summary = archiver.summary
+        let problems = missingSources + archiver.problems
+        summary.newChunks = archiver.pipeline.newChunks
+        summary.newBundles = newBundles.count + archiver.trees.bundles.count
+        summary.bytesStored = newBundles.reduce(0) { $0 + $1.size } + archiver.trees.bytesStored
         summary.errors = problems.count
 
-        // Index before snapshot: a snapshot must never name chunks that no index can find.
+        // Bundles, then the index naming them, then the snapshot: a snapshot never names a chunk
+        // or tree that no index can find.
         let finishStarted = DispatchTime.now().uptimeNanoseconds
         defer { options.times?.add(.finish, DispatchTime.now().uptimeNanoseconds &- finishStarted) }
-        let indexed = newBundles + adopted
+        let indexed = newBundles + archiver.trees.bundles + adopted
         if !indexed.isEmpty {
             let savedIndex = try await writer.saveIndex(indexed)
             summary.bytesStored += UInt64(savedIndex.size)
             for bundle in indexed { loaded.index.add(bundle, fromIndexFile: savedIndex.name) }
         }
-        let snapshot = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
-                                paths: sourceSet, tags: options.tags, parent: parent?.id, summary: summary, nodes: nodes)
         options.times?.markMemory("index saved")
-        let saved = try await writer.saveSnapshot(snapshot, index: loaded.index)
+        let header = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
+                              paths: sourceSet, tags: options.tags, parent: parent?.id, summary: summary, nodes: [])
+        let saved = try await writer.saveSnapshotHeader(header, root: root, treeIDs: archiver.trees.treeIDs)
         options.times?.markMemory("snapshot saved")
-        for bundle in saved.treeBundles { loaded.index.add(bundle, fromIndexFile: saved.indexFile) }
-        repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: snapshot.paths))
+        repository.cache?.setParentHint(saved.id, for: Self.parentKey(host: options.host, paths: header.paths))
         var final = saved.snapshot
-        final.summary.bytesStored += saved.bytesStored
-        final.summary.newBundles += saved.treeBundles.count
+        final.summary.bytesStored += UInt64(saved.size)
         logger.info("snapshot \(saved.id.prefix(8)) saved: \(summary.files) files, \(summary.filesRead) read, \(summary.newChunks) new chunks")
-        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, warnings: warnings,
-                          adoptedBundles: adopted.count, index: loaded.index)
+        return PushResult(snapshotID: saved.id, snapshot: final, parent: parent?.id, problems: problems, warnings: archiver.warnings,
+                          adoptedBundles: adopted.count, index: loaded.index, chunkBundles: archiver.pipeline.referencedBundles)
     }
 
     struct Source {
@@ -244,39 +189,27 @@ public final class Archiver: Sendable {
         return (out, missing.map { ($0.path, "this source cannot be read (\($0.message)); the other sources were pushed without it") })
     }
 
-    /// The newest snapshot from this host of the same source set.
+    /// The newest snapshot from this host of the same source set, with its trees decoded.
     /// Looks first at the snapshot this machine's last push of the same source set wrote (one
     /// decryption), and decodes every snapshot only when that hint is missing or stale.
-    func findParent(host: String, paths: [String], index: ChunkIndex? = nil) async throws -> (id: String, snapshot: Snapshot)? {
+    func findParent(host: String, paths: [String], index: ChunkIndex? = nil) async throws -> (id: String, trees: ParentTrees)? {
         let wanted = paths.sorted()
         let key = Self.parentKey(host: host, paths: paths)
+        let header: (id: String, snapshot: Snapshot)
         if let hint = repository.cache?.parentHint(for: key), try await repository.snapshotIDs().contains(hint),
-           let header = try? await repository.loadSnapshotHeader(hint), header.host == host, header.paths.sorted() == wanted {
-            return (hint, try await repository.expandTrees(header, id: hint, index: index, cacheTrees: false))
+           let hinted = try? await repository.loadSnapshotHeader(hint), hinted.host == host, hinted.paths.sorted() == wanted {
+            header = (hint, hinted)
+        } else {
+            let all = try await repository.loadAllSnapshots().snapshots
+            guard let newest = all.last(where: { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }) else { return nil }
+            header = (newest.id, newest.snapshot)
         }
-        let all = try await repository.loadAllSnapshots().snapshots
-        guard let newest = all.last(where: { $0.snapshot.host == host && $0.snapshot.paths.sorted() == wanted }) else { return nil }
-        return (newest.id, try await repository.expandTrees(newest.snapshot, id: newest.id, index: index, cacheTrees: false))
+        // Kept out of the handle's tree cache: each is let go once the push has matched its folder.
+        let (root, trees) = try await repository.loadTrees(header.snapshot, id: header.id, index: index, cacheTrees: false)
+        return (header.id, ParentTrees(root: root, trees: trees))
     }
 
     static func parentKey(host: String, paths: [String]) -> String {
         ([host] + paths.sorted()).joined(separator: "\u{0}")
-    }
-
-    /// Position of each file among `nodes`, keyed by the path's UTF-8 bytes: String keys would
-    /// merge NFC and NFD spellings of one name. Positions, not copies of the nodes, to stay small.
-    static func fileMap(_ nodes: [SnapshotNode]) -> [PathKey: Int] {
-        var map = [PathKey: Int]()
-        map.reserveCapacity(nodes.count)
-        for (i, node) in nodes.enumerated() where node.type == .file { map[PathKey(node.path)] = i }
-        return map
-    }
-
-    /// The parent's chunk list if the file is unchanged (size, mtime, inode and, as restic does,
-    /// ctime, which catches a rewrite that restored the old mtime) and every chunk is still indexed.
-    static func reusableChunks(_ old: SnapshotNode, _ new: SnapshotNode, _ index: ChunkIndex) -> [Digest32]? {
-        guard old.size == new.size, old.mtimeNs == new.mtimeNs, old.inode == new.inode, old.ctimeNs == new.ctimeNs,
-              let chunks = old.chunks, chunks.allSatisfy(index.contains) else { return nil }
-        return chunks
     }
 }

@@ -24,7 +24,7 @@ struct FileReadResult {
 struct ChunkPipeline {
     enum Completion: Sendable {
         case sealed(bundle: Int, slot: Int, SealedChunk)
-        case uploaded(IndexedBundle)
+        case uploaded(bundle: Int, IndexedBundle)
     }
 
     /// A bundle being filled. Sealed records are appended to `bytes` as they arrive (in any
@@ -53,7 +53,12 @@ struct ChunkPipeline {
     let uploadConcurrency: Int
     let times: StageTimes?
 
-    private var seen = Set<Digest32>()
+    /// Chunks new to this push, with the number of the bundle each went into.
+    private var seen = [Digest32: Int]()
+    /// Bundles that chunks of the snapshot are in: new ones by number, earlier ones by ID.
+    private var referencedNew = Set<Int>()
+    private var referencedOld = Set<Digest32>()
+    private var uploadedIDs = [Int: Digest32]()
     private var bundles = [Int: OpenBundle]()
     private var current: Int?
     private var nextBundle = 0
@@ -124,15 +129,14 @@ struct ChunkPipeline {
                 let cut = times?.time(.chunk) { chunker.nextCut(window) } ?? chunker.nextCut(window)
                 let piece = UnsafeRawBufferPointer(rebasing: window[0..<cut])
                 let id = times?.time(.hash, bytes: cut) { repository.keys.chunkID(piece) } ?? repository.keys.chunkID(piece)
-                let isNew = !index.contains(id) && !seen.contains(id)
+                let isNew = seen[id] == nil && !index.contains(id)
                 return (cut, id, isNew ? Array(piece) : nil)
             }
             ids.append(id)
             start += cut
             total += UInt64(cut)
             if let chunk {
-                seen.insert(id)
-                try await submit(chunk, id: id, compress: !store, group: &group)
+                seen[id] = try await submit(chunk, id: id, compress: !store, group: &group)
             }
             onBytes(cut)
         }
@@ -146,8 +150,27 @@ struct ChunkPipeline {
                               changedWhileReading: changed)
     }
 
+    /// Notes that the snapshot holds `chunks` (a file read, or one kept from the parent), so the
+    /// bundles they are in are named in the push's attestation. Chunks of a file that could not
+    /// be read are never noted, and a bundle holding only those is not named.
+    mutating func reference(_ chunks: [Digest32]) {
+        for id in chunks {
+            if let bundle = seen[id] {
+                referencedNew.insert(bundle)
+            } else if let location = index.location(of: id) {
+                referencedOld.insert(location.bundle)
+            }
+        }
+    }
+
+    /// The bundles the noted chunks are in; complete once `finish` has returned.
+    var referencedBundles: Set<Digest32> {
+        referencedOld.union(referencedNew.compactMap { uploadedIDs[$0] })
+    }
+
+    /// Queues one new chunk for sealing; returns the number of the bundle it goes into.
     /// `compress`: false for a file whose format is compressed already (no probe, no zlib).
-    private mutating func submit(_ chunk: [UInt8], id: Digest32, compress: Bool, group: inout Group) async throws {
+    private mutating func submit(_ chunk: [UInt8], id: Digest32, compress: Bool, group: inout Group) async throws -> Int {
         let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         while sealsInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
             try await handleNext(&group)
@@ -179,6 +202,7 @@ struct ChunkPipeline {
             bundle.closed = true
             current = nil
         }
+        return seq
     }
 
     private mutating func handleNext(_ group: inout Group) async throws {
@@ -190,9 +214,10 @@ struct ChunkPipeline {
             bundle.entries[slot] = bundle.sealer.append(chunk, slot: UInt32(slot), to: &bundle.bytes)
             bundle.pending -= 1
             if bundle.closed && bundle.pending == 0 { ready.append(seq) }
-        case .uploaded(let indexed):
+        case .uploaded(let seq, let indexed):
             uploadsInFlight -= 1
             uploaded.append(indexed)
+            uploadedIDs[seq] = indexed.id
         }
         try startUploads(&group)
     }
@@ -210,7 +235,7 @@ struct ChunkPipeline {
             let times = self.times
             group.addTask {
                 let id = try await writer.saveBundle(bytes, times: times)
-                return .uploaded(IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
+                return .uploaded(bundle: seq, IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
             }
             uploadsInFlight += 1
         }

@@ -243,16 +243,23 @@ public enum AttestationLog {
     /// The push record for a snapshot: its facts and every object a restore of it needs.
     /// `index` is the push's own view of the index (saves listing the target again); without it,
     /// the same view a restore uses is loaded: lost bundles dropped, their chunks' new copies found.
-    public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository, index: ChunkIndex? = nil) async throws -> Attestation {
+    /// `chunkBundles`: the bundles of the snapshot's file chunks when the caller knows them (a
+    /// push does, and no longer holds the nodes); else they are found from `snapshot.nodes`.
+    public static func pushRecord(snapshotID: String, snapshot: Snapshot, repository: Repository, index: ChunkIndex? = nil,
+                                  chunkBundles: Set<Digest32>? = nil) async throws -> Attestation {
         let indexView: ChunkIndex
         if let index { indexView = index } else { indexView = try await repository.loadIndexWithBundles().load.index }
         var bundles = Set<Digest32>()
-        for node in snapshot.nodes where node.type == .file {
-            for id in node.chunks ?? [] {
-                guard let location = indexView.location(of: id) else {
-                    throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(id.hex.prefix(12)) of \(node.path)")
+        if let chunkBundles {
+            bundles = chunkBundles
+        } else {
+            for node in snapshot.nodes where node.type == .file {
+                for id in node.chunks ?? [] {
+                    guard let location = indexView.location(of: id) else {
+                        throw PlanVaultError.objectMissing(kind: .bundle, name: "holding chunk \(id.hex.prefix(12)) of \(node.path)")
+                    }
+                    bundles.insert(location.bundle)
                 }
-                bundles.insert(location.bundle)
             }
         }
         for tree in snapshot.treeIDs {

@@ -136,19 +136,10 @@ public enum TreeCodec {
 
 /// Turns a snapshot's flat node list (pre-order, parents first) into trees, bottom up.
 enum TreeBuilder {
-    /// Hands each distinct tree (its ID and plaintext) to `onTree` as soon as it is made, so no
-    /// more than the folders still open are held at once; returns the root tree's ID.
-    static func build(_ nodes: [SnapshotNode], keys: MasterKeys,
-                      onTree: (_ id: Digest32, _ bytes: [UInt8]) async throws -> Void) async throws -> Digest32 {
+    /// Hands each folder's tree to `trees` as soon as it is complete, so no more than the folders
+    /// still open are held at once; returns the root tree's ID.
+    static func build(_ nodes: [SnapshotNode], into trees: inout TreeBundleWriter) async throws -> Digest32 {
         var children = [PathKey: [TreeEntry]]()
-        var seen = Set<Digest32>()
-        func store(_ entries: [TreeEntry]) async throws -> Digest32 {
-            let sorted = entries.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
-            let bytes = try TreeCodec.encode(sorted)
-            let id = bytes.withUnsafeBytes { keys.chunkID($0) }
-            if seen.insert(id).inserted { try await onTree(id, bytes) }
-            return id
-        }
         // In reverse pre-order every folder's children come before the folder itself.
         for node in nodes.reversed() {
             let bytes = Array(node.path.utf8)
@@ -159,11 +150,11 @@ enum TreeBuilder {
                                   ctimeNs: node.ctimeNs, inode: node.inode, device: node.device, chunks: node.chunks,
                                   target: node.target, subtree: nil)
             if node.type == .dir {
-                entry.subtree = try await store(children.removeValue(forKey: PathKey(bytes)) ?? []).hex
+                entry.subtree = try await trees.store(children.removeValue(forKey: PathKey(bytes)) ?? []).hex
             }
             children[parent, default: []].append(entry)
         }
-        let root = try await store(children.removeValue(forKey: PathKey([])) ?? [])
+        let root = try await trees.store(children.removeValue(forKey: PathKey([])) ?? [])
         if let orphan = children.keys.first {
             throw PlanVaultError.invalidArgument("snapshot nodes below \"\(String(decoding: orphan.bytes, as: UTF8.self))\", which is not a folder of the snapshot")
         }

@@ -33,12 +33,22 @@ extension Repository {
         try await expandTrees(try await loadSnapshotHeader(id, listedSize: listedSize), id: id, index: index)
     }
 
-    /// Fills in `nodes` and `treeIDs` from the snapshot's root tree. Each level of the trees is
-    /// read with one ranged read per bundle; a tree whose copy fails is read from its next copy.
+    /// Fills in `nodes` and `treeIDs` from the snapshot's root tree.
     /// `cacheTrees: false` keeps the decoded trees out of the handle's cache, so each is let go
-    /// as soon as it is expanded (a push reads one snapshot, and its trees are the biggest part).
+    /// as soon as it is expanded.
     public func expandTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil,
                             cacheTrees: Bool = true) async throws -> Snapshot {
+        let (root, decoded) = try await loadTrees(header, id: id, index: given, cacheTrees: cacheTrees)
+        var snapshot = header
+        snapshot.treeIDs = Array(decoded.keys).sorted()
+        snapshot.nodes = try flatten(root: root, trees: consume decoded, snapshot: id)
+        return snapshot
+    }
+
+    /// Every tree of a snapshot, decoded, and its root. Each level of the trees is read with one
+    /// ranged read per bundle; a tree whose copy fails is read from its next copy.
+    func loadTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil,
+                   cacheTrees: Bool = true) async throws -> (root: Digest32, trees: [Digest32: [TreeEntry]]) {
         guard let rootHex = header.tree, let root = Digest32(hex: rootHex) else {
             throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "the snapshot names no root tree")
         }
@@ -75,10 +85,7 @@ extension Repository {
             }
             level = next
         }
-        var snapshot = header
-        snapshot.treeIDs = Array(decoded.keys).sorted()
-        snapshot.nodes = try flatten(root: root, trees: consume decoded, snapshot: id)
-        return snapshot
+        return (root, decoded)
     }
 
     /// Pre-order walk (parents first, names in byte order) into snapshot nodes, with the limits of
@@ -212,43 +219,24 @@ extension RepositoryWriter {
     public func saveSnapshot(_ snapshot: Snapshot, index given: ChunkIndex? = nil) async throws -> SavedSnapshot {
         let index: ChunkIndex
         if let given { index = given } else { index = try await repository.loadIndexWithBundles().load.index }
-        var stored: UInt64 = 0
-        var bundles = [IndexedBundle]()
-        var pending = [(id: Digest32, bytes: [UInt8])]()
-        var pendingBytes = 0
-        func flush() async throws {
-            guard !pending.isEmpty else { return }
-            let sealer = try BundleSealer(keys: repository.keys)
-            let sealed = try pending.enumerated().map { slot, tree in
-                try tree.bytes.withUnsafeBytes { try sealer.seal($0, id: tree.id, slot: UInt32(slot)) }
-            }
-            let (bytes, entries) = try sealer.assemble(sealed)
-            let id = try await saveBundle(bytes)
-            bundles.append(IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
-            stored += UInt64(bytes.count)
-            pending = []
-            pendingBytes = 0
-        }
-        // Trees are sealed a bundle at a time as they are built: a large folder's trees are never
-        // all in memory at once.
-        var treeIDs = [Digest32]()
-        let root = try await TreeBuilder.build(snapshot.nodes, keys: repository.keys) { id, bytes in
-            treeIDs.append(id)
-            guard !index.contains(id) else { return }
-            guard bytes.count <= Limits.maxChunkSize else {
-                throw PlanVaultError.invalidArgument("a folder of this snapshot lists too many entries to store (\(bytes.count) bytes of tree, limit \(Limits.maxChunkSize))")
-            }
-            pending.append((id, bytes))
-            pendingBytes += bytes.count
-            if pendingBytes >= min(repository.config.bundleSize, Self.treeBatchBytes) { try await flush() }
-        }
-        try await flush()
+        var trees = TreeBundleWriter(writer: self, index: index)
+        let root = try await TreeBuilder.build(snapshot.nodes, into: &trees)
+        try await trees.flush()
+        var stored = trees.bytesStored
         var indexFile: String?
-        if !bundles.isEmpty {
-            let saved = try await saveIndex(bundles)
+        if !trees.bundles.isEmpty {
+            let saved = try await saveIndex(trees.bundles)
             indexFile = saved.name
             stored += UInt64(saved.size)
         }
+        let header = try await saveSnapshotHeader(snapshot, root: root, treeIDs: trees.treeIDs)
+        return SavedSnapshot(id: header.id, size: header.size, treeBundles: trees.bundles, indexFile: indexFile,
+                             bytesStored: stored + UInt64(header.size), snapshot: header.snapshot)
+    }
+
+    /// Writes a snapshot's header naming `root`, whose trees (`treeIDs`) are already stored and
+    /// indexed. Returns the header as saved, with `treeIDs` filled in.
+    func saveSnapshotHeader(_ snapshot: Snapshot, root: Digest32, treeIDs: [Digest32]) async throws -> (id: String, size: Int, snapshot: Snapshot) {
         var header = snapshot
         header.tree = root.hex
         let encoder = JSONEncoder()
@@ -258,7 +246,6 @@ extension RepositoryWriter {
         try await backend.write(.snapshot, name: id, data: sealed)
         repository.cache?.store(.snapshot, name: id, bytes: sealed)
         header.treeIDs = treeIDs.sorted()
-        return SavedSnapshot(id: id, size: sealed.count, treeBundles: bundles, indexFile: indexFile,
-                             bytesStored: stored + UInt64(sealed.count), snapshot: header)
+        return (id, sealed.count, header)
     }
 }
