@@ -85,7 +85,7 @@ final class HostileRestoreTests: XCTestCase {
         let (writer, node) = try await repositoryWithOneFile(dir)
         let entry = fileEntry(node, name: "call-tree.csv")
         let hex = try XCTUnwrap(entry.chunks?.first).hex
-        let json = String(decoding: try TreeCodec.encode([entry]), as: UTF8.self).replacingOccurrences(of: hex, with: "not a chunk ID")
+        let json = String(decoding: TreeCodec.encode([entry]), as: UTF8.self).replacingOccurrences(of: hex, with: "not a chunk ID")
         let plans = try await Fixture.storeRawTree(writer, bytes: Array(json.utf8))
         let root = try await Fixture.storeRawTree(writer, [Fixture.entry("plans", .dir, subtree: plans)])
         let id = try await Fixture.saveRawHeader(writer, root: root)

@@ -57,6 +57,63 @@ final class TreeTests: XCTestCase {
         XCTAssertEqual(Set(third.snapshot.treeIDs).subtracting(second.snapshot.treeIDs).count, 3, "only the trees above the edit")
     }
 
+    /// Trees are encoded by hand for speed; their bytes (and so their IDs) must stay exactly what
+    /// `JSONEncoder` gave, or every folder would be stored again after an upgrade.
+    func testHandWrittenTreeEncodingIsByteIdenticalToJSONEncoder() throws {
+        var names = (1..<0x80).map { String(UnicodeScalar(UInt8($0))) + "x" }
+        names += ["\"quoted\"", "back\\slash", "a/b", "tab\there", "line\nbreak", "\u{7F}del", "\u{E9}t\u{E9}", "e\u{301}te\u{301}",
+                  "\u{2028}\u{2029}", "\u{FEFF}bom", "\u{85}\u{A0}", "😀 emoji", "電話 Kontaktliste – ü ß", String(repeating: "n", count: 255)]
+        var generator = SystemRandomNumberGenerator()
+        var entries = [TreeEntry]()
+        for (i, name) in names.enumerated() {
+            let id = Digest32(hex: String(repeating: String(i % 16, radix: 16), count: 64))
+            switch i % 4 {
+            case 0:
+                entries.append(TreeEntry(name: name, type: .file, mode: 0o644, mtimeNs: Int64.random(in: Int64.min...Int64.max, using: &generator),
+                                         size: UInt64.max, ctimeNs: -1, inode: 0, device: UInt64(i), chunks: id.map { Array(repeating: $0, count: i % 5) },
+                                         target: nil, subtree: nil))
+            case 1:
+                entries.append(TreeEntry(name: name, type: .dir, mode: 0o7777, mtimeNs: 0, size: nil, ctimeNs: nil, inode: nil, device: nil,
+                                         chunks: nil, target: nil, subtree: id?.hex))
+            case 2:
+                entries.append(TreeEntry(name: name, type: .symlink, mode: 0o777, mtimeNs: -1_000_000_001, size: nil, ctimeNs: nil, inode: nil,
+                                         device: nil, chunks: nil, target: "../" + name + "/\u{0}\u{1F}\\", subtree: nil))
+            default:
+                entries.append(TreeEntry(name: name, type: .file, mode: 0, mtimeNs: Int64(i), size: 0, ctimeNs: nil, inode: nil, device: nil,
+                                         chunks: [], target: nil, subtree: nil))
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for slice in [[], Array(entries.prefix(1)), entries] {
+            let expected = Array(try encoder.encode(TreeObject(entries: slice)))
+            let written = TreeCodec.encode(slice)
+            XCTAssertEqual(written, expected, String(decoding: written, as: UTF8.self))
+        }
+        // And it reads back: the names a tree may hold, in byte order.
+        let usable = entries.filter { !$0.name.contains("/") }.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        XCTAssertEqual(try TreeCodec.decode(TreeCodec.encode(usable), id: "test"), usable)
+    }
+
+    func testATreeWhoseBundleIsGoneIsDamageWithTheReasonTheBundleFailed() async throws {
+        let dir = try TempDir(removedAfter: self)
+        try Fixture.write(dir.sub("plans/Runbooks/restore.md"), "restore")
+        let writer = try await Fixture.makeRepository(dir)
+        let pushed = try await Fixture.push(writer, [dir.sub("plans")])
+        let root = try XCTUnwrap(pushed.snapshot.tree.flatMap(Digest32.init(hex:)))
+        let bundle = try XCTUnwrap(pushed.index.location(of: root)).bundle
+        XCTAssertFalse(pushed.chunkBundles.contains(bundle), "trees are in a bundle of their own")
+        try FileManager.default.removeItem(atPath: dir.sub("repo/bundles/\(bundle.hex.prefix(2))/\(bundle.hex)"))
+        do {
+            _ = try await writer.repository.loadSnapshot(pushed.snapshotID, index: pushed.index)
+            XCTFail("a snapshot whose root tree is gone was loaded")
+        } catch {
+            let message = error.localizedDescription
+            XCTAssertTrue(message.contains("tree \(root.shortHex)"), message)
+            XCTAssertTrue(message.contains("bundle \(bundle.shortHex) could not be read: "), "the first copy's reason is kept: \(message)")
+        }
+    }
+
     func testEmptyFoldersShareOneTreeAndTheNextPushExpandsEachOfThem() async throws {
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/doc.md"), "plan")

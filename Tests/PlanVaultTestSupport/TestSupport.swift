@@ -133,7 +133,7 @@ extension Fixture {
     /// Stores one tree exactly as given, without the writer's checks, in a bundle of its own
     /// (indexed): hostile-repository tests build malformed trees with it. Returns its ID (hex).
     public static func storeRawTree(_ writer: RepositoryWriter, _ entries: [TreeEntry]) async throws -> String {
-        try await storeRawTree(writer, bytes: try TreeCodec.encode(entries))
+        try await storeRawTree(writer, bytes: TreeCodec.encode(entries))
     }
 
     /// A tree of any plaintext, sealed and indexed like a real one; returns its ID.

@@ -143,10 +143,17 @@ extension Repository {
         // (tens of MiB for a large folder) is never held at once.
         let decode = { (id: Digest32, plain: [UInt8]) in Result { try TreeCodec.decode(plain, id: id.hex) } }
         for (bundle, locations) in byBundle {
-            let trees = try? await readChunks(bundle: bundle, entries: locations.map(\.entry), transform: decode)
+            var trees: [Digest32: Result<[TreeEntry], any Error>]?
+            var firstError = "bundle \(bundle.shortHex) could not be read"
+            do {
+                trees = try await readChunks(bundle: bundle, entries: locations.map(\.entry), transform: decode)
+            } catch {
+                // Said if no other copy can be read either.
+                firstError += ": \(error.localizedDescription)"
+            }
             for location in locations {
                 var tree = trees?[location.entry.id]
-                var lastError = "bundle \(bundle.shortHex) could not be read"
+                var lastError = trees == nil ? firstError : "its copy in bundle \(bundle.shortHex) does not authenticate"
                 if tree == nil {
                     // Its next copies, one at a time.
                     for copy in index.locations(of: location.entry.id).dropFirst() {

@@ -25,7 +25,7 @@ struct TreeBundleWriter {
     /// Stores one folder's tree and returns its ID; `entries` may come in any order.
     mutating func store(_ entries: [TreeEntry]) async throws -> Digest32 {
         let sorted = entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        let bytes = try TreeCodec.encode(sorted)
+        let bytes = TreeCodec.encode(sorted)
         let keys = writer.repository.keys
         let id = bytes.withUnsafeBytes { keys.chunkID($0) }
         guard seen.insert(id).inserted else { return id }
