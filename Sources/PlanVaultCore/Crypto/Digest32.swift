@@ -19,11 +19,16 @@ public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// Parses 64 hex digits; nil for anything else.
     public init?(hex: String) {
-        let utf8 = Array(hex.utf8)
+        self.init(hexDigits: Array(hex.utf8))
+    }
+
+    /// Parses 64 hex digits given as UTF-8 bytes; nil for anything else.
+    public init?<Digits: RandomAccessCollection>(hexDigits utf8: Digits) where Digits.Element == UInt8, Digits.Index == Int {
         guard utf8.count == 64 else { return nil }
         var bytes = [UInt8](repeating: 0, count: 32)
+        let start = utf8.startIndex
         for i in 0..<32 {
-            guard let hi = Hex.nibble(utf8[2 * i]), let lo = Hex.nibble(utf8[2 * i + 1]) else { return nil }
+            guard let hi = Hex.nibble(utf8[start + 2 * i]), let lo = Hex.nibble(utf8[start + 2 * i + 1]) else { return nil }
             bytes[i] = hi << 4 | lo
         }
         self.init(bytes)

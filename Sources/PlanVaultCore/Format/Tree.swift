@@ -114,13 +114,19 @@ public enum TreeCodec {
         func damaged(_ reason: String) -> PlanVaultError {
             .objectDamaged(kind: .snapshot, name: "tree \(id.prefix(12))", reason: reason)
         }
-        let tree: TreeObject
-        do {
-            tree = try JSONDecoder().decode(TreeObject.self, from: Data(bytes))
-        } catch let invalid as TreeEntry.InvalidChunkID {
-            throw damaged("\"\(invalid.entry)\" has an invalid chunk ID")
-        } catch {
-            throw damaged("not a readable tree")
+        // The form PlanVault writes is read fast; any other JSON goes to JSONDecoder, as it always did.
+        let tree: (version: Int64, entries: [TreeEntry])
+        if let canonical = TreeJSONReader.read(bytes) {
+            tree = canonical
+        } else {
+            do {
+                let decoded = try JSONDecoder().decode(TreeObject.self, from: Data(bytes))
+                tree = (Int64(decoded.version), decoded.entries)
+            } catch let invalid as TreeEntry.InvalidChunkID {
+                throw damaged("\"\(invalid.entry)\" has an invalid chunk ID")
+            } catch {
+                throw damaged("not a readable tree")
+            }
         }
         guard tree.version == 2 else { throw damaged("tree version \(tree.version) is not 2") }
         guard tree.entries.count <= maxEntries else { throw damaged("\(tree.entries.count) entries, over the \(maxEntries) limit") }
