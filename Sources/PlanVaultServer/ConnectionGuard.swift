@@ -148,7 +148,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             if NIODeadline.now() >= deadline {
-                logger.notice("closing the connection from \(context.channel.remoteAddress?.ipAddress ?? "-"): under \(Self.minimumProgress / 1024) KiB moved in \(timeout.nanoseconds / 1_000_000_000) s")
+                // Address and port: several clients behind one address are told apart.
+                let remote = context.channel.remoteAddress
+                logger.notice("closing the connection from \(remote?.ipAddress ?? "-"):\(remote?.port.map(String.init) ?? "-"): under \(Self.minimumProgress / 1024) KiB moved in \(timeout.nanoseconds / 1_000_000_000) s")
                 context.close(promise: nil)
             } else {
                 schedule(context, at: deadline)

@@ -18,6 +18,14 @@ final class RawConnection {
         guard rc == 0 else { close(fd); throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
+    /// The local port of this connection, as the server sees it.
+    var localPort: Int {
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: bound.sin_port))
+    }
+
     /// Sends everything; false if the peer closed or reset the connection.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {

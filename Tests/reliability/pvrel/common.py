@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,16 @@ class Result:
 
     def text(self):
         return self.out + self.err
+
+
+# The CLI's own lines on stderr: "planvault: ..." on a terminal, "TIME planvault COMMAND: ..." when
+# stderr is a pipe or a log file (dated for cron logs).
+PLANVAULT_LINE = re.compile(r"^(?:\S+Z )?planvault(?: [a-z-]+)?: ")
+
+
+def planvault_lines(err):
+    """The lines of `err` written by planvault itself, in order."""
+    return [line for line in err.splitlines() if PLANVAULT_LINE.match(line)]
 
 
 def binary():

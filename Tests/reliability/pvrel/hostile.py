@@ -4,7 +4,7 @@ import re
 import shutil
 import subprocess
 
-from .common import Stats, base_env, run
+from .common import Stats, base_env, planvault_lines, run
 
 CASE = re.compile(r"Test Case '-?\[?([\w.]+)[ .](\w+)\]?' (passed|failed|skipped) \(([\d.]+) seconds\)")
 # Stated bounds for restoring a hostile repository with the CLI (FORMAT.md §14: a snapshot's payload stops at
@@ -48,7 +48,7 @@ def cli_restores(export, work):
                      timeout=TIME_BOUND_S * 2)
         after = set(os.listdir(sandbox)) - before - {"dest", "cache"}
         outside = os.listdir(os.path.join(sandbox, "outside")) + ([ABSOLUTE_ESCAPE] if os.path.lexists(ABSOLUTE_ESCAPE) else [])
-        message = [l for l in result.err.splitlines() if l.startswith("planvault:")][-1:]
+        message = planvault_lines(result.err)[-1:]
         rss_mib = result.max_rss_kib / 1024
         ok = (result.rc != 0 and not outside and not after and rss_mib < MEMORY_BOUND_MIB and result.seconds < TIME_BOUND_S
               and bool(message))

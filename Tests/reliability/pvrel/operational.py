@@ -8,7 +8,8 @@ import subprocess
 import threading
 import time
 
-from .common import (PASSPHRASE, Running, Stats, base_env, compare_restored, run, tree_digest, wait_for, write_random)
+from .common import (PASSPHRASE, Running, Stats, base_env, compare_restored, planvault_lines, run, tree_digest, wait_for,
+                     write_random)
 
 
 class Fixture:
@@ -61,7 +62,7 @@ class Tmpfs:
 
 def first_line(result):
     """The message a person reads: the last error line, or the summary line of a success."""
-    lines = [l for l in result.err.splitlines() if l.startswith("planvault:")]
+    lines = planvault_lines(result.err)
     if lines:
         return lines[-1][:160]
     summary = [l.strip() for l in result.out.splitlines() if l.strip().startswith(("snapshot ", "restored "))]
