@@ -39,6 +39,24 @@ final class CompressionTests: XCTestCase {
         XCTAssertTrue(text.withUnsafeBytes { CompressibilityProbe.isWorthCompressing($0) })
     }
 
+    func testMostlyRandomChunkWithAZeroRunIsCompressed() throws {
+        // 1 MiB of random bytes with one 64 KiB run of zeros: above 7.5 bits per byte as a whole,
+        // yet one sampled block is all zeros, and zlib saves about what the run takes.
+        var chunk = try LibCrypto.randomBytes(1 << 20)
+        for i in (3 << 16)..<(4 << 16) { chunk[i] = 0 }
+        let counts = chunk.reduce(into: [Int](repeating: 0, count: 256)) { $0[Int($1)] += 1 }
+        XCTAssertGreaterThan(CompressibilityProbe.entropy(counts: counts, total: chunk.count), CompressibilityProbe.entropyThreshold)
+        XCTAssertTrue(chunk.withUnsafeBytes { CompressibilityProbe.isWorthCompressing($0) })
+        let packed = try XCTUnwrap(chunk.withUnsafeBytes { Zlib.compressIfSmaller($0) })
+        XCTAssertLessThan(packed.count, chunk.count - 60_000)
+    }
+
+    func testShortTailOfASmallChunkDoesNotDecideAlone() throws {
+        // 8 KiB of random bytes and a 200-byte tail of zeros: the tail is a block too short to judge.
+        let chunk = try LibCrypto.randomBytes(8192) + [UInt8](repeating: 0, count: 200)
+        XCTAssertFalse(chunk.withUnsafeBytes { CompressibilityProbe.isWorthCompressing($0) })
+    }
+
     func testDamagedZlibDataIsRejected() throws {
         var packed = try Zlib.compress(Array(repeating: 7, count: 10000))
         packed[packed.count / 2] ^= 0xff

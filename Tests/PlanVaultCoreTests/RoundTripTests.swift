@@ -101,6 +101,31 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(second.snapshot.summary.newChunks, 0)
     }
 
+    func testContentRepeatedWithinAFileIsStoredOnceAndRestoresInOrder() async throws {
+        // Chunks of a large file are hashed in child tasks; a repeated run of content yields the
+        // same chunks again, possibly while their twin is still being hashed. Each is stored once,
+        // and the file's chunk list keeps the order the content has.
+        let dir = try TempDir()
+        let block = Fixture.noise(6 * 1024 * 1024, seed: 11)
+        let content = block + block + block + Fixture.noise(300 * 1024, seed: 12)
+        try Fixture.write(dir.sub("plans/fileserver image.img"), content)
+        let writer = try await Fixture.makeRepository(dir)
+        let result = try await Fixture.push(writer, [dir.sub("plans")])
+        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
+        let cuts = writer.repository.chunker.cuts(of: content)
+        var offset = 0
+        var expected = [Digest32]()
+        for length in cuts {
+            expected.append(content.withUnsafeBytes { writer.repository.keys.chunkID(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) })
+            offset += length
+        }
+        let stored = try await Fixture.restore(writer.repository, to: dir.sub("out"))
+        XCTAssertTrue(stored.problems.isEmpty, "\(stored.problems)")
+        XCTAssertEqual(try FileIO.readFile(dir.sub("out/plans/fileserver image.img")), content)
+        XCTAssertLessThan(Set(expected).count, expected.count, "the repeated runs share chunks")
+        XCTAssertEqual(result.snapshot.summary.newChunks, Set(expected).count, "each distinct chunk is stored once")
+    }
+
     func testWrongPassphraseFailsClearly() async throws {
         let dir = try TempDir()
         _ = try await Fixture.makeRepository(dir)

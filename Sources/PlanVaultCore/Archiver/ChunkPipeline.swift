@@ -16,13 +16,16 @@ struct FileReadResult {
     var changedWhileReading: Bool
 }
 
-/// The data path of a push. The calling task reads files, cuts chunks and
-/// hashes them (cheap, ~1 GB/s); child tasks compress and encrypt new chunks
-/// (zlib is the slow stage, so it gets every core) and upload finished bundles.
-/// Memory stays bounded: at most `sealConcurrency` chunks in flight and
+/// The data path of a push. The calling task reads files and cuts chunks; child tasks
+/// hash chunks, compress and encrypt the new ones (zlib is the slow stage, so it gets
+/// every core) and upload finished bundles. Hashing runs in child tasks too: on
+/// already-compressed files, where there is no zlib, a reader that also hashed was the
+/// bottleneck while the other core waited. Memory stays bounded: at most
+/// `sealConcurrency` chunks in flight (being hashed or sealed) and
 /// `uploadConcurrency + 1` finished bundles waiting.
 struct ChunkPipeline {
     enum Completion: Sendable {
+        case hashed(file: Int, position: Int, id: Digest32, chunk: [UInt8], compress: Bool)
         case sealed(bundle: Int, slot: Int, SealedChunk)
         case uploaded(bundle: Int, IndexedBundle)
     }
@@ -64,6 +67,12 @@ struct ChunkPipeline {
     private var nextBundle = 0
     private var ready = [Int]()
     private var sealsInFlight = 0
+    private var hashesInFlight = 0
+    /// The file being read (a sequence number), its chunk IDs in order (nil while a child
+    /// task hashes that chunk) and how many of its chunks are being hashed.
+    private var currentFile = 0
+    private var fileIDs = [Digest32?]()
+    private var fileHashesPending = 0
     private var uploadsInFlight = 0
     private var uploaded = [IndexedBundle]()
     private var buffer: [UInt8]
@@ -85,6 +94,9 @@ struct ChunkPipeline {
 
     typealias Group = ThrowingTaskGroup<Completion, any Error>
 
+    /// Chunks shorter than this are hashed by the reader: a child task would cost more than the hash.
+    static let inlineHashLimit = 64 * 1024
+
     /// Reads one file, returning its chunk IDs; new chunks are queued for sealing.
     mutating func readFile(_ path: String, group: inout Group, onBytes: (Int) -> Void) async throws -> FileReadResult {
         let store = CompressibilityProbe.isCompressedFormat(path: path)
@@ -95,7 +107,9 @@ struct ChunkPipeline {
         guard fstat(fd, &before) == 0 else { throw FileReadError(message: "cannot stat: \(String(cString: strerror(errno)))") }
         guard (before.st_mode & S_IFMT) == S_IFREG else { throw FileReadError(message: "no longer a regular file") }
 
-        var ids = [Digest32]()
+        currentFile += 1
+        fileIDs = []
+        fileHashesPending = 0
         var total: UInt64 = 0
         var start = 0, end = 0
         var eof = false
@@ -118,28 +132,41 @@ struct ChunkPipeline {
                     }
                     times?.add(.read, DispatchTime.now().uptimeNanoseconds &- started, bytes: got)
                 } catch {
+                    try await drainFileHashes(&group)
                     throw FileReadError(message: "read failed: \(error.localizedDescription)")
                 }
                 end += got
                 if got < want { eof = true }
             }
             if start == end { break }
-            let (cut, id, chunk): (Int, Digest32, [UInt8]?) = buffer.withUnsafeBytes { p in
+            // The file's last chunk and small ones are hashed here (the reader would only wait for
+            // them); others go to a child task, and their IDs arrive through `handleNext`.
+            let (cut, id, chunk): (Int, Digest32?, [UInt8]?) = buffer.withUnsafeBytes { p in
                 let window = UnsafeRawBufferPointer(rebasing: p[start..<end])
                 let cut = times?.time(.chunk) { chunker.nextCut(window) } ?? chunker.nextCut(window)
                 let piece = UnsafeRawBufferPointer(rebasing: window[0..<cut])
+                guard cut < Self.inlineHashLimit || (eof && cut == window.count) else { return (cut, nil, Array(piece)) }
                 let id = times?.time(.hash, bytes: cut) { repository.keys.chunkID(piece) } ?? repository.keys.chunkID(piece)
-                let isNew = seen[id] == nil && !index.contains(id)
-                return (cut, id, isNew ? Array(piece) : nil)
+                return (cut, id, isNew(id) ? Array(piece) : nil)
             }
-            ids.append(id)
+            let position = fileIDs.count
+            fileIDs.append(id)
             start += cut
             total += UInt64(cut)
             if let chunk {
-                seen[id] = try await submit(chunk, id: id, compress: !store, group: &group)
+                try await waitForRoom(&group)
+                if let id {
+                    // While waiting, a child task may have hashed the same content: store it once.
+                    if isNew(id) { seen[id] = try startSeal(chunk, id: id, compress: !store, group: &group) }
+                } else {
+                    startHash(chunk, position: position, compress: !store, group: &group)
+                }
             }
             onBytes(cut)
         }
+        try await drainFileHashes(&group)
+        let ids = fileIDs.compactMap { $0 }
+        guard ids.count == fileIDs.count else { preconditionFailure("a chunk of \(path) was never hashed") }
         var after = stat()
         let changed = fstat(fd, &after) != 0 || after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec
             || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || UInt64(after.st_size) != total
@@ -168,14 +195,43 @@ struct ChunkPipeline {
         referencedOld.union(referencedNew.compactMap { uploadedIDs[$0] })
     }
 
-    /// Queues one new chunk for sealing; returns the number of the bundle it goes into.
-    /// `compress`: false for a file whose format is compressed already (no probe, no zlib).
-    private mutating func submit(_ chunk: [UInt8], id: Digest32, compress: Bool, group: inout Group) async throws -> Int {
+    private func isNew(_ id: Digest32) -> Bool {
+        seen[id] == nil && !index.contains(id)
+    }
+
+    /// Waits until one more chunk may be in flight without passing the memory bounds.
+    private mutating func waitForRoom(_ group: inout Group) async throws {
         let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-        while sealsInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
+        while sealsInFlight + hashesInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
             try await handleNext(&group)
         }
         if let times { times.add(.readerWaits, DispatchTime.now().uptimeNanoseconds &- waitStarted) }
+    }
+
+    /// Waits for the IDs of the current file's chunks still being hashed.
+    private mutating func drainFileHashes(_ group: inout Group) async throws {
+        let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        while fileHashesPending > 0 { try await handleNext(&group) }
+        if let times { times.add(.readerWaits, DispatchTime.now().uptimeNanoseconds &- waitStarted) }
+    }
+
+    /// Hashes a chunk of the current file in a child task; `handleNext` files its ID at `position`.
+    private mutating func startHash(_ chunk: [UInt8], position: Int, compress: Bool, group: inout Group) {
+        let keys = repository.keys
+        let times = self.times
+        let file = currentFile
+        group.addTask {
+            let id = chunk.withUnsafeBytes { piece in times?.time(.hash, bytes: piece.count) { keys.chunkID(piece) } ?? keys.chunkID(piece) }
+            return .hashed(file: file, position: position, id: id, chunk: chunk, compress: compress)
+        }
+        hashesInFlight += 1
+        fileHashesPending += 1
+    }
+
+    /// Queues one new chunk for sealing; returns the number of the bundle it goes into.
+    /// `compress`: false for a file whose format is compressed already (no probe, no zlib).
+    /// Does not wait: the caller made room (`waitForRoom`), or the chunk was already in flight.
+    private mutating func startSeal(_ chunk: [UInt8], id: Digest32, compress: Bool, group: inout Group) throws -> Int {
         let seq: Int
         if let c = current {
             seq = c
@@ -208,6 +264,14 @@ struct ChunkPipeline {
     private mutating func handleNext(_ group: inout Group) async throws {
         guard let completion = try await group.next() else { return }
         switch completion {
+        case .hashed(let file, let position, let id, let chunk, let compress):
+            hashesInFlight -= 1
+            // A chunk of a file given up on (a read failed) is dropped: the snapshot never names it.
+            if file == currentFile {
+                fileHashesPending -= 1
+                fileIDs[position] = id
+                if isNew(id) { seen[id] = try startSeal(chunk, id: id, compress: compress, group: &group) }
+            }
         case .sealed(let seq, let slot, let chunk):
             sealsInFlight -= 1
             guard let bundle = bundles[seq] else { preconditionFailure("sealed chunk for unknown bundle \(seq)") }
