@@ -51,7 +51,7 @@ enum DrillSample {
     static func unchanged(_ path: String, _ node: SnapshotNode) -> Bool {
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
-        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        let mtime = st.mtimeNs
         return UInt64(st.st_size) == node.size && mtime == node.mtimeNs
     }
 

@@ -24,8 +24,8 @@ final class TokenStore: @unchecked Sendable {
         var st = stat()
         guard stat(path, &st) == 0 else { return [] }
         return [Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mode), Int64(st.st_uid),
-                Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)]
+                st.mtimeNs,
+                st.ctimeNs]
     }
 
     var current: TokenFile {

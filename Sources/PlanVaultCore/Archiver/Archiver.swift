@@ -104,7 +104,7 @@ public final class Archiver: Sendable {
 
         let listing = SourceListing(excludes: options.excludes)
         var archiver = FolderArchiver(
-            listing: listing, index: loaded.index, logger: logger, progress: progress, times: options.times,
+            listing: listing, logger: logger, progress: progress, times: options.times,
             pipeline: ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
                                     bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency, times: options.times),

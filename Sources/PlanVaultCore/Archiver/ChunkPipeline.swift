@@ -168,26 +168,41 @@ struct ChunkPipeline {
         let ids = fileIDs.compactMap { $0 }
         guard ids.count == fileIDs.count else { preconditionFailure("a chunk of \(path) was never hashed") }
         var after = stat()
-        let changed = fstat(fd, &after) != 0 || after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec
-            || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || UInt64(after.st_size) != total
+        let changed = fstat(fd, &after) != 0 || after.st_size != before.st_size || after.mtimeNs != before.mtimeNs
+            || UInt64(after.st_size) != total
         return FileReadResult(chunks: ids, size: total,
-                              mtimeNs: Int64(before.st_mtim.tv_sec) * 1_000_000_000 + Int64(before.st_mtim.tv_nsec),
-                              ctimeNs: Int64(before.st_ctim.tv_sec) * 1_000_000_000 + Int64(before.st_ctim.tv_nsec),
+                              mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs,
                               mode: UInt32(before.st_mode) & 0o7777, inode: UInt64(before.st_ino), device: UInt64(before.st_dev),
                               changedWhileReading: changed)
     }
 
-    /// Notes that the snapshot holds `chunks` (a file read, or one kept from the parent), so the
-    /// bundles they are in are named in the push's attestation. Chunks of a file that could not
-    /// be read are never noted, and a bundle holding only those is not named.
+    /// Notes that the snapshot holds the chunks of a file just read, so the bundles they are in
+    /// are named in the push's attestation. Chunks of a file that could not be read are never
+    /// noted, and a bundle holding only those is not named.
     mutating func reference(_ chunks: [Digest32]) {
         for id in chunks {
             if let bundle = seen[id] {
                 referencedNew.insert(bundle)
             } else if let location = index.location(of: id) {
                 referencedOld.insert(location.bundle)
+            } else {
+                // `readFile` stores every chunk that is not indexed: nothing else can get here.
+                preconditionFailure("chunk \(id.hex) of a file just read is neither new nor indexed")
             }
         }
+    }
+
+    /// Notes the chunks of a file kept from the parent when every one is still indexed, and
+    /// returns true; returns false, noting none, when any is not (the file is read again).
+    mutating func referenceIfIndexed(_ chunks: [Digest32]) -> Bool {
+        var bundles = [Digest32]()
+        bundles.reserveCapacity(chunks.count)
+        for id in chunks {
+            guard let location = index.location(of: id) else { return false }
+            bundles.append(location.bundle)
+        }
+        referencedOld.formUnion(bundles)
+        return true
     }
 
     /// The bundles the noted chunks are in; complete once `finish` has returned.

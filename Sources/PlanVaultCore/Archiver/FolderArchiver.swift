@@ -10,8 +10,6 @@ struct FolderArchiver {
     typealias Group = ChunkPipeline.Group
 
     let listing: SourceListing
-    /// The repository's index as loaded: what an unchanged file's chunks must still be in.
-    let index: ChunkIndex
     let logger: Logger
     let progress: (@Sendable (PushProgress) -> Void)?
     let times: StageTimes?
@@ -49,7 +47,7 @@ struct FolderArchiver {
             return nil
         }
         let mode = UInt32(st.st_mode) & 0o7777
-        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        let mtime = st.mtimeNs
         switch st.st_mode & S_IFMT {
         case S_IFREG:
             return try await file(absolute: absolute, name: name, st: st, old: old, group: &group)
@@ -114,13 +112,12 @@ struct FolderArchiver {
     /// be read is left out and said.
     private mutating func file(absolute: String, name: String, st: stat, old: TreeEntry?, group: inout Group) async throws -> TreeEntry? {
         let size = UInt64(st.st_size)
-        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        let mtime = st.mtimeNs
+        let ctime = st.ctimeNs
         // Unchanged: same size, mtime, inode and, as restic checks, ctime (which catches a rewrite
         // that put the old mtime back), and every chunk still indexed.
         if let old, old.type == .file, old.size == size, old.mtimeNs == mtime, old.inode == UInt64(st.st_ino), old.ctimeNs == ctime,
-           let chunks = old.chunks, chunks.allSatisfy(index.contains) {
-            pipeline.reference(chunks)
+           let chunks = old.chunks, pipeline.referenceIfIndexed(chunks) {
             summary.files += 1
             summary.totalBytes += size
             progressState.filesDone += 1

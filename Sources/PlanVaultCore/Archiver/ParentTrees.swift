@@ -30,7 +30,12 @@ struct ParentTrees {
     private mutating func take(_ id: Digest32) -> [TreeEntry] {
         let left = (uses[id] ?? 1) - 1
         uses[id] = left
-        return left <= 0 ? trees.removeValue(forKey: id) ?? [] : trees[id] ?? []
+        // Loading the parent read every tree its folders name, or failed: a tree missing here is
+        // a bug, and matching against nothing would read every file of that folder again unsaid.
+        guard let entries = left <= 0 ? trees.removeValue(forKey: id) : trees[id] else {
+            preconditionFailure("the parent snapshot's tree \(id.hex) was not loaded")
+        }
+        return entries
     }
 }
 
