@@ -61,7 +61,8 @@ final class RepositoryIntegrityTests: XCTestCase {
         _ = try await pushedRepository(dir)
         let path = dir.sub("repo/config")
         let text = String(decoding: try FileIO.readFile(path), as: UTF8.self)
-        let altered = text.replacingOccurrences(of: "\"min_size\" : 262144", with: "\"min_size\" : 131072")
+        let minSize = ChunkerParameters.default.minSize
+        let altered = text.replacingOccurrences(of: "\"min_size\" : \(minSize)", with: "\"min_size\" : \(minSize / 2)")
         XCTAssertNotEqual(text, altered)
         try FileIO.writeAtomically(Array(altered.utf8), to: path, inDirectory: dir.sub("repo"))
         do {

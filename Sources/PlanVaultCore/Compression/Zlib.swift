@@ -3,17 +3,18 @@ import CZlib
 /// zlib (RFC 1950) compression through the system library.
 public enum Zlib {
     /// The default: level 4 with zlib's lazy-match search tuned (see `tuning`). Measured on the
-    /// benchmark corpus's text (254 MB of CSV, Markdown, logs, JSON and text-like PDF pieces,
-    /// 1 MiB pieces, one core; times are the best of three on a machine whose times vary ±15%):
+    /// benchmark corpus's text (254 MB of CSV, Markdown, logs, JSON and text-like PDF pieces, in
+    /// 1 MiB pieces, one core; this VM's times vary by ±15%, so each is paired with the setting
+    /// it replaced, measured in the same run):
     ///
-    ///     setting                     output    time    against level 4
-    ///     level 4                     62.3 MB   3.7 s   -
-    ///     level 4, tuned 4 8 64 16    60.7 MB   4.3 s   2.5% smaller, ~16% more time
-    ///     level 4, tuned 4 16 32 24   59.9 MB   5.2 s   3.8% smaller, ~40% more time
+    ///     setting                     output    time against tuned 4 16 32 24
+    ///     level 4 (zlib's table)      62.3 MB   0.84 (3.65 s vs 4.34 s, one run each)
+    ///     level 4, tuned 4 8 64 16    60.7 MB   0.84 (4.35 s vs 5.18 s, best of three)
+    ///     level 4, tuned 4 16 32 24   59.9 MB   1.00
     ///
-    /// The first tuning is the default: with the probe's block rule (see `CompressibilityProbe`),
-    /// which stores 0.7 MB less of the corpus's disk image, it keeps the repository no larger than
-    /// restic's zstd one, at ~0.8 s less CPU per first push than the second tuning.
+    /// 4 8 64 16 is the default: with the probe's block rule (see `CompressibilityProbe`), which
+    /// stores 0.7 MB less of the corpus's disk image, the repository stays smaller than restic's
+    /// zstd one, for about 0.8 s less CPU per first push than 4 16 32 24.
     public static let defaultLevel: Int32 = 4
 
     /// deflateTune's good_length, max_lazy, nice_length and max_chain for a level, when PlanVault
