@@ -5,7 +5,7 @@ public enum Zlib {
     /// The default: level 4 with zlib's lazy-match search tuned (see `tuning`). Measured on the
     /// benchmark corpus's text (254 MB of CSV, Markdown, logs, JSON and text-like PDF pieces, in
     /// 1 MiB pieces, one core; this VM's times vary by ±15%, so each is paired with the setting
-    /// it replaced, measured in the same run):
+    /// it replaced, measured in the same run; `Benchmarks/zlib-tune` repeats the measurement):
     ///
     ///     setting                     output    time against tuned 4 16 32 24
     ///     level 4 (zlib's table)      62.3 MB   0.84 (3.65 s vs 4.34 s, one run each)
