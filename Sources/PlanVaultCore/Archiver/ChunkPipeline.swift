@@ -132,7 +132,8 @@ struct ChunkPipeline {
                     }
                     times?.add(.read, DispatchTime.now().uptimeNanoseconds &- started, bytes: got)
                 } catch {
-                    try await drainFileHashes(&group)
+                    // Chunks of this file still being hashed are dropped when they come back
+                    // (`handleNext` compares their file number), so there is nothing to wait for.
                     throw FileReadError(message: "read failed: \(error.localizedDescription)")
                 }
                 end += got

@@ -46,7 +46,6 @@ public enum CompressibilityProbe {
         var total = [Int](repeating: 0, count: 256)
         var block = [Int](repeating: 0, count: 256)
         var sampled = 0
-        var structuredBlock = false
         for index in 0..<blockCount {
             let start = index * stride
             let end = min(start + sampleBlock, data.count)
@@ -55,9 +54,9 @@ public enum CompressibilityProbe {
             for i in 0..<256 { total[i] += block[i] }
             sampled += end - start
             // A short last block of a small chunk says too little on its own.
-            if end - start >= 1024 && entropy(counts: block, total: end - start) < blockThreshold { structuredBlock = true }
+            if end - start >= 1024 && entropy(counts: block, total: end - start) < blockThreshold { return true }
         }
-        return structuredBlock || entropy(counts: total, total: sampled) < entropyThreshold
+        return entropy(counts: total, total: sampled) < entropyThreshold
     }
 
     static func entropy(counts: [Int], total: Int) -> Double {
