@@ -33,6 +33,16 @@ struct PathPattern {
         return fnmatch(pattern, subject, FNM_PATHNAME) == 0
     }
 
+    /// Whether the entry at `path` is selected: it or a folder above it matches.
+    func selects(_ path: String) -> Bool {
+        var bytes = Array(path.utf8)
+        while true {
+            if matches(String(decoding: bytes, as: UTF8.self)) { return true }
+            guard let up = Self.parent(of: bytes) else { return false }
+            bytes = up
+        }
+    }
+
     static func name(of path: String) -> String {
         path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
     }

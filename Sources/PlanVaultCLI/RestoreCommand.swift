@@ -52,7 +52,10 @@ struct RestoreCommand: AsyncParsableCommand {
             // The bundles' own headers back up the index: a damaged index file does not block a restore.
             // Loaded first, so reading the snapshot's trees reuses it.
             let index = try await repository.loadIndexWithBundles().load.index
-            let chosen = try await SnapshotChooser(repository: repository, filter: filter, config: context.config).load(snapshot, index: index)
+            // A folder whose list of contents is damaged in every copy does not stop the rest:
+            // everything else is restored, and each such folder is named (and the exit is non-zero).
+            let chosen = try await SnapshotChooser(repository: repository, filter: filter, config: context.config)
+                .load(snapshot, index: index, unreadableFolders: .reported)
             let id = chosen.id
             var snap = chosen.snapshot
             // Before anything is written: which snapshot this is, and which other source sets exist.
@@ -71,7 +74,15 @@ struct RestoreCommand: AsyncParsableCommand {
                 }
                 let selection = PathPattern.select(snap.nodes, patterns, ancestors: true)
                 if let missing = selection.unmatched.first {
-                    throw PlanVaultError.invalidArgument(PathPattern.noMatch(missing, in: snap.nodes, snapshot: id, option: "--include "))
+                    // A path that may lie in a folder whose contents are unknown is reported with those folders.
+                    guard !snap.unreadableFolders.isEmpty else {
+                        throw PlanVaultError.invalidArgument(PathPattern.noMatch(missing, in: snap.nodes, snapshot: id, option: "--include "))
+                    }
+                    for pattern in selection.unmatched {
+                        Output.error("planvault: --include \(pattern.text) matches nothing that could be read; it may lie in one of the folders below whose contents are unknown")
+                    }
+                } else {
+                    snap.unreadableFolders = snap.unreadableFolders.filter { folder in patterns.contains { $0.selects(folder.path) } }
                 }
                 snap.nodes = selection.nodes
             }
@@ -113,6 +124,10 @@ struct RestoreCommand: AsyncParsableCommand {
                 if !json {
                     Output.error("planvault: \(result.problems.count) item(s) could not be restored"
                                  + (full ? ": the destination \(to) is full; free space there or restore to another folder with --to" : ""))
+                    if !snap.unreadableFolders.isEmpty {
+                        Output.error("planvault: \(snap.unreadableFolders.count) folder(s) of snapshot \(id.prefix(8)) could not be read from the repository;"
+                                     + " `planvault verify` shows the damage, and an older snapshot (`planvault snapshots`) may still hold them")
+                    }
                 }
                 throw ExitCode(full ? ExitCodes.noSpace : ExitCodes.failure)
             }

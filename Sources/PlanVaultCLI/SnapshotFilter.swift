@@ -100,9 +100,10 @@ struct SnapshotChooser {
     }
 
     /// `choose`, then the snapshot's trees.
-    func load(_ spec: String, index: ChunkIndex? = nil) async throws -> (id: String, snapshot: Snapshot, others: [Listed]) {
+    func load(_ spec: String, index: ChunkIndex? = nil, unreadableFolders: UnreadableFolderPolicy = .fail) async throws
+        -> (id: String, snapshot: Snapshot, others: [Listed]) {
         let (id, header, others) = try await choose(spec)
-        return (id, try await repository.expandTrees(header, id: id, index: index), others)
+        return (id, try await repository.expandTrees(header, id: id, index: index, unreadableFolders: unreadableFolders), others)
     }
 
     private func resolveID(_ spec: String) async throws -> String {

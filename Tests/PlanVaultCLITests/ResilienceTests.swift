@@ -83,4 +83,52 @@ final class ResilienceTests: XCTestCase {
         let opened = try await Repository.open(backend: DirectoryBackend(root: dir.sub("repo")), passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
         XCTAssertEqual(opened.config.id, config.id)
     }
+
+    /// One folder's list of contents damaged in every copy: the restore brings back everything
+    /// else, names that folder, creates nothing in its place and exits non-zero.
+    func testAFolderWhoseTreeIsDamagedIsNamedAndEverythingElseRestores() async throws {
+        let dir = try TempDir(removedAfter: self)
+        try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), "name,phone\nAda,555-0100\n")
+        try Fixture.write(dir.sub("plans/BCP/plan.md"), "# Business continuity plan")
+        try Fixture.write(dir.sub("plans/BCP/Annex/annex.md"), "annex")
+        try Fixture.write(dir.sub("plans/Runbooks/restore.md"), "restore the file server first")
+        let writer = try await Fixture.makeRepository(dir)
+        let pushed = try await Fixture.push(writer, [dir.sub("plans")])
+
+        // The tree of plans/BCP, found from the root down, and one byte of its sealed copy flipped.
+        let (root, trees, _) = try await writer.repository.loadTrees(pushed.snapshot, id: pushed.snapshotID, index: pushed.index)
+        let subtree = { (tree: Digest32, name: String) throws -> Digest32 in
+            try XCTUnwrap(trees[tree]?.first { $0.name == name }?.subtree.flatMap(Digest32.init(hex:)), name)
+        }
+        let bcp = try subtree(try subtree(root, "plans"), "BCP")
+        let locations = pushed.index.locations(of: bcp)
+        XCTAssertEqual(locations.count, 1, "one copy, so no other copy can stand in")
+        let location = try XCTUnwrap(locations.first)
+        let bundlePath = dir.sub("repo/bundles/\(location.bundle.hex.prefix(2))/\(location.bundle.hex)")
+        var bytes = try FileIO.readFile(bundlePath)
+        bytes[Int(location.entry.offset) + Int(location.entry.length) / 2] ^= 0x40
+        try FileIO.writeAtomically(bytes, to: bundlePath, inDirectory: (bundlePath as NSString).deletingLastPathComponent)
+
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "HOME": dir.path]
+        let restore = try CLI.run(["restore", "latest", "--repo", dir.sub("repo"), "--no-cache", "--to", dir.sub("out")], env: env)
+        XCTAssertEqual(restore.status, ExitCodes.failure, restore.stdout + restore.stderr)
+        XCTAssertTrue(restore.stderr.contains("not restored: plans/BCP: its contents are unknown: tree \(bcp.shortHex) could not be read"), restore.stderr)
+        XCTAssertTrue(restore.stderr.contains("1 item(s) could not be restored"), restore.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out/plans/BCP")), "nothing stands in for the unreadable folder")
+        for kept in ["Contacts", "Runbooks"] {
+            XCTAssertEqual(try TreeCompare.differences(dir.sub("plans/\(kept)"), dir.sub("out/plans/\(kept)")), [], kept)
+        }
+
+        // A restore of other folders only is whole, and says nothing of the damaged one.
+        let contacts = try CLI.run(["restore", "latest", "--repo", dir.sub("repo"), "--no-cache", "--to", dir.sub("contacts"),
+                                    "--include", "plans/Contacts"], env: env)
+        XCTAssertEqual(contacts.status, 0, contacts.stderr)
+        XCTAssertFalse(contacts.stderr.contains("BCP"), contacts.stderr)
+        // A path inside it cannot be told from a path that never existed: both are said.
+        let inside = try CLI.run(["restore", "latest", "--repo", dir.sub("repo"), "--no-cache", "--to", dir.sub("inside"),
+                                  "--include", "plans/BCP/plan.md"], env: env)
+        XCTAssertEqual(inside.status, ExitCodes.failure, inside.stdout + inside.stderr)
+        XCTAssertTrue(inside.stderr.contains("--include plans/BCP/plan.md matches nothing that could be read"), inside.stderr)
+        XCTAssertTrue(inside.stderr.contains("not restored: plans/BCP: its contents are unknown"), inside.stderr)
+    }
 }

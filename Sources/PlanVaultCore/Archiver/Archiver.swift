@@ -205,7 +205,7 @@ public final class Archiver: Sendable {
             header = (newest.id, newest.snapshot)
         }
         // Kept out of the handle's tree cache: each is let go once the push has matched its folder.
-        let (root, trees) = try await repository.loadTrees(header.snapshot, id: header.id, index: index, cacheTrees: false)
+        let (root, trees, _) = try await repository.loadTrees(header.snapshot, id: header.id, index: index, cacheTrees: false)
         return (header.id, ParentTrees(root: root, trees: trees))
     }
 

@@ -23,6 +23,9 @@ public struct Snapshot: Codable, Sendable {
     public var nodes: [SnapshotNode] = []
     /// Every tree the snapshot uses (not stored).
     public var treeIDs: [Digest32] = []
+    /// Folders whose contents could not be read, when the trees were expanded with
+    /// `unreadableFolders: .reported` (not stored). Their nodes are left out of `nodes`.
+    public var unreadableFolders: [UnreadableFolder] = []
 
     enum CodingKeys: String, CodingKey {
         case version, time, host, username, paths, tags, parent, summary, tree
@@ -41,6 +44,12 @@ public struct Snapshot: Codable, Sendable {
     }
 
     public var date: Date? { Timestamps.parse(time) }
+}
+
+/// A folder of a snapshot whose tree could not be read from any copy: its contents are unknown.
+public struct UnreadableFolder: Sendable, Equatable {
+    public var path: String
+    public var reason: String
 }
 
 public struct SnapshotSummary: Codable, Sendable, Equatable {

@@ -27,6 +27,15 @@ final class TreeCache: @unchecked Sendable {
     }
 }
 
+/// What expanding a snapshot's trees does with a folder whose tree cannot be read from any copy.
+public enum UnreadableFolderPolicy: Sendable {
+    /// The snapshot fails to load: the default, for commands that need all of it.
+    case fail
+    /// The folder is left out of `nodes` and named in `Snapshot.unreadableFolders`, so a restore
+    /// brings back everything else and says what it could not. The root tree must still be read.
+    case reported
+}
+
 extension Repository {
     /// Loads a snapshot: its header, then its trees, expanded into the flat node list.
     public func loadSnapshot(_ id: String, listedSize: UInt64? = nil, index: ChunkIndex? = nil) async throws -> Snapshot {
@@ -37,18 +46,21 @@ extension Repository {
     /// `cacheTrees: false` keeps the decoded trees out of the handle's cache, so each is let go
     /// as soon as it is expanded.
     public func expandTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil,
-                            cacheTrees: Bool = true) async throws -> Snapshot {
-        let (root, decoded) = try await loadTrees(header, id: id, index: given, cacheTrees: cacheTrees)
+                            cacheTrees: Bool = true, unreadableFolders policy: UnreadableFolderPolicy = .fail) async throws -> Snapshot {
+        let (root, decoded, unreadable) = try await loadTrees(header, id: id, index: given, cacheTrees: cacheTrees, policy: policy)
         var snapshot = header
         snapshot.treeIDs = Array(decoded.keys).sorted()
-        snapshot.nodes = try flatten(root: root, trees: consume decoded, snapshot: id)
+        (snapshot.nodes, snapshot.unreadableFolders) = try flatten(root: root, trees: consume decoded, unreadable: unreadable, snapshot: id)
         return snapshot
     }
 
     /// Every tree of a snapshot, decoded, and its root. Each level of the trees is read with one
-    /// ranged read per bundle; a tree whose copy fails is read from its next copy.
-    func loadTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil,
-                   cacheTrees: Bool = true) async throws -> (root: Digest32, trees: [Digest32: [TreeEntry]]) {
+    /// ranged read per bundle; a tree whose copy fails is read from its next copy. With
+    /// `policy: .reported`, trees that no copy gives are returned in `unreadable` with the reason
+    /// (their subtrees are not looked for); the root tree is always required.
+    func loadTrees(_ header: Snapshot, id: String, index given: ChunkIndex? = nil, cacheTrees: Bool = true,
+                   policy: UnreadableFolderPolicy = .fail) async throws
+        -> (root: Digest32, trees: [Digest32: [TreeEntry]], unreadable: [Digest32: String]) {
         guard let rootHex = header.tree, let root = Digest32(hex: rootHex) else {
             throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "the snapshot names no root tree")
         }
@@ -58,6 +70,7 @@ extension Repository {
             trees.knownIndex = index
         }
         var decoded = [Digest32: [TreeEntry]]()
+        var unreadable = [Digest32: String]()
         var level: Set<Digest32> = [root]
         var depth = 0
         while !level.isEmpty {
@@ -65,7 +78,7 @@ extension Repository {
             guard depth <= TreeCodec.maxDepth else {
                 throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "its folders nest deeper than \(TreeCodec.maxDepth) levels")
             }
-            var missing = level.filter { decoded[$0] == nil }
+            var missing = level.filter { decoded[$0] == nil && unreadable[$0] == nil }
             for tree in missing { if let cached = trees.tree(tree) { decoded[tree] = cached } }
             missing = missing.filter { decoded[$0] == nil }
             if missing.contains(where: { !index.contains($0) }) && given == nil {
@@ -73,31 +86,37 @@ extension Repository {
                 index = try await loadIndexWithBundles().load.index
                 trees.knownIndex = index
             }
-            for (tree, entries) in try await readTrees(missing, index: index, snapshot: id) {
+            let read = try await readTrees(missing, index: index, snapshot: id,
+                                           policy: depth == 1 ? .fail : policy)
+            for (tree, entries) in read.trees {
                 decoded[tree] = entries
                 if cacheTrees { trees.store(tree, entries) }
             }
+            unreadable.merge(read.unreadable) { first, _ in first }
             var next = Set<Digest32>()
             for tree in level {
                 for entry in decoded[tree] ?? [] {
-                    if let sub = entry.subtree.flatMap(Digest32.init(hex:)), decoded[sub] == nil { next.insert(sub) }
+                    if let sub = entry.subtree.flatMap(Digest32.init(hex:)), decoded[sub] == nil, unreadable[sub] == nil { next.insert(sub) }
                 }
             }
             level = next
         }
-        return (root, decoded)
+        return (root, decoded, unreadable)
     }
 
     /// Pre-order walk (parents first, names in byte order) into snapshot nodes, with the limits of
     /// FORMAT.md §14 on path length and node count.
     /// Each tree is dropped once its last use is expanded, so the trees and the nodes made from
-    /// them are not both held whole.
-    private func flatten(root: Digest32, trees: consuming [Digest32: [TreeEntry]], snapshot id: String) throws -> [SnapshotNode] {
+    /// them are not both held whole. A folder whose tree is in `unreadable` is left out and
+    /// returned with the reason.
+    private func flatten(root: Digest32, trees: consuming [Digest32: [TreeEntry]], unreadable: [Digest32: String],
+                         snapshot id: String) throws -> (nodes: [SnapshotNode], unreadable: [UnreadableFolder]) {
         var uses = [Digest32: Int]()
         for entries in trees.values {
             for entry in entries { if let sub = entry.subtree.flatMap(Digest32.init(hex:)) { uses[sub, default: 0] += 1 } }
         }
         var nodes = [SnapshotNode]()
+        var lost = [UnreadableFolder]()
         var stack: [(prefix: [UInt8], entries: [TreeEntry], next: Int)] = [([], trees[root] ?? [], 0)]
         if uses[root] == nil { trees.removeValue(forKey: root) }
         while var top = stack.popLast() {
@@ -115,6 +134,10 @@ extension Repository {
             var node = SnapshotNode(path: String(decoding: path, as: UTF8.self), type: entry.type, mode: entry.mode, mtimeNs: entry.mtimeNs,
                                     size: entry.size, inode: entry.inode, device: entry.device, chunks: entry.chunks, target: entry.target)
             node.ctimeNs = entry.ctimeNs
+            if let sub = entry.subtree.flatMap(Digest32.init(hex:)), let reason = unreadable[sub] {
+                lost.append(UnreadableFolder(path: node.path, reason: "its contents are unknown: tree \(sub.shortHex) \(reason)"))
+                continue
+            }
             nodes.append(node)
             if let sub = entry.subtree.flatMap(Digest32.init(hex:)) {
                 guard let children = trees[sub] else {
@@ -126,16 +149,26 @@ extension Repository {
                 stack.append((path, children, 0))
             }
         }
-        return nodes
+        return (nodes, lost)
     }
 
-    /// Reads and decodes trees, grouped by the bundle of their first copy.
-    private func readTrees(_ ids: Set<Digest32>, index: ChunkIndex, snapshot: String) async throws -> [Digest32: [TreeEntry]] {
+    /// Reads and decodes trees, grouped by the bundle of their first copy. A tree no copy gives
+    /// fails the read (`.fail`) or is returned in `unreadable` with the reason (`.reported`).
+    private func readTrees(_ ids: Set<Digest32>, index: ChunkIndex, snapshot: String, policy: UnreadableFolderPolicy) async throws
+        -> (trees: [Digest32: [TreeEntry]], unreadable: [Digest32: String]) {
         var out = [Digest32: [TreeEntry]]()
+        var unreadable = [Digest32: String]()
+        func failed(_ id: Digest32, _ reason: String) throws {
+            guard policy == .reported else {
+                throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(id.shortHex) \(reason)")
+            }
+            unreadable[id] = reason
+        }
         var byBundle = [Digest32: [ChunkLocation]]()
         for id in ids {
             guard let location = index.location(of: id) else {
-                throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(id.shortHex) is not in the index (run `planvault verify`)")
+                try failed(id, "is not in the index (run `planvault verify`)")
+                continue
             }
             byBundle[location.bundle, default: []].append(location)
         }
@@ -166,12 +199,17 @@ extension Repository {
                     }
                 }
                 guard let tree else {
-                    throw PlanVaultError.objectDamaged(kind: .snapshot, name: snapshot, reason: "tree \(location.entry.id.shortHex): \(lastError)")
+                    try failed(location.entry.id, "could not be read: \(lastError)")
+                    continue
                 }
-                out[location.entry.id] = try tree.get()
+                do {
+                    out[location.entry.id] = try tree.get()
+                } catch {
+                    try failed(location.entry.id, "could not be decoded: \(error.localizedDescription)")
+                }
             }
         }
-        return out
+        return (out, unreadable)
     }
 
     /// Reads the span of a bundle that holds `entries` and opens each (authenticated) chunk.

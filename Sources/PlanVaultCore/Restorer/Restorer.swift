@@ -104,6 +104,10 @@ public struct Restorer: Sendable {
         let dest = try Destination(path: options.destination)
         let descriptors = PartialDescriptors()
         var result = RestoreResult()
+        // Folders whose trees could not be read are not in `nodes`: each is named, never skipped quietly.
+        for folder in snapshot.unreadableFolders where SnapshotPathRules.isSelected(folder.path, includes: includes) {
+            result.problems.append((folder.path, folder.reason))
+        }
         var damaged = Set<String>()
         for node in nodes {
             if let problem = SnapshotPathRules.nodeProblem(node) {
