@@ -2,25 +2,31 @@ import CZlib
 
 /// zlib (RFC 1950) compression through the system library.
 public enum Zlib {
-    /// The default: level 4 with zlib's lazy-match search tuned (see `tuning`). Measured on the
-    /// benchmark corpus's text (254 MB of CSV, Markdown, logs, JSON and text-like PDF pieces, in
-    /// 1 MiB pieces, one core; this VM's times vary by ±15%, so each is paired with the setting
-    /// it replaced, measured in the same run; `Benchmarks/zlib-tune` repeats the measurement):
+    /// The default: level 3 (zlib's greedy matcher, no lazy evaluation) with its search tuned
+    /// (see `tuning`). Measured on the 1 GiB benchmark corpus's compressible files (218 MB of
+    /// CSV, Markdown, text, logs and JSON, in 512 KiB pieces, one core, best of three rounds in one
+    /// run; this VM's times vary by ±15% between runs):
     ///
-    ///     setting                     output    time against tuned 4 16 32 24
-    ///     level 4 (zlib's table)      62.3 MB   0.84 (3.65 s vs 4.34 s, one run each)
-    ///     level 4, tuned 4 8 64 16    60.7 MB   0.84 (4.35 s vs 5.18 s, best of three)
-    ///     level 4, tuned 4 16 32 24   59.9 MB   1.00
+    ///     setting                             output    time
+    ///     level 4, tuned 4 8 64 16 (before)   53.0 MB   3.55 s
+    ///     level 4, tuned 4 8 64 8             54.7 MB   3.15 s
+    ///     level 3, tuned insert 16 nice 64
+    ///       chain 8 (the default)             56.8 MB   2.44 s
+    ///     level 2 (zlib's table)              59.5 MB   2.37 s
+    ///     level 1 (zlib's table)              62.4 MB   2.16 s
     ///
-    /// 4 8 64 16 is the default: with the probe's block rule (see `CompressibilityProbe`), which
-    /// stores 0.7 MB less of the corpus's disk image, the repository stays smaller than restic's
-    /// zstd one, for about 0.8 s less CPU per first push than 4 16 32 24.
-    public static let defaultLevel: Int32 = 4
+    /// Along this line each second of CPU saved costs about 3 MB; the default takes the knee. On
+    /// the whole first push (three rounds each, alternating) it cut the best wall time from 4.42 s
+    /// to 3.49 s for about 2 MiB more repository (838.5–841.5 MiB against 835.4–839.4; each new
+    /// repository's chunker key moves its size by ±2 MiB), which stays below restic's zstd
+    /// repository of the same data (846.9–855.9 MiB in `Benchmarks/run.sh`).
+    public static let defaultLevel: Int32 = 3
 
-    /// deflateTune's good_length, max_lazy, nice_length and max_chain for a level, when PlanVault
-    /// sets them rather than zlib's table: only for level 4, the default, measured as above.
+    /// deflateTune's good_length, max_lazy (for levels 1–3: the longest match whose strings are all
+    /// entered into the hash), nice_length and max_chain for a level, when PlanVault sets them
+    /// rather than zlib's table: only for the default level, measured as above.
     static func tuning(level: Int32) -> (good: Int32, lazy: Int32, nice: Int32, chain: Int32)? {
-        level == 4 ? (4, 8, 64, 16) : nil
+        level == defaultLevel ? (4, 16, 64, 8) : nil
     }
 
     /// Compresses `input` into a zlib stream; returns nil when the result would not be smaller
