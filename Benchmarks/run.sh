@@ -14,7 +14,11 @@
 #
 # The plan folder is generated once and kept pristine; every round starts from
 # a fresh copy of it (cp -a, mtimes kept) and fresh repositories, restore
-# folders and caches.  Steps, per tool and round: init, first push, no-change
+# folders and caches, in a folder of its own (round-N): nothing is deleted
+# until the end when the disk has room for every round (about 5 times the
+# folder's size per round), because on ext4 without a journal a file created
+# within a minute or more of deleting thousands costs a scan past them (see
+# Benchmarks/README.md), which would slow whichever restore came after.  Steps, per tool and round: init, first push, no-change
 # push, incremental push (after make-plan-folder.py --mutate), restore latest
 # into an empty dir (synced to disk by both tools, inside the timing), restore
 # check, verify with a full data read.  The tools alternate within each phase
@@ -84,13 +88,13 @@ WORK=$(cd "$WORK" && pwd -P) # restic stores the absolute, symlink-free path
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   if ((KEEP)); then
-    echo "work dir kept: $WORK (source, repositories and restores of the last round)"
+    echo "work dir kept: $WORK (source, repositories and restores of each round kept)"
   else
     rm -rf "$WORK"
   fi
 }
 trap cleanup EXIT
-mkdir -p "$WORK/logs" "$WORK/cache"
+mkdir -p "$WORK/logs"
 
 if want planvault; then
   if [[ -n ${PLANVAULT_BIN:-} ]]; then
@@ -115,15 +119,17 @@ unset PLANVAULT_REPO PLANVAULT_KEYS_FILE RESTIC_REPOSITORY RESTIC_REPOSITORY_FIL
   RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND
 export PLANVAULT_PASSPHRASE="planvault-bench-not-a-secret"
 export RESTIC_PASSWORD="$PLANVAULT_PASSPHRASE"
-export PLANVAULT_CACHE_DIR="$WORK/cache/planvault"
-export RESTIC_CACHE_DIR="$WORK/cache/restic"
-
 PRISTINE="$WORK/pristine"
-SRC="$WORK/plans"
-REPO_PV="$WORK/repo-planvault"
-REPO_RS="$WORK/repo-restic"
-RESTORE_PV="$WORK/restore-planvault"
-RESTORE_RS="$WORK/restore-restic"
+round_paths() { # round_paths DIR: this round's source, repositories, restore folders and caches
+  SRC="$1/plans"
+  REPO_PV="$1/repo-planvault"
+  REPO_RS="$1/repo-restic"
+  RESTORE_PV="$1/restore-planvault"
+  RESTORE_RS="$1/restore-restic"
+  export PLANVAULT_CACHE_DIR="$1/cache/planvault"
+  export RESTIC_CACHE_DIR="$1/cache/restic"
+}
+round_paths "$WORK/round-1"
 
 # ---------------------------------------------------------------------------
 # Steps
@@ -245,10 +251,13 @@ if isinstance(d, dict):
 print(len(d))' "$out" 2>/dev/null || true)
 }
 
+KEEP_ROUNDS=1 # set before round 1: whether every round's files fit on the disk at once
 reset_round() { # reset_round: fresh source (from the pristine copy), repositories, restore folders, caches
-  rm -rf "$SRC" "$REPO_PV" "$REPO_RS" "$RESTORE_PV" "$RESTORE_RS" "$WORK/cache"
+  local dir="$WORK/round-$ROUND"
+  if ((!KEEP_ROUNDS && ROUND > 1)); then rm -rf "$WORK/round-$((ROUND - 1))"; fi
+  round_paths "$dir"
+  mkdir -p "$dir/cache"
   cp -a "$PRISTINE" "$SRC" # -a keeps the generated mtimes
-  mkdir -p "$WORK/cache"
   sync -f "$WORK" # write the copy out now, not during a timed step
 }
 
@@ -298,6 +307,13 @@ all_failed() { # all_failed: true when every tool has failed (no round left to r
   for t in "${TOOLS[@]}"; do [[ -n ${FAILED[$t]:-} ]] || return 1; done
 }
 
+# Each round holds a source copy, two repositories and two restores: about 5 times the folder.
+NEED_KIB=$((ROUNDS * 5 * SIZE_MIB * 1024))
+FREE_KIB=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+if ((FREE_KIB < NEED_KIB)); then
+  KEEP_ROUNDS=0
+  NOTES+=("each round deleted the previous one's files (${FREE_KIB} KiB free, $NEED_KIB KiB needed to keep all): on ext4 without a journal, restore times then include scans past the deleted inodes")
+fi
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   if all_failed; then echo "=== rounds $ROUND to $ROUNDS skipped: every tool failed ==="; break; fi
   echo "=== round $ROUND of $ROUNDS (load $(cut -d' ' -f1-3 /proc/loadavg)) ==="

@@ -49,8 +49,12 @@ public enum Zlib {
         return out.isEmpty || out.count >= input.count ? nil : out
     }
 
+    /// zlib's own default level, for sealed metadata (index files, snapshot headers): small
+    /// objects read by every restore and verify, where the smaller output is worth the CPU.
+    public static let metadataLevel: Int32 = 6
+
     /// Compresses `input` unconditionally.
-    public static func compress(_ input: [UInt8], level: Int32 = defaultLevel) throws -> [UInt8] {
+    public static func compress(_ input: [UInt8], level: Int32 = metadataLevel) throws -> [UInt8] {
         var destLen = compressBound(uLong(input.count))
         var out = [UInt8](repeating: 0, count: Int(destLen))
         let rc = input.withUnsafeBufferPointer { inPtr in
