@@ -132,6 +132,12 @@ final class Destination: Sendable {
             let renamed = partial.cString { from in name.cString { to in renameat(folder, from, folder, to) } }
             guard renamed == 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "rename into place", errno: errno) }
             if durable, fsync(folder) != 0 { throw PlanVaultError.io(path: absolute(relative), operation: "flush the folder of", errno: errno) }
+            // Its bytes are on disk (synced above, or by the caller's sync): their page-cache copy
+            // is let go, so a large restore does not push the machine's other cached files out,
+            // and later files reuse that memory. On a VM whose host takes back idle memory,
+            // memory touched anew costs a fault in the host: about 7 s of kernel time per GiB here.
+            // Only advice: a kernel that ignores it loses nothing.
+            _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         }
     }
 
