@@ -43,6 +43,12 @@ struct PathPattern {
         }
     }
 
+    /// Whether an entry this pattern selects could lie in the folder at `path`, whose contents are
+    /// unknown: the folder is selected, the pattern names a path inside it, or it is a glob.
+    func couldSelectInside(_ path: String) -> Bool {
+        isGlob || selects(path) || pattern.utf8.starts(with: (ignoreCase ? path.lowercased() : path).utf8 + [UInt8(ascii: "/")])
+    }
+
     static func name(of path: String) -> String {
         path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
     }

@@ -82,7 +82,7 @@ struct RestoreCommand: AsyncParsableCommand {
                         Output.error("planvault: --include \(pattern.text) matches nothing that could be read; it may lie in one of the folders below whose contents are unknown")
                     }
                 } else {
-                    snap.unreadableFolders = snap.unreadableFolders.filter { folder in patterns.contains { $0.selects(folder.path) } }
+                    snap.unreadableFolders = snap.unreadableFolders.filter { folder in patterns.contains { $0.couldSelectInside(folder.path) } }
                 }
                 snap.nodes = selection.nodes
             }

@@ -124,6 +124,12 @@ final class ResilienceTests: XCTestCase {
                                     "--include", "plans/Contacts"], env: env)
         XCTAssertEqual(contacts.status, 0, contacts.stderr)
         XCTAssertFalse(contacts.stderr.contains("BCP"), contacts.stderr)
+        // A glob may match files inside it, unseen: it is named, not skipped in silence.
+        let glob = try CLI.run(["restore", "latest", "--repo", dir.sub("repo"), "--no-cache", "--to", dir.sub("glob"),
+                                "--include", "*.md"], env: env)
+        XCTAssertEqual(glob.status, ExitCodes.failure, glob.stdout + glob.stderr)
+        XCTAssertTrue(glob.stderr.contains("not restored: plans/BCP: its contents are unknown"), glob.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("glob/plans/Runbooks/restore.md")))
         // A path inside it cannot be told from a path that never existed: both are said.
         let inside = try CLI.run(["restore", "latest", "--repo", dir.sub("repo"), "--no-cache", "--to", dir.sub("inside"),
                                   "--include", "plans/BCP/plan.md"], env: env)
