@@ -186,7 +186,7 @@ struct ObjectResponder: HTTPResponder {
             throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
         }
         if let length = declared, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
-        let upload = try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name)
+        let upload = try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name, declaredSize: declared)
         // Bytes counted against the repository's limit; given back unless the object is kept.
         var reserved: Int64 = 0
         var kept = false

@@ -49,47 +49,40 @@ struct ObjectStore: Sendable {
 
     /// Receives an upload into a temporary file beside its destination, hashing as it goes;
     /// only a complete body whose SHA-256 matches a content-addressed name is renamed into place.
+    /// Large bodies are written around the page cache (`DirectFileWriter`): the server does not
+    /// read a bundle back until a restore asks for it.
     final class Upload {
-        let fd: Int32
+        let file: DirectFileWriter
         let tmp: String
         let final: String
         let folder: String
         let hash: SHA256Stream
-        var size = 0
+        var size: Int { file.size }
         var done = false
 
-        init(store: ObjectStore, repository: String, kind: ObjectKind, name: String) throws {
+        init(store: ObjectStore, repository: String, kind: ObjectKind, name: String, declaredSize: Int?) throws {
             let backend = store.backend(repository)
             folder = backend.folder(kind, name: name)
             final = backend.path(kind, name: name)
             // Folders a repository made by an older version may not have yet.
             if kind == .bundle || kind == .attestation { mkdir(folder, 0o700) }
             tmp = "\(folder)/.tmp-\(Hex.encode(try LibCrypto.randomBytes(8)))"
-            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
+            file = try DirectFileWriter(creating: tmp, mode: 0o600, expectedSize: kind == .bundle ? declaredSize : nil)
             hash = try SHA256Stream()
         }
 
         func append(_ bytes: UnsafeRawBufferPointer) throws {
             hash.update(bytes)
-            guard let base = bytes.baseAddress else { return }
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, base + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw PlanVaultError.io(path: tmp, operation: "write", errno: errno)
-                }
-                offset += n
-            }
-            size += bytes.count
+            try file.append(bytes)
         }
 
-        /// fsync, then put in place and fsync the folder. With `replace` false the object is linked
-        /// in only if the name is free (so a racing upload can never replace it) and `false` is
-        /// returned when it was taken.
+        /// Completes the file and fsyncs it, then puts it in place and fsyncs the folder. With
+        /// `replace` false the object is linked in only if the name is free (so a racing upload can
+        /// never replace it) and `false` is returned when it was taken.
         func commit(replace: Bool) throws -> Bool {
-            guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+            try file.finish()
+            guard fsync(file.descriptor) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+            try file.close()
             if replace {
                 guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
             } else {
@@ -105,7 +98,6 @@ struct ObjectStore: Sendable {
         }
 
         deinit {
-            close(fd)
             if !done { unlink(tmp) }
         }
     }

@@ -23,6 +23,30 @@ final class DirectIOTests: XCTestCase {
         }
     }
 
+    func testAStreamWrittenInPiecesOfAnySizeIsExactlyItsBytes() throws {
+        let dir = try TempDir()
+        // Pieces as a server receives them (TLS records of odd sizes) and some far larger than the
+        // aligned buffer, so a piece can fill it several times over; ends on and off a block.
+        for (count, pieces) in [(0, [0]), (4096, [4096]), (DirectIO.minimumSize + 1, [16_384, 1, 4095]),
+                                (3 * DirectIO.pieceSize + 5, [DirectIO.pieceSize * 2 + 3, 100_000])] {
+            let data = Fixture.noise(count, seed: UInt64(count) + 1)
+            let path = dir.sub("stream-\(count)")
+            let writer = try DirectFileWriter(creating: path, mode: 0o600, expectedSize: count)
+            var offset = 0
+            var next = 0
+            while offset < data.count {
+                let size = min(pieces[next % pieces.count], data.count - offset)
+                try data[offset..<offset + size].withUnsafeBytes { try writer.append($0) }
+                offset += size
+                next += 1
+            }
+            try writer.finish()
+            try writer.close()
+            XCTAssertEqual(writer.size, count)
+            XCTAssertEqual(try FileIO.readFile(path), data, "\(count) bytes written in pieces")
+        }
+    }
+
     func testRangedBundleReadsAtOddOffsetsReturnExactlyTheirBytes() async throws {
         let dir = try TempDir()
         let backend = DirectoryBackend(root: dir.sub("repo"))

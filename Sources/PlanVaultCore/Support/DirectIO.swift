@@ -28,45 +28,13 @@ enum DirectIO {
     /// Objects smaller than this are written the ordinary way.
     static let minimumSize = 1 << 20
 
-    private static let buffers = BufferPool()
+    static let buffers = BufferPool()
 
     /// Opens `path` (a new file) for direct writing; nil when this filesystem does not take O_DIRECT.
     static func openNew(_ path: String, mode: mode_t) -> Int32? {
         guard flag != 0 else { return nil }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | flag, mode)
         return fd >= 0 ? fd : nil
-    }
-
-    /// Writes all of `data` from offset 0 of `fd` (opened by `openNew`) and sets the exact size.
-    /// Returns false, having written nothing that matters, when the filesystem refuses direct
-    /// writes after all (EINVAL): the caller writes the ordinary way.
-    static func write(fd: Int32, _ data: [UInt8], path: String) throws -> Bool {
-        let buffer = buffers.take()
-        defer { buffers.give(buffer) }
-        var offset = 0
-        while offset < data.count {
-            let count = min(pieceSize, data.count - offset)
-            let padded = (count + alignment - 1) / alignment * alignment
-            data.withUnsafeBytes { source in
-                guard let base = source.baseAddress else { return }
-                buffer.copyMemory(from: base + offset, byteCount: count)
-            }
-            // The last piece is padded with zeros to a whole block; ftruncate cuts them off.
-            if padded > count { (buffer + count).initializeMemory(as: UInt8.self, repeating: 0, count: padded - count) }
-            var done = 0
-            while done < padded {
-                let n = pwrite(fd, buffer + done, padded - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EINVAL && offset == 0 && done == 0 { return false }
-                    throw PlanVaultError.io(path: path, operation: "write", errno: errno)
-                }
-                done += n
-            }
-            offset += count
-        }
-        guard ftruncate(fd, off_t(data.count)) == 0 else { throw PlanVaultError.io(path: path, operation: "set the size of", errno: errno) }
-        return true
     }
 
     /// Reads up to `count` bytes at `offset` of `fd` (opened with `flag`) through the aligned
@@ -106,7 +74,7 @@ enum DirectIO {
     }
 
     /// Aligned buffers of `pieceSize`, kept for reuse so a write touches no fresh memory.
-    private final class BufferPool: @unchecked Sendable {
+    final class BufferPool: @unchecked Sendable {
         private let lock = NSLock()
         private var free: [UnsafeMutableRawPointer] = []
 

@@ -13,37 +13,15 @@ public enum FileIO {
                                        direct: Bool = false) throws {
         let suffix = (try? LibCrypto.randomBytes(8)).map(Hex.encode) ?? String(getpid())
         let tmp = "\(directory)/.tmp-\(suffix)"
-        var fd: Int32 = -1
-        var written = false
-        if direct && data.count >= DirectIO.minimumSize, let directFD = DirectIO.openNew(tmp, mode: mode) {
-            do {
-                written = try DirectIO.write(fd: directFD, data, path: tmp)
-            } catch {
-                close(directFD)
-                unlink(tmp)
-                throw error
-            }
-            if written {
-                fd = directFD
-            } else {
-                close(directFD)
-                unlink(tmp)
-            }
-        }
-        if fd < 0 { fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
-        guard fd >= 0 else { throw PlanVaultError.io(path: tmp, operation: "create", errno: errno) }
+        let writer = try DirectFileWriter(creating: tmp, mode: mode, expectedSize: direct ? data.count : nil)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
         }
-        do {
-            if !written { try writeFully(fd: fd, data, path: tmp) }
-            guard fsync(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
-        } catch {
-            close(fd)
-            throw error
-        }
-        guard close(fd) == 0 else { throw PlanVaultError.io(path: tmp, operation: "close", errno: errno) }
+        try data.withUnsafeBytes { try writer.append($0) }
+        try writer.finish()
+        guard fsync(writer.descriptor) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+        try writer.close()
         guard rename(tmp, path) == 0 else { throw PlanVaultError.io(path: path, operation: "rename into place", errno: errno) }
         ok = true
         try fsyncDirectory(directory)
