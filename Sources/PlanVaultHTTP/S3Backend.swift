@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import PlanVaultCore
+import Synchronization
 
 public struct S3Options: Sendable {
     public var bucket: String
@@ -56,6 +57,10 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
     /// Incomplete multipart uploads older than this are aborted before the first write (see README).
     var staleUploadAge: TimeInterval = 24 * 3600
     let cleanup = StaleUploadCleanup()
+    /// Set when the server refused a content-addressed PUT that carried S3's SHA-256 checksum
+    /// for want of Content-MD5 (an S3-compatible server older than S3's additional checksums,
+    /// on a bucket with Object Lock): from then on such bodies carry Content-MD5 too.
+    let contentMD5Required = Atomic<Bool>(false)
 
     public init(options: S3Options, caCertificatePath: String?, logger: Logger, attempts: Int = 6) throws {
         self.options = options
@@ -212,22 +217,48 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             return
         }
         let operation = S3Operation(verb: "PUT", object: label(kind, name), permission: "s3:PutObject", limit: 1 << 20)
+        // A content-addressed object is named by the SHA-256 of its bytes: that is the signature's
+        // payload hash and the integrity checksum, not computed again (nor an MD5 beside it).
+        let sha256 = kind.isContentAddressed ? name : nil
         // Lock objects must stay deletable: they never get a retention lock.
-        // A bundle is named by the SHA-256 of its bytes: the signature's payload hash, not computed again.
-        let reply = try await send(operation, .PUT, key: key(kind, name), headers: kind == .lock ? lockHeaders(data, retention: false) : lockHeaders(data),
-                                   body: data, bodyHash: kind == .bundle ? name : nil)
+        let retention = kind != .lock
+        var reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
+                                   body: data, bodyHash: sha256)
+        if reply.status != .ok, sha256 != nil, !contentMD5Required.load(ordering: .relaxed), Self.wantsContentMD5(reply) {
+            contentMD5Required.store(true, ordering: .relaxed)
+            report("the S3 server asks for Content-MD5 on uploads to \(bucketLabel): sending it with every upload from now on")
+            reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
+                                   body: data, bodyHash: sha256)
+        }
         guard reply.status == .ok else { throw failure(reply, operation) }
     }
 
-    /// Object Lock retention headers, and Content-MD5 on every body: S3 requires it whenever
-    /// the bucket has Object Lock, even through a default retention rule.
-    func lockHeaders(_ data: [UInt8]?, retention: Bool = true) -> [String: String] {
+    /// Object Lock retention headers, and an integrity checksum on every body: S3 requires one
+    /// whenever the bucket has Object Lock, even through a default retention rule. `sha256` (hex)
+    /// is the body's SHA-256 when known (a content-addressed name): sent as S3's SHA-256 checksum,
+    /// which S3 verifies and accepts in place of Content-MD5. Otherwise, or when the server wants
+    /// it anyway, Content-MD5.
+    func lockHeaders(_ data: [UInt8]?, sha256: String? = nil, retention: Bool = true) -> [String: String] {
         var headers = [String: String]()
-        if let data { headers["content-md5"] = LibCrypto.md5Base64(data) }
+        if let data {
+            if let sha256, let digest = Hex.decode(sha256) {
+                headers["x-amz-sdk-checksum-algorithm"] = "SHA256"
+                headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
+            }
+            if sha256 == nil || contentMD5Required.load(ordering: .relaxed) { headers["content-md5"] = LibCrypto.md5Base64(data) }
+        }
         guard retention, let days = options.objectLockDays else { return headers }
         headers["x-amz-object-lock-mode"] = options.objectLockMode
         headers["x-amz-object-lock-retain-until-date"] = Self.isoDate(clock().addingTimeInterval(Double(days) * 86400))
         return headers
+    }
+
+    /// A refusal that names Content-MD5 as missing (MinIO: MissingContentMD5; S3 and others:
+    /// InvalidRequest saying the header is required).
+    static func wantsContentMD5(_ reply: Reply) -> Bool {
+        guard reply.status.code == 400, let document = S3XML.document(reply.body, elements: ["Code", "Message"]), document.root == "Error" else { return false }
+        if document.values["Code"]?.first == "MissingContentMD5" { return true }
+        return document.values["Message"]?.first?.range(of: "Content-MD5", options: .caseInsensitive) != nil
     }
 
     static func isoDate(_ date: Date) -> String {

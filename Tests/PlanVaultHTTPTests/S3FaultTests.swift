@@ -172,6 +172,35 @@ final class S3FaultTests: XCTestCase {
         }
     }
 
+    func testBundlesCarryTheirSHA256ChecksumAndContentMD5OnlyWhenTheServerAsks() async throws {
+        let s3 = try S3TestServer()
+        let proxy = try FaultProxy(upstreamPort: s3.port)
+        let printed = Printed()
+        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
+        try await backend.prepare()
+        let puts = Printed()
+        proxy.inject(times: 100, when: { r in
+            if r.method == "PUT" { puts.add("\(r.header("x-amz-checksum-sha256") ?? "-") \(r.header("content-md5") == nil ? "no-md5" : "md5")") }
+            return false
+        }, .dropReply)
+        let first = Fixture.noise(100_000, seed: 1)
+        try await backend.write(.bundle, name: LibCrypto.sha256(first).hex, data: first)
+        XCTAssertEqual(puts.all, ["\(Data(LibCrypto.sha256(first).bytes).base64EncodedString()) no-md5"], "the name is the checksum; no MD5 is computed")
+
+        // A server from before S3's additional checksums, on an Object Lock bucket, insists on Content-MD5.
+        proxy.inject(times: 100, when: { $0.method == "PUT" && $0.header("content-md5") == nil },
+                     .answer(.s3Error(400, "Bad Request", code: "MissingContentMD5")))
+        let second = Fixture.noise(100_000, seed: 2)
+        let third = Fixture.noise(100_000, seed: 3)
+        try await backend.write(.bundle, name: LibCrypto.sha256(second).hex, data: second)
+        try await backend.write(.bundle, name: LibCrypto.sha256(third).hex, data: third)
+        XCTAssertEqual(puts.all.dropFirst().map { $0.hasSuffix(" md5") }, [false, true, true],
+                       "refused once without Content-MD5, then sent with it, and with it from then on")
+        XCTAssertTrue(printed.text.contains("asks for Content-MD5"), printed.text)
+        let stored = try await backend.read(.bundle, name: LibCrypto.sha256(third).hex, range: nil)
+        XCTAssertEqual(stored, third)
+    }
+
     func testRefusedDeleteAndPutNameTheOperationAndObject() async throws {
         let s3 = try S3TestServer()
         let proxy = try FaultProxy(upstreamPort: s3.port)
