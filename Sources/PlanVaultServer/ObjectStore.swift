@@ -58,6 +58,9 @@ struct ObjectStore: Sendable {
         let folder: String
         let hash: SHA256Stream
         var size: Int { file.size }
+        /// Each upload in progress holds one such buffer: small beside a push's 2 MiB, because a
+        /// server may receive hundreds of uploads at once.
+        static let bufferSize = 512 * 1024
         var done = false
 
         init(store: ObjectStore, repository: String, kind: ObjectKind, name: String, declaredSize: Int?) throws {
@@ -67,7 +70,8 @@ struct ObjectStore: Sendable {
             // Folders a repository made by an older version may not have yet.
             if kind == .bundle || kind == .attestation { mkdir(folder, 0o700) }
             tmp = "\(folder)/.tmp-\(Hex.encode(try LibCrypto.randomBytes(8)))"
-            file = try DirectFileWriter(creating: tmp, mode: 0o600, expectedSize: kind == .bundle ? declaredSize : nil)
+            file = try DirectFileWriter(creating: tmp, mode: 0o600, expectedSize: kind == .bundle ? declaredSize : nil,
+                                        bufferSize: Self.bufferSize)
             hash = try SHA256Stream()
         }
 

@@ -27,11 +27,14 @@ final class DirectIOTests: XCTestCase {
         let dir = try TempDir()
         // Pieces as a server receives them (TLS records of odd sizes) and some far larger than the
         // aligned buffer, so a piece can fill it several times over; ends on and off a block.
-        for (count, pieces) in [(0, [0]), (4096, [4096]), (DirectIO.minimumSize + 1, [16_384, 1, 4095]),
-                                (3 * DirectIO.pieceSize + 5, [DirectIO.pieceSize * 2 + 3, 100_000])] {
+        let sizes = [(0, [0]), (4096, [4096]), (DirectIO.minimumSize + 1, [16_384, 1, 4095]),
+                     (3 * DirectIO.pieceSize + 5, [DirectIO.pieceSize * 2 + 3, 100_000])]
+        // With the push's buffer size, and with the server's smaller one.
+        for bufferSize in [DirectIO.pieceSize, 512 * 1024] {
+            for (count, pieces) in sizes {
             let data = Fixture.noise(count, seed: UInt64(count) + 1)
-            let path = dir.sub("stream-\(count)")
-            let writer = try DirectFileWriter(creating: path, mode: 0o600, expectedSize: count)
+            let path = dir.sub("stream-\(count)-\(bufferSize)")
+            let writer = try DirectFileWriter(creating: path, mode: 0o600, expectedSize: count, bufferSize: bufferSize)
             var offset = 0
             var next = 0
             while offset < data.count {
@@ -43,7 +46,8 @@ final class DirectIOTests: XCTestCase {
             try writer.finish()
             try writer.close()
             XCTAssertEqual(writer.size, count)
-            XCTAssertEqual(try FileIO.readFile(path), data, "\(count) bytes written in pieces")
+            XCTAssertEqual(try FileIO.readFile(path), data, "\(count) bytes written in pieces through a \(bufferSize)-byte buffer")
+            }
         }
     }
 

@@ -15,24 +15,31 @@ public final class DirectFileWriter {
     let fd: Int32
     private var direct: Bool
     private var buffer: UnsafeMutableRawPointer?
+    /// Bytes the aligned buffer holds (a multiple of the alignment).
+    private let capacity: Int
     private var filled = 0
     /// Bytes already written to the file (a multiple of the alignment while `direct`).
     private var flushed = 0
     public private(set) var size = 0
 
-    init(fd: Int32, direct: Bool, path: String) {
+    init(fd: Int32, direct: Bool, path: String, bufferSize: Int = DirectIO.pieceSize) {
         self.fd = fd
         self.direct = direct
         self.path = path
-        if direct { buffer = DirectIO.buffers.take() }
+        capacity = max(DirectIO.alignment, bufferSize / DirectIO.alignment * DirectIO.alignment)
+        guard direct else { return }
+        buffer = capacity == DirectIO.pieceSize ? DirectIO.buffers.take()
+            : UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: DirectIO.alignment)
     }
 
     /// Creates `path` (which must not exist yet); direct when `expectedSize` is large enough for
     /// it to pay and the filesystem takes O_DIRECT. The writer closes the file (`close`, or when
-    /// it goes away).
-    public convenience init(creating path: String, mode: mode_t, expectedSize: Int?) throws {
+    /// it goes away). `bufferSize`: bytes gathered per write (a server with many uploads at once
+    /// holds one buffer for each).
+    public convenience init(creating path: String, mode: mode_t, expectedSize: Int?, bufferSize: Int? = nil) throws {
+        let bufferSize = bufferSize ?? DirectIO.pieceSize
         if (expectedSize ?? 0) >= DirectIO.minimumSize, let fd = DirectIO.openNew(path, mode: mode) {
-            self.init(fd: fd, direct: true, path: path)
+            self.init(fd: fd, direct: true, path: path, bufferSize: bufferSize)
             return
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -53,7 +60,9 @@ public final class DirectFileWriter {
 
     deinit {
         if isOpen { Glibc.close(fd) }
-        if let buffer { DirectIO.buffers.give(buffer) }
+        if let buffer {
+            if capacity == DirectIO.pieceSize { DirectIO.buffers.give(buffer) } else { buffer.deallocate() }
+        }
     }
 
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
@@ -66,11 +75,11 @@ public final class DirectFileWriter {
         }
         var taken = 0
         while taken < bytes.count {
-            let count = min(DirectIO.pieceSize - filled, bytes.count - taken)
+            let count = min(capacity - filled, bytes.count - taken)
             (buffer + filled).copyMemory(from: base + taken, byteCount: count)
             filled += count
             taken += count
-            if filled == DirectIO.pieceSize { try flush(padded: filled) }
+            if filled == capacity { try flush(padded: filled) }
         }
     }
 
