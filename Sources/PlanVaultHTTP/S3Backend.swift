@@ -57,9 +57,10 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
     /// Incomplete multipart uploads older than this are aborted before the first write (see README).
     var staleUploadAge: TimeInterval = 24 * 3600
     let cleanup = StaleUploadCleanup()
-    /// Set when the server refused a content-addressed PUT that carried S3's SHA-256 checksum
-    /// for want of Content-MD5 (an S3-compatible server older than S3's additional checksums,
-    /// on a bucket with Object Lock): from then on such bodies carry Content-MD5 too.
+    /// Set when the server refused a content-addressed PUT that carried S3's SHA-256 checksum in
+    /// a way Content-MD5 may cure (an S3-compatible server older than S3's additional checksums:
+    /// it wants Content-MD5 on an Object Lock bucket, or does not take the checksum headers):
+    /// from then on every body carries Content-MD5 instead.
     let contentMD5Required = Atomic<Bool>(false)
 
     public init(options: S3Options, caCertificatePath: String?, logger: Logger, attempts: Int = 6) throws {
@@ -224,9 +225,10 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         let retention = kind != .lock
         var reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
                                    body: data, bodyHash: sha256)
-        if reply.status != .ok, sha256 != nil, !contentMD5Required.load(ordering: .relaxed), Self.wantsContentMD5(reply) {
+        if reply.status != .ok, sha256 != nil, !contentMD5Required.load(ordering: .relaxed), Self.refusesChecksum(reply) {
             contentMD5Required.store(true, ordering: .relaxed)
-            report("the S3 server asks for Content-MD5 on uploads to \(bucketLabel): sending it with every upload from now on")
+            let why = S3XML.errorCode(reply.body).map { " (\($0))" } ?? ""
+            report("the S3 server refused an upload to \(bucketLabel) with S3's SHA-256 checksum\(why): sending it again with Content-MD5, as every upload from now on")
             reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
                                    body: data, bodyHash: sha256)
         }
@@ -241,11 +243,12 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
     func lockHeaders(_ data: [UInt8]?, sha256: String? = nil, retention: Bool = true) -> [String: String] {
         var headers = [String: String]()
         if let data {
-            if let sha256, let digest = Hex.decode(sha256) {
+            if let sha256, let digest = Hex.decode(sha256), !contentMD5Required.load(ordering: .relaxed) {
                 headers["x-amz-sdk-checksum-algorithm"] = "SHA256"
                 headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
+            } else {
+                headers["content-md5"] = LibCrypto.md5Base64(data)
             }
-            if sha256 == nil || contentMD5Required.load(ordering: .relaxed) { headers["content-md5"] = LibCrypto.md5Base64(data) }
         }
         guard retention, let days = options.objectLockDays else { return headers }
         headers["x-amz-object-lock-mode"] = options.objectLockMode
@@ -253,12 +256,18 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         return headers
     }
 
-    /// A refusal that names Content-MD5 as missing (MinIO: MissingContentMD5; S3 and others:
-    /// InvalidRequest saying the header is required).
-    static func wantsContentMD5(_ reply: Reply) -> Bool {
-        guard reply.status.code == 400, let document = S3XML.document(reply.body, elements: ["Code", "Message"]), document.root == "Error" else { return false }
-        if document.values["Code"]?.first == "MissingContentMD5" { return true }
-        return document.values["Message"]?.first?.range(of: "Content-MD5", options: .caseInsensitive) != nil
+    /// A refusal that Content-MD5 in place of the SHA-256 checksum headers may cure: the server
+    /// says Content-MD5 is missing (MinIO: MissingContentMD5; S3 and others: InvalidRequest naming
+    /// it), or rejects the checksum headers as an argument or feature it does not know.
+    static func refusesChecksum(_ reply: Reply) -> Bool {
+        guard reply.status.code == 400 || reply.status.code == 501,
+              let document = S3XML.document(reply.body, elements: ["Code", "Message"]), document.root == "Error" else { return false }
+        let code = document.values["Code"]?.first ?? ""
+        let message = document.values["Message"]?.first ?? ""
+        if code == "MissingContentMD5" || message.range(of: "Content-MD5", options: .caseInsensitive) != nil { return true }
+        // S3's NotImplemented: "A header you provided implies functionality that is not implemented".
+        if code == "NotImplemented" { return true }
+        return ["InvalidArgument", "InvalidRequest"].contains(code) && message.range(of: "checksum", options: .caseInsensitive) != nil
     }
 
     static func isoDate(_ date: Date) -> String {

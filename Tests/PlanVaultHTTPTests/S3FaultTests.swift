@@ -1,4 +1,5 @@
 import XCTest
+import NIOHTTP1
 @testable import PlanVaultCore
 import PlanVaultTestSupport
 @testable import PlanVaultHTTP
@@ -194,11 +195,25 @@ final class S3FaultTests: XCTestCase {
         let third = Fixture.noise(100_000, seed: 3)
         try await backend.write(.bundle, name: LibCrypto.sha256(second).hex, data: second)
         try await backend.write(.bundle, name: LibCrypto.sha256(third).hex, data: third)
-        XCTAssertEqual(puts.all.dropFirst().map { $0.hasSuffix(" md5") }, [false, true, true],
-                       "refused once without Content-MD5, then sent with it, and with it from then on")
-        XCTAssertTrue(printed.text.contains("asks for Content-MD5"), printed.text)
+        XCTAssertEqual(Array(puts.all.dropFirst()), ["\(Data(LibCrypto.sha256(second).bytes).base64EncodedString()) no-md5", "- md5", "- md5"],
+                       "refused once without Content-MD5, then sent with it in place of the checksum, and so from then on")
+        XCTAssertTrue(printed.text.contains("refused an upload to bucket plans with S3's SHA-256 checksum (MissingContentMD5): sending it again with Content-MD5"),
+                      printed.text)
         let stored = try await backend.read(.bundle, name: LibCrypto.sha256(third).hex, range: nil)
         XCTAssertEqual(stored, third)
+    }
+
+    func testOnlyRefusalsThatContentMD5CanCureSwitchToIt() {
+        func reply(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> HTTPTransport.Reply {
+            HTTPTransport.Reply(status: status, headers: HTTPHeaders(), body: Array("<Error><Code>\(code)</Code><Message>\(message)</Message></Error>".utf8))
+        }
+        XCTAssertTrue(S3Backend.refusesChecksum(reply(.badRequest, "MissingContentMD5", "Missing required header for this request: Content-Md5.")))
+        XCTAssertTrue(S3Backend.refusesChecksum(reply(.badRequest, "InvalidRequest", "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters")))
+        XCTAssertTrue(S3Backend.refusesChecksum(reply(.badRequest, "InvalidArgument", "x-amz-checksum-sha256 is not supported")))
+        XCTAssertTrue(S3Backend.refusesChecksum(reply(.notImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented")))
+        XCTAssertFalse(S3Backend.refusesChecksum(reply(.forbidden, "AccessDenied", "Access Denied")))
+        XCTAssertFalse(S3Backend.refusesChecksum(reply(.badRequest, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")))
+        XCTAssertFalse(S3Backend.refusesChecksum(reply(.badRequest, "InvalidArgument", "Invalid retention date")))
     }
 
     func testRefusedDeleteAndPutNameTheOperationAndObject() async throws {
