@@ -64,6 +64,8 @@ case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) export PATH="/opt/swift/usr/bin:
 
 # Machine load when the script starts (before generating data); see the report.
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+source "$SCRIPT_DIR/host-load.sh"
+CPU_START=$(cpu_counters)
 CORES=$(nproc)
 
 # ---------------------------------------------------------------------------
@@ -432,6 +434,7 @@ else
 fi
 echo
 echo "load after: $LOAD_AFTER (before: $LOAD_BEFORE; 1, 5, 15 min; $CORES cores)"
+echo "CPU time taken by the host for other guests during the run (steal): $(steal_since "$CPU_START")"
 
 status=0
 keepnote=""

@@ -88,6 +88,8 @@ timed() { # timed TARGET STEP ROUND LOG CMD...: measures one step, with the serv
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+source "$SCRIPT_DIR/host-load.sh"
+CPU_START=$(cpu_counters)
 TARGETS=(directory https s3)
 declare -A WALL PEAK CPU SCPU
 STATUS=PASS
@@ -156,7 +158,7 @@ for step in push again restore; do
   printf '  %-16s directory %-12s HTTPS %-18s S3 %s\n' "$(label $step)" "${BESTCPU[directory-$step]}" \
     "${BESTCPU[https-$step]} + ${BESTSCPU[https-$step]}" "${BESTCPU[s3-$step]} + ${BESTSCPU[s3-$step]}"
 done
-echo "load average (1, 5, 15 min): before $LOAD_BEFORE, after $LOAD_AFTER"
+echo "load average (1, 5, 15 min): before $LOAD_BEFORE, after $LOAD_AFTER; CPU time taken by the host for other guests (steal): $(steal_since "$CPU_START")"
 echo "goals (issue 12): push and restore through planvault serve at least 85% of the directory's rate, through S3 at least 70%"
 for step in push restore; do
   for pair in "https 0.85" "s3 0.70"; do
