@@ -59,7 +59,8 @@ final class ServerConnectionTests: XCTestCase {
         connection.send("GET /plans/bundles/\(name) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
         // Not reading: the server's writes stall, and it must give up on this client (named by its
         // port: the agent's idle connection is closed after the same timeout, with the same words).
-        XCTAssertTrue(waitFor(20) { server.log.contains("closing the connection from 127.0.0.1:\(connection.localPort):") }, server.log)
+        let port = try connection.localPort()
+        XCTAssertTrue(waitFor(20) { server.log.contains("closing the connection from 127.0.0.1:\(port):") }, server.log)
         let (bytes, closed) = connection.readUntilClosed(timeout: 10)
         XCTAssertTrue(closed)
         XCTAssertLessThan(bytes.count, data.count, "the whole response was delivered: nothing was timed out")

@@ -134,12 +134,13 @@ extension Repository {
             var node = SnapshotNode(path: String(decoding: path, as: UTF8.self), type: entry.type, mode: entry.mode, mtimeNs: entry.mtimeNs,
                                     size: entry.size, inode: entry.inode, device: entry.device, chunks: entry.chunks, target: entry.target)
             node.ctimeNs = entry.ctimeNs
-            if let sub = entry.subtree.flatMap(Digest32.init(hex:)), let reason = unreadable[sub] {
+            let subtree = entry.subtree.flatMap(Digest32.init(hex:))
+            if let sub = subtree, let reason = unreadable[sub] {
                 lost.append(UnreadableFolder(path: node.path, reason: "its contents are unknown: tree \(sub.shortHex) \(reason)"))
                 continue
             }
             nodes.append(node)
-            if let sub = entry.subtree.flatMap(Digest32.init(hex:)) {
+            if let sub = subtree {
                 guard let children = trees[sub] else {
                     throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "tree \(sub.shortHex) could not be read")
                 }
