@@ -223,12 +223,14 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         let sha256 = kind.isContentAddressed ? name : nil
         // Lock objects must stay deletable: they never get a retention lock.
         let retention = kind != .lock
-        var reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
-                                   body: data, bodyHash: sha256)
-        if reply.status != .ok, sha256 != nil, !contentMD5Required.load(ordering: .relaxed), Self.refusesChecksum(reply) {
-            contentMD5Required.store(true, ordering: .relaxed)
-            let why = S3XML.errorCode(reply.body).map { " (\($0))" } ?? ""
-            report("the S3 server refused an upload to \(bucketLabel) with S3's SHA-256 checksum\(why): sending it again with Content-MD5, as every upload from now on")
+        let headers = lockHeaders(data, sha256: sha256, retention: retention)
+        var reply = try await send(operation, .PUT, key: key(kind, name), headers: headers, body: data, bodyHash: sha256)
+        if reply.status != .ok, headers["x-amz-checksum-sha256"] != nil, Self.refusesChecksum(reply) {
+            // Said once, though several uploads in flight may be refused before the switch.
+            if contentMD5Required.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                let why = S3XML.errorCode(reply.body).map { " (\($0))" } ?? ""
+                report("the S3 server refused an upload to \(bucketLabel) with S3's SHA-256 checksum\(why): sending it again with Content-MD5, as every upload from now on")
+            }
             reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
                                    body: data, bodyHash: sha256)
         }

@@ -53,7 +53,8 @@ struct S3RetryPolicy: Sendable {
     static func retryCause(_ reply: HTTPTransport.Reply, _ operation: S3Operation) -> String? {
         let code = S3XML.errorCode(reply.body)
         let status = reply.status.code
-        if status >= 500 || status == 429 || status == 408 {
+        // 501 (not implemented) and 505 (HTTP version) will not pass on a later attempt.
+        if (status >= 500 && status != 501 && status != 505) || status == 429 || status == 408 {
             return "S3 answered \(status)\(code.map { " " + $0 } ?? "")"
         }
         if let code, retryableCodes.contains(code), status == 400 || status == 409 || (status == 200 && operation.errorIn200) {

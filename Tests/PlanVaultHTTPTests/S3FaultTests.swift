@@ -203,6 +203,24 @@ final class S3FaultTests: XCTestCase {
         XCTAssertEqual(stored, third)
     }
 
+    func testAServerThatDoesNotImplementTheChecksumIsNotRetriedButGetsContentMD5() async throws {
+        let s3 = try S3TestServer()
+        let proxy = try FaultProxy(upstreamPort: s3.port)
+        let printed = Printed()
+        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
+        try await backend.prepare()
+        proxy.inject(times: 100, when: { $0.method == "PUT" && $0.header("x-amz-checksum-sha256") != nil },
+                     .answer(.s3Error(501, "Not Implemented", code: "NotImplemented")))
+        let data = Fixture.noise(50_000, seed: 5)
+        try await backend.write(.snapshot, name: LibCrypto.sha256(data).hex, data: data)
+        XCTAssertEqual(proxy.requests.filter { $0.hasPrefix("PUT") && $0.contains("/snapshots/") }.count, 2,
+                       "one refused PUT, then one with Content-MD5; a 501 is not retried as it is")
+        XCTAssertFalse(printed.text.contains("retrying"), printed.text)
+        XCTAssertTrue(printed.text.contains("(NotImplemented): sending it again with Content-MD5"), printed.text)
+        let stored = try await backend.read(.snapshot, name: LibCrypto.sha256(data).hex, range: nil)
+        XCTAssertEqual(stored, data)
+    }
+
     func testOnlyRefusalsThatContentMD5CanCureSwitchToIt() {
         func reply(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> HTTPTransport.Reply {
             HTTPTransport.Reply(status: status, headers: HTTPHeaders(), body: Array("<Error><Code>\(code)</Code><Message>\(message)</Message></Error>".utf8))
