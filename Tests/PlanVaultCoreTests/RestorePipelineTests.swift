@@ -65,6 +65,59 @@ final class RestorePipelineTests: XCTestCase {
         XCTAssertEqual(reopened, 20, "ten files opened in each round: only four of them stay open, least recently used out")
         for i in 0..<10 { XCTAssertEqual(FileManager.default.contents(atPath: dir.sub("f\(i)")), Data("AB".utf8)) }
     }
+
+    func testATemporaryFileIsCreatedOnceAtItsFirstWriteThenOnlyReopened() throws {
+        let dir = try TempDir()
+        let descriptors = PartialDescriptors(capacity: 1)
+        let counts = OpenCounts()
+        let paths = [dir.sub("partial-0"), dir.sub("partial-1")]
+        let write: @Sendable (Int, Int) throws -> Void = { file, offset in
+            try descriptors.with(file, create: {
+                counts.add(created: file)
+                return open(paths[file], O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            }, reopen: {
+                counts.add(reopened: file)
+                return open(paths[file], O_WRONLY)
+            }) { fd in
+                XCTAssertGreaterThanOrEqual(fd, 0, "file \(file) opened")
+                XCTAssertEqual(pwrite(fd, [UInt8(65 + offset)], 1, off_t(offset)), 1)
+            }
+        }
+        // Two files, 16 writes each from 8 threads at once: the first writes race to create.
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            do { try write(i % 2, i / 2) } catch { XCTFail("write \(i): \(error)") }
+        }
+        XCTAssertEqual(counts.created, [0: 1, 1: 1], "each file created once, by its first write (O_EXCL would fail a second)")
+        // Both closed, then one write at a time with room for one descriptor: each write opens
+        // its file again and closes the other's.
+        for file in 0..<2 { if let fd = descriptors.take(file) { close(fd) } }
+        let reopenedBefore = counts.reopened
+        for offset in 16..<18 { for file in 0..<2 { try write(file, offset) } }
+        for file in 0..<2 { if let fd = descriptors.take(file) { close(fd) } }
+        XCTAssertEqual(counts.created, [0: 1, 1: 1], "a closed file is reopened, not created again")
+        for file in 0..<2 { XCTAssertEqual(counts.reopened[file, default: 0] - reopenedBefore[file, default: 0], 2, "file \(file) reopened twice") }
+        let expected = Data((0..<18).map { UInt8(65 + $0) })
+        for file in 0..<2 { XCTAssertEqual(FileManager.default.contents(atPath: paths[file]), expected) }
+    }
+}
+
+/// How often each file was created and reopened.
+private final class OpenCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var created = [Int: Int]()
+    private(set) var reopened = [Int: Int]()
+
+    func add(created file: Int) {
+        lock.lock()
+        created[file, default: 0] += 1
+        lock.unlock()
+    }
+
+    func add(reopened file: Int) {
+        lock.lock()
+        reopened[file, default: 0] += 1
+        lock.unlock()
+    }
 }
 
 /// Counts reads in flight and the bytes they hold, and the largest of each seen.

@@ -286,8 +286,10 @@ public final class Repository: Sendable {
     /// Restore uses it so a damaged index file does not make intact bundles unreachable;
     /// push uses it so a lost bundle's chunks are stored again rather than referenced.
     public func loadIndexWithBundles() async throws -> (load: IndexLoad, adopted: [IndexedBundle], present: [Digest32: UInt64]) {
+        // The bundle listing and the index are independent: fetched side by side.
+        async let bundleListing = backend.list(.bundle)
         var load = try await loadIndex()
-        let listing = try await backend.list(.bundle)
+        let listing = try await bundleListing
         var present = [Digest32: UInt64]()
         for info in listing { if let id = Digest32(hex: info.name) { present[id] = info.size } }
         let adopted = try await unindexedBundles(index: load.index, listing: listing)

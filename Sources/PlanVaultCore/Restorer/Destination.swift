@@ -51,36 +51,44 @@ final class Destination: Sendable {
         }
     }
 
-    /// Creates a hidden, uniquely named file beside `relative`, with room for `size` bytes, and
-    /// returns its name. The real name is taken only by `commitPartial`, once every byte is in and synced.
-    func createPartial(_ relative: String, size: UInt64, overwrite: Bool) throws -> [UInt8] {
+    /// Checks that `relative` may be restored: nothing is there, or (with `overwrite`) a file or
+    /// link that the commit will replace. A folder in the way is never replaced.
+    func checkPlace(_ relative: String, overwrite: Bool) throws {
         let (parent, name) = split(relative)
-        return try folders.with(parent) { folder in
+        try folders.with(parent) { folder in
             if let existing = kind(in: folder, name) {
                 guard overwrite, existing != S_IFDIR else { throw PlanVaultError.alreadyExists(path: absolute(relative)) }
             }
-            for _ in 0..<8 {
-                let partial = Array(".pv-restore-\(Hex.encode(try LibCrypto.randomBytes(8)))".utf8)
-                let fd = partial.cString { openat(folder, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-                if fd < 0 {
-                    if errno == EEXIST { continue }
-                    throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: errno)
-                }
-                defer { close(fd) }
-                do {
-                    try Self.reserve(fd: fd, size: size, path: absolute(relative))
-                } catch {
-                    _ = partial.cString { unlinkat(folder, $0, 0) }
-                    throw error
-                }
-                return partial
-            }
-            throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: EEXIST)
         }
     }
 
-    /// Files at least this large get their blocks allocated up front: a full disk is found before
-    /// anything is written, and the file is laid out in one piece.
+    /// A hidden name for the temporary file of a file being restored: 64 random bits, so it
+    /// meets no other file (stale ones were removed first, see `removeStaleTemporaryFiles`).
+    static func newPartialName() throws -> [UInt8] {
+        Array(".pv-restore-\(Hex.encode(try LibCrypto.randomBytes(8)))".utf8)
+    }
+
+    /// Creates the temporary file `partial` beside `relative`, with room for `size` bytes, and
+    /// returns a write descriptor. The real name is taken only by `commitPartial`, once every
+    /// byte is in and synced. Never opens a file that was already there (O_EXCL).
+    func createPartial(_ relative: String, partial: [UInt8], size: UInt64) throws -> Int32 {
+        let (parent, _) = split(relative)
+        return try folders.with(parent) { folder in
+            let fd = partial.cString { openat(folder, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw PlanVaultError.io(path: absolute(relative), operation: "create a temporary file beside", errno: errno) }
+            do {
+                try Self.reserve(fd: fd, size: size, path: absolute(relative))
+            } catch {
+                close(fd)
+                _ = partial.cString { unlinkat(folder, $0, 0) }
+                throw error
+            }
+            return fd
+        }
+    }
+
+    /// Files at least this large get their blocks allocated when created: a full disk is found
+    /// before any of the file's bytes are written, and the file is laid out in one piece.
     static let preallocateFrom: UInt64 = 1 << 20
 
     /// Sizes a new temporary file to `size`, allocating its blocks where the filesystem can.

@@ -171,14 +171,16 @@ public struct Restorer: Sendable {
             }
             toCreate.append((node, targets))
         }
-        let created = try await Self.createPartials(toCreate.map { ($0.node.path, $0.node.size ?? 0) }, dest: dest,
-                                                    overwrite: options.overwrite)
-        for ((node, targets), partial) in zip(toCreate, created) {
+        for (node, targets) in toCreate {
+            // Each temporary file is made when its first chunk arrives (see `PartialDescriptors`);
+            // one with no chunks (empty) is made now, since no write will make it.
             let name: [UInt8]
-            switch partial {
-            case .success(let made): name = made
-            case .failure(let error):
-                result.problems.append((node.path, (error as? PlanVaultError)?.localizedDescription ?? "\(error)"))
+            do {
+                try dest.checkPlace(node.path, overwrite: options.overwrite)
+                name = try Destination.newPartialName()
+                if targets.isEmpty { close(try dest.createPartial(node.path, partial: name, size: 0)) }
+            } catch let error as PlanVaultError {
+                result.problems.append((node.path, error.localizedDescription))
                 continue
             }
             let fileIndex = files.count
@@ -215,7 +217,7 @@ public struct Restorer: Sendable {
                 for item in work { for chunk in item.chunks { tried[chunk.entry.id, default: []].insert(item.bundle) } }
                 plan = [:]
                 let pieces = work.flatMap(Self.pieces)
-                let partials = files.map { (path: $0.node.path, partial: $0.partial) }
+                let partials = files.map { (path: $0.node.path, partial: $0.partial, size: $0.node.size ?? 0) }
                 try await reads.run(pieces, bytes: { UInt64($0.span.count) }, read: { piece in
                     await self.restorePiece(piece, partials: partials, dest: dest, descriptors: descriptors, openers: openers)
                 }, handle: { outcome in
@@ -282,33 +284,6 @@ public struct Restorer: Sendable {
         return result
     }
 
-    /// Creates the temporary files of `files` (path, size), in `lanes` runs of neighbouring files
-    /// on I/O threads at once: making thousands of inodes is kernel work that one thread would do
-    /// alone while every core waits. Each is closed once made (the first write opens it again).
-    static func createPartials(_ files: [(path: String, size: UInt64)], dest: Destination, overwrite: Bool,
-                               lanes: Int = 4) async throws -> [Result<[UInt8], any Error>] {
-        var results = [Result<[UInt8], any Error>?](repeating: nil, count: files.count)
-        let step = max(1, (files.count + lanes - 1) / lanes)
-        try await withThrowingTaskGroup(of: [(Int, Result<[UInt8], any Error>)].self) { group in
-            for start in stride(from: 0, to: files.count, by: step) {
-                let range = start..<min(files.count, start + step)
-                let lane = Array(files[range])
-                group.addTask {
-                    try await BlockingIO.run {
-                        lane.enumerated().map { offset, file in
-                            (range.lowerBound + offset, Result { try dest.createPartial(file.path, size: file.size, overwrite: overwrite) })
-                        }
-                    }
-                }
-            }
-            for try await made in group { for (i, result) in made { results[i] = result } }
-        }
-        // Every lane reports every file of its range; a gap would be a bug here, reported per file.
-        return zip(files, results).map { file, result in
-            result ?? .failure(PlanVaultError.io(path: dest.absolute(file.path), operation: "create a temporary file beside", errno: EIO))
-        }
-    }
-
     /// Closes and removes the temporary file of file `i`.
     static func discard(_ i: Int, files: [FileJob], dest: Destination, descriptors: PartialDescriptors) {
         if let fd = descriptors.take(i) { close(fd) }
@@ -363,7 +338,7 @@ public struct Restorer: Sendable {
     }
 
     /// Reads one piece of a bundle, opens each chunk and writes it to its files.
-    private func restorePiece(_ piece: Piece, partials: [(path: String, partial: [UInt8])], dest: Destination,
+    private func restorePiece(_ piece: Piece, partials: [(path: String, partial: [UInt8], size: UInt64)], dest: Destination,
                               descriptors: PartialDescriptors, openers: OpenerCache) async -> BundleOutcome {
         let name = piece.bundle.hex
         var outcome = BundleOutcome(piece: piece, written: [], failed: [])
@@ -410,7 +385,8 @@ public struct Restorer: Sendable {
             for target in chunk.targets {
                 let file = partials[target.file]
                 do {
-                    try descriptors.with(target.file, reopen: { try dest.reopenPartial(file.path, partial: file.partial) }) { fd in
+                    try descriptors.with(target.file, create: { try dest.createPartial(file.path, partial: file.partial, size: file.size) },
+                                         reopen: { try dest.reopenPartial(file.path, partial: file.partial) }) { fd in
                         try plain.withUnsafeBytes { try dest.writePartial(file.path, fd: fd, data: $0, offset: target.offset) }
                     }
                     outcome.written.append(target)
