@@ -285,6 +285,19 @@ reset_round() { # reset_round: fresh source (from the pristine copy), repositori
   sync -f "$WORK" # write the copy out now, not during a timed step
 }
 
+declare -A COPY=() # [round] = wall seconds of the disk copy
+time_disk_copy() { # time_disk_copy: the disk's pace for a restore's I/O (read the source, write a copy, sync)
+  local out="$WORK/round-$ROUND/disk-copy" tf="$WORK/logs/r$ROUND-disk-copy.time"
+  drop_caches
+  # shellcheck disable=SC2016 # $1 and $2 are bash -c's arguments
+  if /usr/bin/time -o "$tf" -f '%e' bash -c 'cp -a "$1" "$2" && sync -f "$2"' disk-copy "$SRC" "$out" 2>>"$WORK/logs/disk-copy.log"; then
+    COPY[$ROUND]=$(tail -n 1 "$tf")
+    echo "[disk copy] cp -a of the source and a syncfs, from an empty page cache: ${COPY[$ROUND]}s"
+  else
+    NOTES+=("the disk copy of round $ROUND failed (see logs/disk-copy.log)")
+  fi
+}
+
 run_round() { # run_round: one round of every step for every tool
   reset_round
   # Six phases per round: skip one to swap who goes first from one round to the next.
@@ -310,6 +323,7 @@ run_round() { # run_round: one round of every step for every tool
   phase restore
   echo "[restore check]"
   for t in "${TOOLS[@]}"; do check_restore "$t"; done
+  time_disk_copy
   phase verify
 }
 
@@ -332,8 +346,9 @@ all_failed() { # all_failed: true when every tool has failed (no round left to r
   for t in "${TOOLS[@]}"; do [[ -n ${FAILED[$t]:-} ]] || return 1; done
 }
 
-# Each round holds a source copy, two repositories and two restores: about 5 times the folder.
-NEED_KIB=$((ROUNDS * 5 * SIZE_MIB * 1024))
+# Each round holds a source copy, two repositories, two restores and the disk copy: about 6
+# times the folder.
+NEED_KIB=$((ROUNDS * 6 * SIZE_MIB * 1024))
 FREE_KIB=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
 if ((FREE_KIB < NEED_KIB)); then
   KEEP_ROUNDS=0
@@ -436,6 +451,17 @@ goal_ratio() { # goal_ratio STEP MIN: restic wall / planvault wall of the best r
     goal "${LABEL[$1]}: restic/planvault wall >= $2" "NOT met" "$r"
   fi
 }
+if ((${#COPY[@]})); then
+  # The restores' floor on this disk: a plain copy moves the same file bytes with no decoding.
+  best_copy=$(printf '%s\n' "${COPY[@]}" | sort -g | head -n 1)
+  echo
+  echo "disk pace (cp -a of the source and a syncfs, from an empty page cache): best ${best_copy}s," \
+    "rounds: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${COPY[$r]:--}"; done)"
+  for t in "${TOOLS[@]}"; do
+    [[ -n ${BEST[$t.restore]:-} ]] || continue
+    echo "  $t restore latest took $(ratio "$(first "${BEST[$t.restore]}")" "$best_copy") times the copy's time"
+  done
+fi
 echo
 echo "goals (issue 12, from the best rounds; they do not change the exit status):"
 goal_ratio push1 1.5

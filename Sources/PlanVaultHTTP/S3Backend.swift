@@ -223,7 +223,7 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         let sha256 = kind.isContentAddressed ? name : nil
         // Lock objects must stay deletable: they never get a retention lock.
         let retention = kind != .lock
-        let headers = lockHeaders(data, sha256: sha256, retention: retention)
+        let headers = uploadHeaders(data, sha256: sha256, retention: retention)
         var reply = try await send(operation, .PUT, key: key(kind, name), headers: headers, body: data, bodyHash: sha256)
         if reply.status != .ok, headers["x-amz-checksum-sha256"] != nil, Self.refusesChecksum(reply) {
             // Said once, though several uploads in flight may be refused before the switch.
@@ -231,18 +231,19 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
                 let why = S3XML.errorCode(reply.body).map { " (\($0))" } ?? ""
                 report("the S3 server refused an upload to \(bucketLabel) with S3's SHA-256 checksum\(why): sending it again with Content-MD5, as every upload from now on")
             }
-            reply = try await send(operation, .PUT, key: key(kind, name), headers: lockHeaders(data, sha256: sha256, retention: retention),
+            reply = try await send(operation, .PUT, key: key(kind, name), headers: uploadHeaders(data, sha256: sha256, retention: retention),
                                    body: data, bodyHash: sha256)
         }
         guard reply.status == .ok else { throw failure(reply, operation) }
     }
 
-    /// Object Lock retention headers, and an integrity checksum on every body: S3 requires one
+    /// Headers of an upload: an integrity checksum on every body, and Object Lock retention
+    /// when the repository asks for it. S3 requires the checksum
     /// whenever the bucket has Object Lock, even through a default retention rule. `sha256` (hex)
     /// is the body's SHA-256 when known (a content-addressed name): sent as S3's SHA-256 checksum,
     /// which S3 verifies and accepts in place of Content-MD5. Otherwise, or when the server wants
     /// it anyway, Content-MD5.
-    func lockHeaders(_ data: [UInt8]?, sha256: String? = nil, retention: Bool = true) -> [String: String] {
+    func uploadHeaders(_ data: [UInt8]?, sha256: String? = nil, retention: Bool = true) -> [String: String] {
         var headers = [String: String]()
         if let data {
             if let sha256, let digest = Hex.decode(sha256), !contentMD5Required.load(ordering: .relaxed) {

@@ -16,7 +16,7 @@ actor StaleUploadCleanup {
 extension S3Backend {
     func writeMultipart(_ key: String, label: String, _ data: [UInt8]) async throws {
         let startOp = S3Operation(verb: "CreateMultipartUpload", object: label, permission: "s3:PutObject", limit: 1 << 20)
-        let start = try await send(startOp, .POST, key: key, query: [("uploads", "")], headers: lockHeaders(nil))
+        let start = try await send(startOp, .POST, key: key, query: [("uploads", "")], headers: uploadHeaders(nil))
         guard start.status == .ok, let uploadID = S3XML.parse(start.body, elements: ["UploadId"])?["UploadId"]?.first, !uploadID.isEmpty else {
             throw failure(start, startOp)
         }

@@ -43,12 +43,19 @@ extension S3TestServer {
 final class S3FaultTests: XCTestCase {
     static func isComplete(_ r: FaultProxy.Request) -> Bool { r.method == "POST" && r.query.contains("uploadId=") }
 
-    func testCompleteMultipartUploadWhoseReplyIsLostIsRecognisedAsStored() async throws {
+    /// A real S3 server, a fault proxy in front of it, and a prepared backend talking through the
+    /// proxy whose messages land in `printed`. The server is returned so it lives as long as the test.
+    static func proxiedBackend() async throws -> (S3TestServer, FaultProxy, Printed, S3Backend) {
         let s3 = try S3TestServer()
         let proxy = try FaultProxy(upstreamPort: s3.port)
         let printed = Printed()
         let backend = try s3.backend(via: proxy.endpoint, printed: printed)
         try await backend.prepare()
+        return (s3, proxy, printed, backend)
+    }
+
+    func testCompleteMultipartUploadWhoseReplyIsLostIsRecognisedAsStored() async throws {
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
         let data = Fixture.noise(6 * 1024 * 1024 + 17, seed: 7)
         let name = LibCrypto.sha256(data).hex
         proxy.inject(when: Self.isComplete, .dropReply)
@@ -60,11 +67,7 @@ final class S3FaultTests: XCTestCase {
     }
 
     func testCompleteMultipartUploadFailingInsideA200ReplyIsRetried() async throws {
-        let s3 = try S3TestServer()
-        let proxy = try FaultProxy(upstreamPort: s3.port)
-        let printed = Printed()
-        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
-        try await backend.prepare()
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
         let data = Fixture.noise(5 * 1024 * 1024 + 1, seed: 8)
         let name = LibCrypto.sha256(data).hex
         proxy.inject(when: Self.isComplete, .answer(.s3Error(200, "OK", code: "InternalError")))
@@ -75,11 +78,7 @@ final class S3FaultTests: XCTestCase {
     }
 
     func testA200ReplyWithAPermanentErrorFailsTheUpload() async throws {
-        let s3 = try S3TestServer()
-        let proxy = try FaultProxy(upstreamPort: s3.port)
-        let printed = Printed()
-        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
-        try await backend.prepare()
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
         let data = Fixture.noise(5 * 1024 * 1024 + 1, seed: 9)
         proxy.inject(when: Self.isComplete, .answer(.s3Error(200, "OK", code: "InvalidPart")))
         do {
@@ -174,11 +173,7 @@ final class S3FaultTests: XCTestCase {
     }
 
     func testBundlesCarryTheirSHA256ChecksumAndContentMD5OnlyWhenTheServerAsks() async throws {
-        let s3 = try S3TestServer()
-        let proxy = try FaultProxy(upstreamPort: s3.port)
-        let printed = Printed()
-        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
-        try await backend.prepare()
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
         let puts = Printed()
         proxy.inject(times: 100, when: { r in
             if r.method == "PUT" { puts.add("\(r.header("x-amz-checksum-sha256") ?? "-") \(r.header("content-md5") == nil ? "no-md5" : "md5")") }
@@ -204,11 +199,7 @@ final class S3FaultTests: XCTestCase {
     }
 
     func testAServerThatDoesNotImplementTheChecksumIsNotRetriedButGetsContentMD5() async throws {
-        let s3 = try S3TestServer()
-        let proxy = try FaultProxy(upstreamPort: s3.port)
-        let printed = Printed()
-        let backend = try s3.backend(via: proxy.endpoint, printed: printed)
-        try await backend.prepare()
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
         proxy.inject(times: 100, when: { $0.method == "PUT" && $0.header("x-amz-checksum-sha256") != nil },
                      .answer(.s3Error(501, "Not Implemented", code: "NotImplemented")))
         let data = Fixture.noise(50_000, seed: 5)

@@ -92,6 +92,9 @@ public final class DirectFileWriter {
             buffer.map { ($0 + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled) }
             try flush(padded: padded)
         }
+        // Only a direct write pads the last block; ordinary writes (the fallback only happens at
+        // the first write, before anything was padded) leave the file at its size already.
+        guard direct else { return }
         guard ftruncate(fd, off_t(size)) == 0 else { throw PlanVaultError.io(path: path, operation: "set the size of", errno: errno) }
     }
 
