@@ -126,13 +126,15 @@ public struct DirectoryBackend: Backend {
         guard UInt64(count) <= Limits.maxObjectSize(kind) else {
             throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(count) bytes to read, over the \(Limits.maxObjectSize(kind)) byte limit for a \(kind.singular) (FORMAT.md §14)")
         }
-        // Large bundle reads go around the page cache, as bundle writes do (see `DirectIO`).
+        // Large bundle reads go around the page cache, as bundle writes do (see `DirectIO`), on
+        // the same descriptor. A filesystem that cannot do that refuses the flag or the first
+        // read (EINVAL), and the read goes through the page cache instead: the same bytes.
         var direct: [UInt8]?
         if kind == .bundle && count >= DirectIO.minimumSize, DirectIO.flag != 0 {
-            let directFD = open(p, O_RDONLY | O_CLOEXEC | DirectIO.flag)
-            if directFD >= 0 {
-                defer { close(directFD) }
-                direct = try DirectIO.read(fd: directFD, count: count, offset: start, path: p)
+            let flags = fcntl(fd, F_GETFL)
+            if flags >= 0, fcntl(fd, F_SETFL, flags | DirectIO.flag) == 0 {
+                direct = try DirectIO.read(fd: fd, count: count, offset: start, path: p)
+                if direct == nil, fcntl(fd, F_SETFL, flags) != 0 { throw PlanVaultError.io(path: p, operation: "read", errno: errno) }
             }
         }
         let data = try direct ?? FileIO.preadFully(fd: fd, count: count, offset: start, path: p)
