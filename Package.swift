@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "planvault", targets: ["planvault"]),
         .library(name: "PlanVaultCore", targets: ["PlanVaultCore"]),
+        // Test-only: a read(2) fault injector the CLI tests load into planvault with LD_PRELOAD.
+        .library(name: "ReadFaultShim", type: .dynamic, targets: ["ReadFaultShim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -98,6 +100,7 @@ let package = Package(
             dependencies: ["PlanVaultCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PlanVaultTestSupport"
         ),
+        .target(name: "ReadFaultShim"),
         .testTarget(
             name: "PlanVaultCoreTests",
             dependencies: ["PlanVaultCore", "PlanVaultTestSupport"]

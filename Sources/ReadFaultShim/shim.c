@@ -1,0 +1,46 @@
+// A test-only fault injector, loaded into `planvault` with LD_PRELOAD by the CLI tests. Never
+// linked into planvault itself.
+//
+// It interposes read(2): once the file named by PLANVAULT_TEST_FAIL_READ_PATH (an absolute path)
+// has given PLANVAULT_TEST_FAIL_READ_AFTER bytes, every further read of it fails with EIO, as a
+// failing disk sector would. Reads of other files pass through untouched.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ReadFaultShim.h"
+
+typedef ssize_t (*read_function)(int, void *, size_t);
+
+static int is_failing_file(int fd, const char *target) {
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 0) return 0;
+    path[n] = '\0';
+    return strcmp(path, target) == 0;
+}
+
+ssize_t read(int fd, void *buf, size_t count) {
+    static read_function real_read;
+    if (!real_read) real_read = (read_function)dlsym(RTLD_NEXT, "read");
+    const char *target = getenv("PLANVAULT_TEST_FAIL_READ_PATH");
+    if (target && is_failing_file(fd, target)) {
+        const char *after = getenv("PLANVAULT_TEST_FAIL_READ_AFTER");
+        off_t limit = after ? (off_t)atoll(after) : 0;
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        if (at < 0 || at >= limit) {
+            errno = EIO;
+            return -1;
+        }
+        if ((off_t)count > limit - at) count = (size_t)(limit - at);
+    }
+    return real_read(fd, buf, count);
+}
+
+int read_fault_shim_is_loaded(void) { return 1; }
