@@ -202,7 +202,7 @@ elif [[ $DROP_CACHES != 1 ]]; then
   NOTES+=("BENCH_DROP_CACHES=$DROP_CACHES: restore and verify did not start with an empty page cache")
 fi
 drop_caches() { # drop_caches: write dirty data out, then empty the page cache (when allowed)
-  ((DROP_CACHES == 1)) || return 0
+  [[ $DROP_CACHES == 1 ]] || return 0
   sync
   echo 3 >/proc/sys/vm/drop_caches || { echo "run.sh: could not empty the page cache" >&2; exit 1; }
 }
@@ -336,7 +336,7 @@ echo "machine: $CORES cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' 
 echo "load before: $LOAD_BEFORE (1, 5, 15 min; $CORES cores)"
 want restic && echo "restic: $(restic version | head -n 1)"
 want planvault && echo "planvault: $PV"
-((DROP_CACHES == 1)) && echo "page cache: emptied before each restore and verify (both tools read their repository from disk)"
+[[ $DROP_CACHES == 1 ]] && echo "page cache: emptied before each restore and verify (both tools read their repository from disk)"
 cd "$WORK"
 echo "[generate] $SIZE_MIB MiB, $FILES files, seed $SEED (once; each round starts from a copy)"
 python3 "$GEN" "$PRISTINE" --size-mib "$SIZE_MIB" --files "$FILES" --seed "$SEED" | sed 's/^/  /'

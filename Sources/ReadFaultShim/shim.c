@@ -29,8 +29,15 @@ static int is_failing_file(int fd, const char *target) {
 ssize_t read(int fd, void *buf, size_t count) {
     static read_function real_read;
     if (!real_read) real_read = (read_function)dlsym(RTLD_NEXT, "read");
-    const char *target = getenv("PLANVAULT_TEST_FAIL_READ_PATH");
-    if (target && is_failing_file(fd, target)) {
+    // The descriptor's path in /proc is canonical: so is the target's, resolved once.
+    static char target[PATH_MAX];
+    static int resolved;
+    if (!resolved) {
+        const char *given = getenv("PLANVAULT_TEST_FAIL_READ_PATH");
+        if (!given || !realpath(given, target)) target[0] = '\0';
+        resolved = 1;
+    }
+    if (target[0] && is_failing_file(fd, target)) {
         const char *after = getenv("PLANVAULT_TEST_FAIL_READ_AFTER");
         off_t limit = after ? (off_t)atoll(after) : 0;
         off_t at = lseek(fd, 0, SEEK_CUR);

@@ -17,9 +17,16 @@ final class ReadFaultTests: XCTestCase {
         try CLI.run(args, env: env.merging(extra) { $1 })
     }
 
-    /// Built beside the planvault executable (`swift build --product ReadFaultShim`; scripts/test.sh does).
+    /// Built beside the test bundle and planvault (`swift build --build-tests` builds it).
     static var shim: String {
-        URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("libReadFaultShim.so").path
+        var dirs = [URL(fileURLWithPath: CLI.binary).deletingLastPathComponent()]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            dirs.append(dir)
+            dir = dir.deletingLastPathComponent()
+        }
+        let candidates = dirs.map { $0.appendingPathComponent("libReadFaultShim.so").path }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
     static func summary(_ json: String) throws -> [String: Any] {

@@ -101,6 +101,24 @@ final class RestorePipelineTests: XCTestCase {
     }
 }
 
+extension RestorePipelineTests {
+    func testAFileThatCouldNotBeCreatedIsNotTriedAgainForItsLaterChunks() throws {
+        struct Full: Error {}
+        let descriptors = PartialDescriptors(capacity: 4)
+        var creates = 0
+        for chunk in 0..<3 {
+            XCTAssertThrowsError(try descriptors.with(0, create: {
+                creates += 1
+                throw Full()
+            }, reopen: {
+                XCTFail("a file never made is not reopened")
+                return -1
+            }) { _ in XCTFail("no write without a descriptor (chunk \(chunk))") }) { XCTAssertTrue($0 is Full, "\($0)") }
+        }
+        XCTAssertEqual(creates, 1, "the first chunk's failure is said again for the others, not retried")
+    }
+}
+
 /// How often each file was created and reopened.
 private final class OpenCounts: @unchecked Sendable {
     private let lock = NSLock()

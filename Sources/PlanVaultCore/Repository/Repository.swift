@@ -262,7 +262,12 @@ public final class Repository: Sendable {
     /// Loads every index file. A damaged index file is reported, not fatal: its
     /// bundles can be found again from their own headers.
     public func loadIndex() async throws -> IndexLoad {
-        let listing = try await backend.list(.index).sorted { $0.name < $1.name }
+        try await loadIndex(listing: backend.list(.index))
+    }
+
+    /// Loads the index files of `listing` (the target's index objects).
+    func loadIndex(listing unsorted: [ObjectInfo]) async throws -> IndexLoad {
+        let listing = unsorted.sorted { $0.name < $1.name }
         let names = listing.map(\.name)
         cache?.retainOnly(.index, names: Set(names))
         var index = ChunkIndex()
@@ -286,9 +291,12 @@ public final class Repository: Sendable {
     /// Restore uses it so a damaged index file does not make intact bundles unreachable;
     /// push uses it so a lost bundle's chunks are stored again rather than referenced.
     public func loadIndexWithBundles() async throws -> (load: IndexLoad, adopted: [IndexedBundle], present: [Digest32: UInt64]) {
-        // The bundle listing and the index are independent: fetched side by side.
+        // Index files are listed first: every bundle an index file names was written before it,
+        // so a bundle listing that starts afterwards holds them all, even while another host pushes.
+        // The listing then runs while the index files are read.
+        let indexListing = try await backend.list(.index)
         async let bundleListing = backend.list(.bundle)
-        var load = try await loadIndex()
+        var load = try await loadIndex(listing: indexListing)
         let listing = try await bundleListing
         var present = [Digest32: UInt64]()
         for info in listing { if let id = Digest32(hex: info.name) { present[id] = info.size } }

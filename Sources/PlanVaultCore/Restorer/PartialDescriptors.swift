@@ -16,6 +16,9 @@ final class PartialDescriptors: @unchecked Sendable {
     private var created = Set<Int>()
     /// Files being created or reopened right now.
     private var opening = Set<Int>()
+    /// Files whose temporary file could not be made, with why: said again for each later chunk,
+    /// never tried again (a retried reservation on a full disk would take space from other files).
+    private var createFailures = [Int: any Error]()
 
     /// Well under the usual limit of 1,024 open files, beside the folder handles.
     init(capacity: Int = 384) { open = DescriptorLRU(capacity: capacity) }
@@ -50,6 +53,10 @@ final class PartialDescriptors: @unchecked Sendable {
                 condition.unlock()
                 return fd
             }
+            if let failure = createFailures[file] {
+                condition.unlock()
+                throw failure
+            }
             guard opening.contains(file) else { break }
             condition.wait()
         }
@@ -65,6 +72,7 @@ final class PartialDescriptors: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
         }
+        if !exists, case .failure(let error) = result { createFailures[file] = error }
         let fd = try result.get()
         created.insert(file)
         open.insert(file, fd: fd, users: 1)

@@ -179,8 +179,8 @@ public struct Restorer: Sendable {
                 try dest.checkPlace(node.path, overwrite: options.overwrite)
                 name = try Destination.newPartialName()
                 if targets.isEmpty { close(try dest.createPartial(node.path, partial: name, size: 0)) }
-            } catch let error as PlanVaultError {
-                result.problems.append((node.path, error.localizedDescription))
+            } catch {
+                result.problems.append((node.path, (error as? PlanVaultError)?.localizedDescription ?? "\(error)"))
                 continue
             }
             let fileIndex = files.count
