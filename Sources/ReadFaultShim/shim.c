@@ -49,5 +49,3 @@ ssize_t read(int fd, void *buf, size_t count) {
     }
     return real_read(fd, buf, count);
 }
-
-int read_fault_shim_is_loaded(void) { return 1; }

@@ -79,23 +79,15 @@ public struct DirectoryBackend: Backend {
 
     /// The objects (regular files with valid names) in one folder, with their sizes.
     static func listFolder(_ dir: String) throws -> [ObjectInfo] {
-        guard let handle = opendir(dir) else { throw PlanVaultError.io(path: dir, operation: "list folder", errno: errno) }
-        defer { closedir(handle) }
-        let fd = dirfd(handle)
         var out = [ObjectInfo]()
-        while true {
-            errno = 0
-            guard let entry = readdir(handle) else {
-                if errno != 0 { throw PlanVaultError.io(path: dir, operation: "list folder", errno: errno) }
-                return out
-            }
-            let name = String(decoding: FileIO.direntName(entry), as: UTF8.self)
-            guard ObjectName.isValid(name) else { continue }
+        try FileIO.forEachEntry(in: dir) { folder, name in
+            guard ObjectName.isValid(name) else { return }
             var st = Glibc.stat()
-            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            if fstatat(folder, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG {
                 out.append(ObjectInfo(name: name, size: UInt64(st.st_size)))
             }
         }
+        return out
     }
 
     public func read(_ kind: ObjectKind, name: String, range: Range<UInt64>?) async throws -> [UInt8] {

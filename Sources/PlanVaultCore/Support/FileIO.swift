@@ -101,21 +101,28 @@ public enum FileIO {
 
     /// Names in a folder, without "." and "..", unsorted.
     public static func listDirectory(_ path: String) throws -> [String] {
+        var names = [String]()
+        try forEachEntry(in: path) { _, name in names.append(name) }
+        return names
+    }
+
+    /// Calls `body` with the folder's descriptor (for `fstatat`) and each name in it but "." and
+    /// "..", unsorted.
+    public static func forEachEntry(in path: String, _ body: (_ folder: Int32, _ name: String) throws -> Void) throws {
         guard let dir = opendir(path) else {
             throw PlanVaultError.io(path: path, operation: "list folder", errno: errno)
         }
         defer { closedir(dir) }
-        var names = [String]()
+        let fd = dirfd(dir)
         while true {
             errno = 0
             guard let entry = readdir(dir) else {
                 if errno != 0 { throw PlanVaultError.io(path: path, operation: "list folder", errno: errno) }
-                break
+                return
             }
             let name = String(decoding: direntName(entry), as: UTF8.self)
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { try body(fd, name) }
         }
-        return names
     }
 
     /// The name of a directory entry `readdir` returned, read in place up to its NUL.
