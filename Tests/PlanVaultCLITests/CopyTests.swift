@@ -4,15 +4,11 @@ import XCTest
 import PlanVaultTestSupport
 
 /// `planvault copy` (issue 11: several offsite copies).
-final class CopyTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
+final class CopyTests: CLITestCase {
     var copy: String { dir.sub("copy") }
 
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.makeAwkwardTree(dir.sub("plans"))
         for i in 0..<12 { try Fixture.write(dir.sub("plans/scans/scan-\(i).pdf"), Fixture.noise(1_200_000, seed: UInt64(100 + i))) }
         XCTAssertEqual(try CLI.run(["init", "--repo", repo, "--bundle-size-mib", "1"], env: env).status, 0)

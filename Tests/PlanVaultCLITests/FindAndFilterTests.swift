@@ -21,23 +21,14 @@ final class BundleReadCounter: ReadableBackend, @unchecked Sendable {
 
 /// Choosing the right snapshot (--path/--tag/--host, `latest`, the restore preamble) and finding
 /// files (find, ls and --include globs, dump, diff), with the real executable.
-final class FindAndFilterTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class FindAndFilterTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(50_000, seed: 1))
         try Fixture.write(dir.sub("plans/Contacts/call-tree.csv"), Fixture.text(100, seed: 2))
         try Fixture.write(dir.sub("plans/Contacts/suppliers.csv"), Fixture.text(40, seed: 3))
         try Fixture.write(dir.sub("office/scans/floor-plan.pdf"), Fixture.noise(30_000, seed: 4))
         XCTAssertEqual(try pv(["init", "--repo", repo]).status, 0)
-    }
-
-    func pv(_ args: [String], cwd: String? = nil) throws -> CLI.Result {
-        try CLI.run(args, env: env, cwd: cwd)
     }
 
     /// Runs a command that must succeed and returns its standard output.

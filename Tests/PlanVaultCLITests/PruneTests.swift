@@ -4,18 +4,11 @@ import XCTest
 import PlanVaultTestSupport
 
 /// `forget --keep-*` and `prune` through the real executable (issue 9).
-final class PruneTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class PruneTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         XCTAssertEqual(try pv(["init", "--repo", repo, "--bundle-size-mib", "1"]).status, 0)
     }
-
-    func pv(_ args: [String]) throws -> CLI.Result { try CLI.run(args, env: env) }
 
     func bytes(_ folder: String) -> UInt64 {
         var total: UInt64 = 0

@@ -4,19 +4,7 @@ import PlanVaultTestSupport
 /// A source file whose disk fails partway through a push, made real by a read(2) interposer
 /// (Sources/ReadFaultShim, loaded with LD_PRELOAD): the push names it and leaves it out of the
 /// snapshot, nothing of it is restored as if whole, and the next push takes it in full.
-final class ReadFaultTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-
-    override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
-    }
-
-    func pv(_ args: [String], env extra: [String: String] = [:]) throws -> CLI.Result {
-        try CLI.run(args, env: env.merging(extra) { $1 })
-    }
-
+final class ReadFaultTests: CLITestCase {
     /// Built beside the test bundle and planvault (`swift build --build-tests` builds it).
     static var shim: String {
         var dirs = [URL(fileURLWithPath: CLI.binary).deletingLastPathComponent()]

@@ -6,22 +6,14 @@ import PlanVaultTestSupport
 /// The fast subset of the reliability campaign (`Tests/reliability/run.sh`), through the real
 /// executable on a directory target: randomly timed kills, one damaged object of each type, and
 /// the operational faults.
-final class ReliabilitySubsetTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
+final class ReliabilitySubsetTests: CLITestCase {
     /// README "Exit codes": a folder PlanVault writes to is full.
     static let noSpace: Int32 = 6
 
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         for i in 0..<3 { try Fixture.write(dir.sub("plans/plan-\(i).bin"), Fixture.noise(700_000, seed: UInt64(i))) }
         try ok(["init", "--repo", repo, "--bundle-size-mib", "1"])
-    }
-
-    func pv(_ args: [String], env extra: [String: String] = [:]) throws -> CLI.Result {
-        try CLI.run(args, env: env.merging(extra) { $1 })
     }
 
     @discardableResult

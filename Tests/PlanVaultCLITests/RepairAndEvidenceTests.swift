@@ -5,22 +5,13 @@ import PlanVaultTestSupport
 
 /// Damage that must be noticed, said and healed (issue 8, defects 4, 22, 24–27), through the
 /// real executable.
-final class RepairAndEvidenceTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class RepairAndEvidenceTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(1_500_000, seed: 1))
         try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(300, seed: 2))
         try ok(["init", "--repo", repo, "--bundle-size-mib", "1"])
         try ok(["push", "--repo", repo, dir.sub("plans")])
-    }
-
-    func pv(_ args: [String], env extra: [String: String] = [:]) throws -> CLI.Result {
-        try CLI.run(args, env: env.merging(extra) { $1 })
     }
 
     @discardableResult

@@ -4,14 +4,9 @@ import XCTest
 import PlanVaultTestSupport
 
 /// Repository locks shared by every host on a target (issue 9, item 4).
-final class RepositoryLockTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class RepositoryLockTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/call tree.csv"), Fixture.text(100, seed: 1))
         XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)
         XCTAssertEqual(try CLI.run(["push", "--repo", repo, dir.sub("plans")], env: env).status, 0)

@@ -5,18 +5,7 @@ import PlanVaultTestSupport
 
 /// `restore --first`, restoring again after an interruption, and `push` with missing sources,
 /// through the real executable.
-final class RestoreOrderTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
-    override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
-    }
-
-    func pv(_ args: [String], cwd: String? = nil) throws -> CLI.Result { try CLI.run(args, env: env, cwd: cwd) }
-
+final class RestoreOrderTests: CLITestCase {
     func testFirstFilesFromOptionAndConfigAreAnnouncedBeforeTheSummary() throws {
         XCTAssertEqual(try pv(["init", "--repo", repo, "--bundle-size-mib", "1"]).status, 0)
         try Fixture.write(dir.sub("plans/Contacts/call-tree.csv"), Fixture.text(30, seed: 1))

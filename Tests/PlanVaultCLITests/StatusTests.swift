@@ -4,14 +4,9 @@ import XCTest
 import PlanVaultTestSupport
 
 /// `planvault status` and `schedule --print` (issue 11: status for monitoring).
-final class StatusTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class StatusTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/call tree.csv"), Fixture.text(100, seed: 1))
         XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)
     }

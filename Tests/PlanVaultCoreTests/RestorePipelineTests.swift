@@ -52,10 +52,12 @@ final class RestorePipelineTests: XCTestCase {
         for i in 0..<10 { try Fixture.write(dir.sub("f\(i)"), [UInt8](repeating: 0, count: 2)) }
         for round in 0..<2 {
             for i in 0..<10 {
-                try descriptors.with(i, reopen: {
+                // The files exist already: opening one the first time is the same as reopening it.
+                let openFile = {
                     reopened += 1
                     return open(dir.sub("f\(i)"), O_WRONLY)
-                }) { fd in
+                }
+                try descriptors.with(i, create: openFile, reopen: openFile) { fd in
                     let byte: [UInt8] = [UInt8(65 + round)]
                     XCTAssertEqual(pwrite(fd, byte, 1, off_t(round)), 1)
                 }

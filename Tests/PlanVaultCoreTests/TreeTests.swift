@@ -23,9 +23,13 @@ final class TreeTests: XCTestCase {
         let loaded = try await reopened.resolveSnapshot("latest").snapshot
         // Pre-order by bytes, parents first: the order of the paths' component lists, each
         // component compared by its bytes.
+        // Checked pair by pair, on keys made once per path.
         let paths = loaded.nodes.map(\.path)
-        let components = { (path: String) in path.split(separator: "/").map { Array($0.utf8) } }
-        XCTAssertEqual(paths, paths.sorted { components($0).lexicographicallyPrecedes(components($1)) { $0.lexicographicallyPrecedes($1) } })
+        let keys = paths.map { path in path.split(separator: "/").map { Array($0.utf8) } }
+        let outOfOrder = zip(keys.indices, keys.indices.dropFirst()).first { earlier, later in
+            keys[later].lexicographicallyPrecedes(keys[earlier]) { $0.lexicographicallyPrecedes($1) }
+        }
+        XCTAssertNil(outOfOrder, outOfOrder.map { "\(paths[$0.0]) is stored before \(paths[$0.1])" } ?? "")
         XCTAssertEqual(loaded.nodes.filter { $0.type == .file }.count, pushed.snapshot.summary.files)
         XCTAssertTrue(paths.contains("plans/Names/e\u{301}te\u{301}.txt") && paths.contains("plans/Names/\u{E9}t\u{E9}.txt"), "NFC and NFD are two names")
         let restored = try await Fixture.restore(reopened, to: dir.sub("out"))

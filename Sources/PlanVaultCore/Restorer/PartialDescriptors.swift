@@ -33,12 +33,6 @@ final class PartialDescriptors: @unchecked Sendable {
         return try body(fd)
     }
 
-    /// Runs `body` with `file`'s descriptor, opening it with `reopen` if it is not open; for a
-    /// temporary file that already exists.
-    func with<T>(_ file: Int, reopen: () throws -> Int32, _ body: (Int32) throws -> T) throws -> T {
-        try with(file, create: reopen, reopen: reopen, body)
-    }
-
     /// Takes `file`'s descriptor out (to commit the file with it); the caller closes it.
     func take(_ file: Int) -> Int32? {
         condition.lock()
