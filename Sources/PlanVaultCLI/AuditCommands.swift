@@ -126,6 +126,9 @@ struct AuditCommand: AsyncParsableCommand {
     private func printText(_ result: AuditReport) {
         Output.line("audit of \(result.target) (repository \(result.repository.prefix(8)), key \(result.fingerprint.prefix(19))…)")
         Output.line("  \(result.snapshots.count) attested snapshot(s), newest \(result.newestCopy ?? "none"); \(result.checks.count) verification/drill record(s); \(result.objectsChecked) object(s) checked\(readData ? " and hashed" : "")")
+        if result.criteria.isEmpty {
+            Output.line("  policy: none applied (integrity only): the copy's age and the verification and drill records are not judged")
+        }
         for criterion in result.criteria {
             let found = criterion.last.map { "\($0), \(DurationWords.text(Double(criterion.ageSeconds ?? 0))) ago" } ?? "none"
             Output.line("  policy: \(criterion.requirement): \(criterion.met ? "met" : "NOT MET") (newest: \(found))")
@@ -242,9 +245,13 @@ struct DrillCommand: AsyncParsableCommand {
                 Output.error("planvault: drill: \(path): the restored file differs from its source at this site, which has not changed since the snapshot")
             }
             RunLog.done("snapshot \(id.prefix(8)), \(result.files) of \(expectedFiles) files restored and checked: \(complete ? "OK" : "FAILED")")
-            Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
-                               result.files, expectedFiles, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
-            if let drawn, let comparison {
+            // --quiet: a drill that passed says so only in the run's closing line.
+            let speak = !global.quiet || !complete
+            if speak {
+                Output.line(String(format: "drill of snapshot %@: %d of %d files, %@ restored and authenticated in %.1f s: %@", String(id.prefix(8)),
+                                   result.files, expectedFiles, Output.bytes(result.bytes), seconds, complete ? "OK" : "FAILED"))
+            }
+            if speak, let drawn, let comparison {
                 Output.line("sample: \(drawn.count) of \(snapshot.summary.files) files drawn; \(comparison.compared) compared with their sources at this site, \(comparison.matched) matched"
                             + (comparison.notCompared > 0 ? "; \(comparison.notCompared) not compared (source absent or changed since the snapshot)" : ""))
             }

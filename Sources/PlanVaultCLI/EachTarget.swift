@@ -11,18 +11,25 @@ enum EachTarget {
         for target in targets {
             if !quiet { Output.line("== target \(target.display)") }
             do {
-                try await body(target.repo)
+                try await RunLog.forTarget(target.display) { try await body(target.repo) }
                 outcomes.append((target, 0))
             } catch let exit as ExitCode {
                 outcomes.append((target, exit.rawValue))
             }
         }
         let failed = outcomes.filter { $0.code != 0 }
-        guard let worst = failed.map(\.code).max() else { return }
-        Output.error("planvault: \(failed.count) of \(targets.count) targets did not pass: "
-                     + failed.map { "\($0.target.display) (exit \($0.code))" }.joined(separator: ", "))
+        guard let worst = failed.map(\.code).max() else {
+            RunLog.done("all \(targets.count) targets passed")
+            RunLog.finish(exitCode: 0)
+            return
+        }
+        let summary = "\(failed.count) of \(targets.count) targets did not pass: "
+            + failed.map { "\($0.target.display) (exit \($0.code))" }.joined(separator: ", ")
+        Output.error("planvault: \(summary)")
         // An integrity failure outranks staleness, which outranks anything else.
         let order: [Int32] = [ExitCodes.verificationFailed, ExitCodes.stale]
-        throw ExitCode(order.first { code in failed.contains { $0.code == code } } ?? worst)
+        let code = order.first { code in failed.contains { $0.code == code } } ?? worst
+        RunLog.finish(exitCode: code, failure: summary)
+        throw ExitCode(code)
     }
 }

@@ -157,7 +157,7 @@ struct Context {
         get throws {
             let limit = 0...20
             if let n = options.retries {
-                guard limit.contains(n) else { throw PlanVaultError.invalidArgument("--retries \(n) is out of range: give 0 to 20") }
+                guard limit.contains(n) else { throw PlanVaultError.usage("--retries \(n) is out of range: give 0 to 20") }
                 return n
             }
             if let text = environment["PLANVAULT_RETRIES"], !text.isEmpty {
@@ -187,24 +187,36 @@ struct Context {
         try Secrets.passphrase(options: options, keys: keys, confirm: confirm)
     }
 
-    /// Recovery shares when given (`--shares`), else the passphrase.
-    func credential() throws -> Repository.Credential {
-        guard !options.shares.isEmpty else { return .passphrase(try passphrase()) }
-        let recovered = try RecoveryShare.combine(try Secrets.recoveryShares(options.shares))
-        return .recovery(recovered.secret, keyFileID: recovered.keyFileID)
+    /// Opens the repository at `backend` with recovery shares when given (`--shares`), else the
+    /// passphrase; a passphrase that opens no key is reported with where it came from.
+    func open(_ backend: any Backend, cached: Bool = true, acceptAlteredConfig: Bool = false) async throws -> Repository {
+        let credential: Repository.Credential
+        var source: String?
+        if options.shares.isEmpty {
+            let found = try Secrets.sourcedPassphrase(options: options, keys: keys, confirm: false)
+            credential = .passphrase(found.value)
+            source = found.source
+        } else {
+            let recovered = try RecoveryShare.combine(try Secrets.recoveryShares(options.shares))
+            credential = .recovery(recovered.secret, keyFileID: recovered.keyFileID)
+        }
+        do {
+            return try await Repository.open(backend: backend, credential: credential, cacheRoot: cached ? cacheRoot : nil, logger: logger,
+                                             acceptAlteredConfig: acceptAlteredConfig)
+        } catch PlanVaultError.wrongPassphrase(let location, nil) where source != nil {
+            throw PlanVaultError.wrongPassphrase(location: location, source: source)
+        }
     }
 
     func openRepository() async throws -> Repository {
-        let backend = try backend()
-        return try await Repository.open(backend: backend, credential: try credential(), cacheRoot: cacheRoot, logger: logger)
+        try await open(try backend())
     }
 
     /// `cached: false` reads every index file and snapshot at the target, whatever this machine
     /// has cached (for commands that must see the target's damage, like `repair-index`).
     func openWriter(cached: Bool = true) async throws -> RepositoryWriter {
         let backend = try backend()
-        let repository = try await Repository.open(backend: backend, credential: try credential(), cacheRoot: cached ? cacheRoot : nil, logger: logger)
-        return RepositoryWriter(repository: repository, backend: backend)
+        return RepositoryWriter(repository: try await open(backend, cached: cached), backend: backend)
     }
 
     /// A writer holding the repository's lock (FORMAT.md §15): shared for push, exclusive for

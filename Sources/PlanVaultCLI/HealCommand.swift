@@ -33,8 +33,7 @@ struct HealCommand: AsyncParsableCommand {
         try await guarded {
             let context = try Context(global)
             let backend = try context.backend()
-            let repository = try await Repository.open(backend: backend, credential: try context.credential(),
-                                                       cacheRoot: context.cacheRoot, logger: context.logger, acceptAlteredConfig: true)
+            let repository = try await context.open(backend, acceptAlteredConfig: true)
             let writer = RepositoryWriter(repository: repository, backend: backend)
             let locks = try await context.repositoryLock(writer, exclusive: true)
             try await locks.around { try await heal(repository: repository, writer: writer, backend: backend, context: context) }

@@ -50,7 +50,7 @@ extension KeyCommand {
                 custodian, and delete the files. The shares open a recovery key file stored in the repository: `planvault key
                 remove` of that key file revokes every share of this split at once.
                 """ + HelpLayout.examples("planvault key split --shares 5 --threshold 3 --out /root/shares",
-                                          "planvault restore latest --to /srv/restored --shares share-1.txt share-4.txt share-5.txt"))
+                                          "planvault restore latest --to /srv/restored --shares share-1-of-5.txt share-4-of-5.txt share-5-of-5.txt"))
 
         @OptionGroup(title: "Repository and global options") var global: GlobalOptions
 
@@ -67,12 +67,12 @@ extension KeyCommand {
             try await guarded {
                 // Here the shared --shares option is the number of shares to make, not share files.
                 guard global.shares.count == 1, let count = Int(global.shares[0]) else {
-                    throw PlanVaultError.invalidArgument("give the number of shares to make with --shares N (e.g. --shares 5 --threshold 3)")
+                    throw PlanVaultError.usage("give the number of shares to make with --shares N (e.g. --shares 5 --threshold 3)")
                 }
                 var global = global
                 global.shares = []
                 guard (2...255).contains(threshold), (threshold...255).contains(count) else {
-                    throw PlanVaultError.invalidArgument("--threshold must be at least 2 and at most --shares, which is at most 255 (got \(threshold) of \(count))")
+                    throw PlanVaultError.usage("--threshold must be at least 2 and at most --shares, which is at most 255 (got \(threshold) of \(count))")
                 }
                 guard mkdir(out, 0o700) == 0 else {
                     throw PlanVaultError.invalidArgument("cannot create \(out) (\(String(cString: strerror(errno)))): give a new folder for the share files")

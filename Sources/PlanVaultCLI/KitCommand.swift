@@ -55,7 +55,7 @@ struct KitCommand: AsyncParsableCommand {
             }
             var blocks = [String]()
             for path in includeShares {
-                try FileIO.requirePrivate(path)
+                try FileIO.requirePrivate(path, what: "share file (--include-shares)")
                 blocks.append(String(decoding: try FileIO.readFile(path), as: UTF8.self))
             }
             let fingerprint = AuditPublicKey(repository: repository.config.id, key: try repository.keys.attestationPublicKey()).fingerprint
@@ -76,7 +76,7 @@ struct KitCommand: AsyncParsableCommand {
 
     /// Disaster-day steps for one target, with its address filled in.
     static func steps(for url: String) -> [String] {
-        var steps = ["On any Linux machine, unpack the PlanVault release: tar xzf planvault-*-linux-x86_64.tar.gz (no other software is needed)."]
+        var steps = ["On any Linux machine, unpack the PlanVault release: tar xzf planvault-*-linux-x86_64.tar.gz && cd planvault-*-linux-x86_64/ (no other software is needed)."]
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             steps += ["Get the reader token for this server from the sealed envelope, and the server's CA certificate file if it uses a private CA.",
                       "export PLANVAULT_SERVER_TOKEN=<the reader token>   (and, for a private CA: export PLANVAULT_CACERT=/path/to/ca.pem)"]
@@ -88,7 +88,7 @@ struct KitCommand: AsyncParsableCommand {
         }
         steps += ["export PLANVAULT_REPO=\(url)",
                   "./planvault snapshots      (asks for the passphrase; or add --shares FILE... with the custodians' shares)",
-                  "./planvault restore latest --to ./restored --first '*call*' --first 'Contacts/*'   (prints which snapshot it restores; the call tree and contact lists come first)",
+                  "./planvault restore latest --to ./restored --first '*call*' --first '*/Contacts/*'   (prints which snapshot it restores; the call tree and contact lists come first)",
                   "Open ./restored: each plan folder is restored under its own name."]
         return steps
     }

@@ -17,7 +17,7 @@ struct MultiTargetPush {
             var one = command
             one.global.repo = target.repo
             do {
-                try await one.pushToOneTarget()
+                try await RunLog.forTarget(target.display) { try await one.pushToOneTarget() }
                 primary = target
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.partial {
                 primary = target
@@ -29,7 +29,9 @@ struct MultiTargetPush {
             }
         }
         guard let primary else {
-            Output.error("planvault: no target took the push: \(failed.map(\.target.display).joined(separator: ", "))")
+            let summary = "no target took the push: \(failed.map(\.target.display).joined(separator: ", "))"
+            Output.error("planvault: \(summary)")
+            RunLog.finish(exitCode: ExitCodes.failure, failure: summary)
             throw ExitCode(ExitCodes.failure)
         }
         if !command.global.quiet && !command.json { Output.line("target \(primary.display): snapshot saved") }
@@ -45,9 +47,13 @@ struct MultiTargetPush {
             }
         }
         if !failed.isEmpty {
-            Output.error("planvault: \(failed.count) of \(targets.count) targets failed: \(failed.map(\.target.display).joined(separator: ", ")); the others hold this snapshot")
+            let summary = "\(failed.count) of \(targets.count) targets failed: \(failed.map(\.target.display).joined(separator: ", ")); the others hold this snapshot"
+            Output.error("planvault: \(summary)")
+            RunLog.finish(exitCode: ExitCodes.failure, failure: summary)
             throw ExitCode(ExitCodes.failure)
         }
+        RunLog.done("snapshot saved on \(primary.display), all \(targets.count) targets up to date" + (warnings ? ", with problems (see above)" : ""))
+        RunLog.finish(exitCode: warnings ? ExitCodes.partial : 0)
         if warnings { throw ExitCode(ExitCodes.partial) }
     }
 
@@ -60,7 +66,7 @@ struct MultiTargetPush {
             options.repo = from.repo
             let context = try Context(options)
             let source = try await context.openRepository()
-            let result = try await context.copy(source, to: to.repo)
+            let result = try await context.copy(source, to: to.repo, startingNew: false)
             for problem in result.mismatched + result.attestFailures { Output.error("planvault: target \(to.display): \(problem)") }
             guard result.mismatched.isEmpty else {
                 throw PlanVaultError.invalidArgument("\(result.mismatched.count) object(s) at \(to.display) differ from \(from.display): run `planvault verify --read-data --repo \(to.repo)`")
@@ -79,13 +85,19 @@ struct MultiTargetPush {
 extension Context {
     /// Makes the target at `url` hold `source`'s repository (`planvault copy`), holding shared
     /// locks on both while it copies, and attests the copied snapshots there. `source` must be
-    /// the repository this context's `--repo` names.
-    func copy(_ source: Repository, to url: String) async throws -> RepositoryCopy.Result {
+    /// the repository this context's `--repo` names. With `startingNew` false (a push's targets)
+    /// a target with no repository fails instead: an empty folder there is more often a share
+    /// that is not mounted than a new copy, and filling the local disk under the mount point
+    /// would pass for an offsite copy.
+    func copy(_ source: Repository, to url: String, startingNew: Bool = true) async throws -> RepositoryCopy.Result {
         let destination = try backend(for: url)
         guard destination.location != source.backend.location else {
             throw PlanVaultError.invalidArgument("the source and the destination are the same target (\(url))")
         }
         let copier = RepositoryCopy(source: source, destination: destination, logger: logger, concurrency: uploadConcurrency(for: destination))
+        if !startingNew, try await copier.destinationConfig() == nil {
+            throw PlanVaultError.invalidArgument("no PlanVault repository at \(destination.location): if it is a mounted share, check that it is mounted; to start a new copy there, run `planvault copy --to \(url)` once")
+        }
         let hadConfig = try await copier.prepareDestination()
         // Shared locks on both sides: no prune deletes what is being copied, at either end.
         let sourceLock = try await sharedLockIfPossible(source)

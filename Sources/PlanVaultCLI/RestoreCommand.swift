@@ -117,7 +117,7 @@ struct RestoreCommand: AsyncParsableCommand {
                     Output.line("removed \(result.temporaryFilesRemoved) temporary file(s) left by an interrupted restore")
                 }
                 let kept = result.kept > 0 ? "; \(result.kept) already there and identical, kept" : ""
-                Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks\(kept)")
+                if !global.quiet || !result.problems.isEmpty { Output.line("restored snapshot \(id.prefix(8)) to \(to): \(result.files) files (\(Output.bytes(result.bytes))), \(result.directories) folders, \(result.symlinks) symlinks\(kept)") }
             }
             if !result.problems.isEmpty {
                 let full = result.problems.contains { problem in ExitCodes.noSpaceMessages.contains { problem.message.contains($0) } }

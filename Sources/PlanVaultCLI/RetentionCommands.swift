@@ -200,7 +200,9 @@ struct PruneCommand: AsyncParsableCommand {
         RunLog.done("\(dryRun ? "would delete" : "deleted") \(report.bundlesDeleted) bundle(s), \(Output.bytes(report.bytesFreed)) \(dryRun ? "to free" : "freed")")
         let verb = dryRun ? "would delete" : "deleted"
         Output.line("prune: \(report.bundlesTotal) bundle(s), \(report.chunksKept) chunk(s) still needed, \(report.chunksDropped) not")
-        Output.line("prune: \(verb) \(report.bundlesDeleted) bundle(s), freeing \(Output.bytes(report.bytesFreed)); repacked \(report.bundlesRepacked) into \(report.bundlesWritten) (\(Output.bytes(report.bytesWritten)) written)")
+        Output.line("prune: \(verb) \(report.bundlesDeleted) bundle(s), freeing \(Output.bytes(report.bytesFreed)); "
+                    + (dryRun ? "would repack \(report.bundlesRepacked) into \(report.bundlesWritten) (\(Output.bytes(report.bytesWritten)) to write)"
+                              : "repacked \(report.bundlesRepacked) into \(report.bundlesWritten) (\(Output.bytes(report.bytesWritten)) written)"))
         for (object, reason) in report.refused { Output.error("planvault: could not delete \(object): \(reason)") }
     }
 }

@@ -45,17 +45,30 @@ enum RunLog {
         return formatter.string(from: date)
     }
 
+    /// Runs one target's part of a command that works on several `[[targets]]`: its closing
+    /// line reads `target NAME: finished in …`, and the run's own closing line, with the exit
+    /// code the process returns, is still to come (`finish` after the last target).
+    static func forTarget<T>(_ display: String, _ body: () async throws -> T) async rethrows -> T {
+        state.locked { $0.target = .init(display: display, started: Date()) }
+        defer { state.locked { $0.target = nil; $0.summary = nil } }
+        return try await body()
+    }
+
     /// The closing line of every run, whatever `--quiet` says: `finished in 7 s, exit 0: …`.
     /// `failure` (the error's message) stands in when the command recorded nothing.
     static func finish(exitCode: Int32, failure: String? = nil) {
-        let (what, started, already) = state.locked { s -> (String?, Date, Bool) in
+        let (what, started, already, target) = state.locked { s -> (String?, Date, Bool, String?) in
+            if var target = s.target {
+                defer { target.finished = true; s.target = target }
+                return (s.summary, target.started, target.finished, target.display)
+            }
             defer { s.finished = true }
-            return (s.summary, s.started, s.finished)
+            return (s.summary, s.started, s.finished, nil)
         }
         guard !already else { return }
         let seconds = Date().timeIntervalSince(started)
         let took = seconds < 10 ? String(format: "%.1f s", seconds) : Output.duration(seconds)
-        var line = "finished in \(took), exit \(exitCode)"
+        var line = (target.map { "target \($0): " } ?? "") + "finished in \(took), exit \(exitCode)"
         if let detail = what ?? failure.map(firstLine) { line += ": \(detail)" }
         let name = command
         let text = dated ? "\(timestamp(Date())) \(name): \(line)" : "\(name): \(line)"
@@ -84,6 +97,13 @@ enum RunLog {
             var command = "planvault"
             var summary: String?
             var started = Date()
+            var finished = false
+            /// The target being worked on, when a command runs on several (`forTarget`).
+            var target: Target?
+        }
+        struct Target {
+            var display: String
+            var started: Date
             var finished = false
         }
         private let lock = NSLock()

@@ -4,30 +4,56 @@ import PlanVaultCore
 /// Finds the passphrase: --passphrase-file, --passphrase-command, PLANVAULT_PASSPHRASE,
 /// the keys file's passphrase_command, then its passphrase, then (on a terminal only) a prompt.
 enum Secrets {
+    /// Keys.example's placeholder passphrase: a copy of the example left unedited.
+    static let examplePlaceholder = "replace with a long passphrase"
+
     static func passphrase(options: GlobalOptions, keys: KeysFile?, confirm: Bool, environmentName: String = "PLANVAULT_PASSPHRASE",
                            fileOverride: String? = nil) throws -> String {
-        if let file = fileOverride ?? options.passphraseFile {
-            try FileIO.requirePrivate(file)
-            return try firstLine(of: FileIO.readFile(file), source: file)
+        try sourcedPassphrase(options: options, keys: keys, confirm: confirm, environmentName: environmentName, fileOverride: fileOverride).value
+    }
+
+    /// The passphrase and where it came from, in the user's words ("PLANVAULT_PASSPHRASE",
+    /// "the prompt"), so a wrong one can be traced to its source. A new passphrase (`confirm`),
+    /// from any source, must have 8 characters or more and must not be Keys.example's placeholder.
+    static func sourcedPassphrase(options: GlobalOptions, keys: KeysFile?, confirm: Bool, environmentName: String = "PLANVAULT_PASSPHRASE",
+                                  fileOverride: String? = nil) throws -> (value: String, source: String) {
+        let found = try findPassphrase(options: options, keys: keys, confirm: confirm, environmentName: environmentName, fileOverride: fileOverride)
+        if confirm {
+            guard found.value.count >= 8 else {
+                throw PlanVaultError.invalidArgument("the new passphrase from \(found.source) is too short: it must have at least 8 characters")
+            }
+            guard !found.value.hasPrefix(examplePlaceholder) else {
+                throw PlanVaultError.invalidArgument("the passphrase from \(found.source) is the placeholder copied from Keys.example: put the agency's own long passphrase there")
+            }
         }
-        if fileOverride == nil, let command = options.passphraseCommand { return try runCommand(command) }
-        if let value = ProcessInfo.processInfo.environment[environmentName], !value.isEmpty { return value }
-        if fileOverride == nil, environmentName == "PLANVAULT_PASSPHRASE" {
-            if let command = keys?.passphraseCommand { return try runCommand(command) }
-            if let value = keys?.passphrase, !value.isEmpty { return value }
+        return found
+    }
+
+    private static func findPassphrase(options: GlobalOptions, keys: KeysFile?, confirm: Bool, environmentName: String,
+                                       fileOverride: String?) throws -> (value: String, source: String) {
+        if let file = fileOverride ?? options.passphraseFile {
+            let option = fileOverride == nil ? "--passphrase-file" : "--new-passphrase-file"
+            try FileIO.requirePrivate(file, what: "passphrase file (\(option))")
+            return (try firstLine(of: FileIO.readFile(file), source: file), "\(option) \(file)")
+        }
+        if fileOverride == nil, let command = options.passphraseCommand { return (try runCommand(command), "--passphrase-command") }
+        if let value = ProcessInfo.processInfo.environment[environmentName], !value.isEmpty { return (value, environmentName) }
+        if fileOverride == nil, environmentName == "PLANVAULT_PASSPHRASE", let keys {
+            if let command = keys.passphraseCommand { return (try runCommand(command), "the passphrase_command of the keys file \(keys.path)") }
+            if let value = keys.passphrase, !value.isEmpty { return (value, "the keys file \(keys.path)") }
         }
         guard isatty(STDIN_FILENO) == 1 else {
             if let keys, environmentName == "PLANVAULT_PASSPHRASE" { throw PlanVaultError.keysFileWithoutPassphrase(path: keys.path) }
-            throw PlanVaultError.noPassphrase
+            throw environmentName == "PLANVAULT_PASSPHRASE" ? PlanVaultError.noPassphrase : PlanVaultError.noNewPassphrase
         }
-        if !confirm, let memo = memoLock.withLock({ memoPrompt }) { return memo }
+        if !confirm, let memo = memoLock.withLock({ memoPrompt }) { return (memo, "the prompt") }
         let first = try prompt("Passphrase: ")
         if !confirm { memoLock.withLock { memoPrompt = first } }
         if confirm {
             guard first.count >= 8 else { throw PlanVaultError.invalidArgument("the passphrase must have at least 8 characters") }
             guard try prompt("Repeat passphrase: ") == first else { throw PlanVaultError.invalidArgument("the passphrases do not match") }
         }
-        return first
+        return (first, "the prompt")
     }
 
     /// A new passphrase (`key add`, `key passwd`): --new-passphrase-file, PLANVAULT_NEW_PASSPHRASE,
@@ -48,7 +74,7 @@ enum Secrets {
                 shares += try sharesFromStandardInput()
                 continue
             }
-            try FileIO.requirePrivate(source)
+            try FileIO.requirePrivate(source, what: "share file (--shares; `planvault key split` names them share-N-of-M.txt)")
             let found = try RecoveryShare.parseAll(String(decoding: try FileIO.readFile(source), as: UTF8.self), source: source)
             guard !found.isEmpty else { throw PlanVaultError.invalidArgument("\(source) holds no recovery share block (BEGIN PLANVAULT RECOVERY SHARE ... END)") }
             shares += found

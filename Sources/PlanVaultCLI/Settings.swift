@@ -159,7 +159,7 @@ struct KeysFile {
     var awsSessionToken: String?
 
     static func load(path: String) throws -> KeysFile {
-        try FileIO.requirePrivate(path)
+        try FileIO.requirePrivate(path, what: "keys file (--keys, PLANVAULT_KEYS_FILE or `keys` in the config)")
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw PlanVaultError.invalidArgument("cannot read keys file \(path): \(error.localizedDescription)")

@@ -113,6 +113,23 @@ final class AuditTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("attestation chain broken after \(try r.attestations()[0].attestation.time.prefix(10))"), result.stdout)
     }
 
+    /// Both fail: a repository whose records are all gone, and an address with no repository at
+    /// all (a typo, or the copy is gone), which the finding names as such.
+    func testNoAttestationsFailsAndAnAddressWithoutARepositoryIsNamed() throws {
+        let r = try AuditedRepository(drill: false)
+        for (name, _) in try r.attestations() { XCTAssertEqual(unlink(r.dir.sub("repo/attestations/\(name)")), 0) }
+        let emptied = try r.audit()
+        XCTAssertEqual(emptied.status, 4, emptied.stdout + emptied.stderr)
+        XCTAssertTrue(emptied.stdout.contains("no attestation signed by this key exists: there is no evidence of an offsite copy"), emptied.stdout)
+
+        let mistyped = r.dir.sub("rep0")
+        try FileManager.default.createDirectory(atPath: mistyped, withIntermediateDirectories: true)
+        let typo = try CLI.run(["audit", "--repo", mistyped, "--public-key", r.publicKey], env: ["HOME": r.dir.sub("auditor-home")])
+        XCTAssertEqual(typo.status, 4, typo.stdout + typo.stderr)
+        XCTAssertTrue(typo.stdout.contains("verdict: FAIL"), typo.stdout)
+        XCTAssertTrue(typo.stdout.contains("there is no PlanVault repository at \(mistyped) (no config, no attestation): check the address"), typo.stdout)
+    }
+
     func testAttestationSignedByAnotherKeyIsRejected() async throws {
         let r = try AuditedRepository()
         let other = try await Fixture.makeRepository(try TempDir())
@@ -396,7 +413,9 @@ final class AuditTests: XCTestCase {
         XCTAssertTrue(truncated.stdout.contains("FAIL attestation chain rolled back or truncated: the report of"), truncated.stdout)
         XCTAssertTrue(truncated.stdout.contains("saw record \(then.attestation.sequence)"), truncated.stdout)
         // Without --previous nothing shows it: the remaining chain is whole.
-        XCTAssertFalse(try r.audit(["--integrity-only"]).stdout.contains("FAIL"))
+        let integrityOnly = try r.audit(["--integrity-only"])
+        XCTAssertFalse(integrityOnly.stdout.contains("FAIL"), integrityOnly.stdout)
+        XCTAssertTrue(integrityOnly.stdout.contains("policy: none applied (integrity only)"), "the text says no criterion was judged: " + integrityOnly.stdout)
     }
 
     func testPreviousReportFailsWhenTheChainForkedAwayFromTheHeadItSaw() async throws {

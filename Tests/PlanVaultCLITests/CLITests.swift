@@ -3,19 +3,11 @@ import XCTest
 import PlanVaultTestSupport
 
 /// The real `planvault` executable, as cron and an operator run it.
-final class CLITests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-
+final class CLITests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(200_000, seed: 1))
         try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(100, seed: 2))
-    }
-
-    func pv(_ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws -> CLI.Result {
-        try CLI.run(args, env: env.merging(extra) { $1 }, cwd: cwd)
     }
 
     func initRepo() throws {
@@ -49,6 +41,10 @@ final class CLITests: XCTestCase {
         let restore = try pv(["restore", "latest", "--repo", dir.sub("repo"), "--to", dir.sub("out")])
         XCTAssertEqual(restore.status, 0, restore.stderr)
         XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+        // A destination that cannot be made is named with the folder in the way and the reason.
+        let blocked = try pv(["restore", "latest", "--repo", dir.sub("repo"), "--to", dir.sub("plans/BCP/plan.docx/out")])
+        XCTAssertEqual(blocked.status, 1, blocked.stderr)
+        XCTAssertTrue(blocked.stderr.contains("cannot create the destination \(dir.sub("plans/BCP/plan.docx/out")): \(dir.sub("plans/BCP/plan.docx")): Not a directory"), blocked.stderr)
 
         let verify = try pv(["verify", "--repo", dir.sub("repo"), "--read-data", "--json", "--max-age", "26h"])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
@@ -177,12 +173,45 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(damaged.stdout.contains("affects"), damaged.stdout)
     }
 
+    /// A new passphrase is checked whatever gave it, a missing one is named as the new one, and a
+    /// wrong one is traced to where it came from.
+    func testPassphraseMistakesSayWhichPassphraseAndWhereItCameFrom() throws {
+        let short = try pv(["init", "--repo", dir.sub("short")], env: ["PLANVAULT_PASSPHRASE": "abc"])
+        XCTAssertEqual(short.status, 1, short.stderr)
+        XCTAssertTrue(short.stderr.contains("the new passphrase from PLANVAULT_PASSPHRASE is too short: it must have at least 8 characters"), short.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("short/config")))
+        let example = "replace with a long passphrase kept in the agency's sealed-envelope procedure"
+        try Fixture.write(dir.sub("keys.toml"), "passphrase = \"\(example)\"\n")
+        chmod(dir.sub("keys.toml"), 0o600)
+        var noEnvironmentPassphrase = env
+        noEnvironmentPassphrase["PLANVAULT_PASSPHRASE"] = nil
+        let placeholder = try CLI.run(["init", "--repo", dir.sub("example"), "--keys", dir.sub("keys.toml")], env: noEnvironmentPassphrase)
+        XCTAssertEqual(placeholder.status, 1, placeholder.stderr)
+        XCTAssertTrue(placeholder.stderr.contains("the passphrase from the keys file \(dir.sub("keys.toml")) is the placeholder copied from Keys.example"), placeholder.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("example/config")))
+
+        try initRepo()
+        let noNew = try pv(["key", "add", "--repo", dir.sub("repo")])
+        XCTAssertEqual(noNew.status, 12, noNew.stderr)
+        XCTAssertTrue(noNew.stderr.contains("no new passphrase given: set PLANVAULT_NEW_PASSPHRASE or use --new-passphrase-file FILE"), noNew.stderr)
+        let wrong = try pv(["snapshots", "--repo", dir.sub("repo")], env: ["PLANVAULT_PASSPHRASE": "not the passphrase"])
+        XCTAssertEqual(wrong.status, 12, wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("the passphrase does not open any key of the repository at \(dir.sub("repo")) (it came from PLANVAULT_PASSPHRASE)"), wrong.stderr)
+        let missing = try pv(["snapshots", "--repo", dir.sub("repo"), "--passphrase-file", dir.sub("no-such-file")])
+        XCTAssertEqual(missing.status, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("the passphrase file (--passphrase-file) \(dir.sub("no-such-file")) does not exist"), missing.stderr)
+    }
+
     func testKeyAddListRemove() throws {
         try initRepo()
         let add = try pv(["key", "add", "--repo", dir.sub("repo"), "--label", "deputy"], env: ["PLANVAULT_NEW_PASSPHRASE": "deputy passphrase 2"])
         XCTAssertEqual(add.status, 0, add.stderr)
         let list = try pv(["key", "list", "--repo", dir.sub("repo")])
         XCTAssertTrue(list.stdout.contains("deputy"), list.stdout)
+        // Run without USER or LOGNAME (as from some cron and systemd set-ups): the account's name.
+        let account = try XCTUnwrap(getpwuid(getuid())?.pointee.pw_name.map { String(cString: $0) })
+        XCTAssertNil(env["USER"] ?? env["LOGNAME"])
+        XCTAssertTrue(list.stdout.contains(" \(account)"), "key list names the account \(account): " + list.stdout)
         let asDeputy = try pv(["snapshots", "--repo", dir.sub("repo")], env: ["PLANVAULT_PASSPHRASE": "deputy passphrase 2"])
         XCTAssertEqual(asDeputy.status, 0, asDeputy.stderr)
         // The deputy removes the original key: custody handed over.

@@ -4,14 +4,9 @@ import XCTest
 import PlanVaultTestSupport
 
 /// Issue 10 items 6–9: lock messages, logs fit for cron, aligned tables and help, JSON naming.
-final class OperationsTests: XCTestCase {
-    var dir: TempDir!
-    var env: [String: String] = [:]
-    var repo: String { dir.sub("repo") }
-
+final class OperationsTests: CLITestCase {
     override func setUp() async throws {
-        dir = try TempDir(removedAfter: self)
-        env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        try await super.setUp()
         try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(200, seed: 1))
         try Fixture.write(dir.sub("plans/BCP/plan.docx"), Fixture.noise(300_000, seed: 2))
         XCTAssertEqual(try CLI.run(["init", "--repo", repo], env: env).status, 0)
@@ -105,6 +100,13 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(lines.count, 1, r.stderr)
         assertDated(lines)
         XCTAssertTrue(lines[0].contains("exit 0: snapshot "), r.stderr)
+        // The monthly drill and a restore that pass are one line too, and nothing on stdout.
+        for args in [["drill", "--repo", repo, "--quiet"], ["restore", "latest", "--repo", repo, "--to", dir.sub("out"), "--quiet"]] {
+            let quiet = try ok(args)
+            XCTAssertEqual(quiet.stdout, "", "\(args[0]) --quiet")
+            XCTAssertEqual(stderrLines(quiet).count, 1, quiet.stderr)
+            XCTAssertTrue(quiet.stderr.contains("exit 0: snapshot "), quiet.stderr)
+        }
     }
 
     func testAFailingRunsSummaryShowsItsNonZeroExitCode() throws {

@@ -117,7 +117,7 @@ final class RetryBudgetTests: XCTestCase {
         XCTAssertEqual(env.status, 1, env.stderr)
         XCTAssertTrue(env.stderr.contains("PLANVAULT_RETRIES is \"many\": give a whole number from 0 to 20"), env.stderr)
         let option = try snapshots(["--retries", "99"], env: [:])
-        XCTAssertEqual(option.status, 1, option.stderr)
+        XCTAssertEqual(option.status, 64, "a value out of range on the command line is a usage error: " + option.stderr)
         XCTAssertTrue(option.stderr.contains("--retries 99 is out of range: give 0 to 20"), option.stderr)
     }
 }

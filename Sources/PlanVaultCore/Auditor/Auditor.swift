@@ -58,7 +58,13 @@ public struct Auditor: Sendable {
             trusted.append(entry)
         }
         guard !trusted.isEmpty else {
-            report.add(.noAttestations, "", "no attestation signed by this key exists: there is no evidence of an offsite copy")
+            // Nothing at all at the address is more often a mistyped address than a lost copy:
+            // the finding says which, and the verdict fails either way.
+            if entries.isEmpty, unreadable.isEmpty, try await backend.stat(.config, name: ObjectName.config) == nil {
+                report.add(.noAttestations, "", "there is no PlanVault repository at \(backend.location) (no config, no attestation): check the address; if it is right, there is no offsite copy here")
+            } else {
+                report.add(.noAttestations, "", "no attestation signed by this key exists: there is no evidence of an offsite copy")
+            }
             if let previous = options.previous { checkExtends(previous, trusted, &report) }
             if let policy = options.policy { apply(policy, now: now, &report) }
             return report

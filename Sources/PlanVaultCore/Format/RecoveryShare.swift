@@ -53,14 +53,21 @@ public struct RecoveryShare: Sendable, Equatable {
     public static func parseAll(_ text: String, source: String) throws -> [RecoveryShare] {
         var shares = [RecoveryShare]()
         var coded: [(number: Int, characters: [Character], check: Character)]?
+        // The block's "Share 3 of 5" heading, only to name the block in errors the way its
+        // custodian knows it; the share's number itself is read from the coded lines.
+        var heading: String?
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line == begin { coded = []; continue }
+            if line == begin { coded = []; heading = nil; continue }
             if line == end {
                 guard let lines = coded else { throw PlanVaultError.invalidArgument("\(source), line \(index + 1): END without BEGIN") }
-                shares.append(try decode(lines, source: "\(source), share \(shares.count + 1)"))
+                let block = "\(source), block \(shares.count + 1)" + (heading.map { " (\($0))" } ?? "")
+                shares.append(try decode(lines, source: block))
                 coded = nil
                 continue
+            }
+            if coded?.isEmpty == true, heading == nil, line.hasPrefix("Share "), let stop = line.firstIndex(of: ".") {
+                heading = String(line[..<stop].prefix(40))
             }
             guard coded != nil, let colon = line.firstIndex(of: ":"), let number = Int(line[..<colon]) else { continue }
             let fields = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)

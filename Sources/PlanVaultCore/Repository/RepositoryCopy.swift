@@ -34,20 +34,23 @@ public struct RepositoryCopy: Sendable {
         self.concurrency = concurrency
     }
 
+    /// The destination's config, or nil where there is no repository yet. Changes nothing.
+    public func destinationConfig() async throws -> [UInt8]? {
+        do {
+            return try await destination.read(.config, name: ObjectName.config, range: nil)
+        } catch PlanVaultError.objectMissing {
+            return nil
+        } catch PlanVaultError.repositoryNotFound {
+            return nil
+        } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
+            return nil
+        }
+    }
+
     /// Checks the destination is empty or a copy of this repository, and prepares it. Returns
     /// whether it already had the config. Run before taking the destination's lock.
     public func prepareDestination() async throws -> Bool {
-        let existingConfig: [UInt8]?
-        do {
-            existingConfig = try await destination.read(.config, name: ObjectName.config, range: nil)
-        } catch PlanVaultError.objectMissing {
-            existingConfig = nil
-        } catch PlanVaultError.repositoryNotFound {
-            existingConfig = nil
-        } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
-            existingConfig = nil
-        }
-        if let existingConfig {
+        if let existingConfig = try await destinationConfig() {
             guard existingConfig == source.configBytes else {
                 let other = (try? RepositoryConfig.decode(existingConfig, location: destination.location).id).map { " (repository \($0.prefix(8)))" } ?? ""
                 throw PlanVaultError.invalidArgument("\(destination.location) already holds another repository\(other), not \(source.config.id.prefix(8)): copy to an empty location or to a copy of this repository")

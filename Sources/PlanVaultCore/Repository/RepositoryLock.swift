@@ -73,7 +73,7 @@ public final class RepositoryLock: @unchecked Sendable {
         var announced = false
         while true {
             if let holder = try await conflict(for: record, backend: backend, ownName: nil) {
-                guard Date() < deadline else { throw PlanVaultError.repositoryLocked(holder: holder.holderDescription, location: backend.location) }
+                guard Date() < deadline else { throw PlanVaultError.repositoryLocked(holder: holder.holderDescription, location: backend.location, waited: wait) }
                 if !announced {
                     // Said even when the caller gave no printer: a wait is never silent.
                     let message = "waiting up to \(DurationWords.text(wait)) for \(holder.holderDescription)"
@@ -88,7 +88,7 @@ public final class RepositoryLock: @unchecked Sendable {
             // Two takers can write at once: each checks again and, on a conflict, steps back.
             if let holder = try await conflict(for: record, backend: backend, ownName: name) {
                 try? await backend.delete(.lock, name: name)
-                guard Date() < deadline else { throw PlanVaultError.repositoryLocked(holder: holder.holderDescription, location: backend.location) }
+                guard Date() < deadline else { throw PlanVaultError.repositoryLocked(holder: holder.holderDescription, location: backend.location, waited: wait) }
                 try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.02...0.2) * 1e9))
                 continue
             }

@@ -15,9 +15,9 @@ final class Destination: Sendable {
 
     init(path: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw PlanVaultError.invalidArgument("cannot create destination \(path): \(error.localizedDescription)")
+            try FileIO.makeFolders(path)
+        } catch PlanVaultError.io(let failed, _, let code) {
+            throw PlanVaultError.invalidArgument("cannot create the destination \(path): \(failed): \(String(cString: strerror(code))); choose a folder you can write to")
         }
         guard let real = realpath(path, nil) else { throw PlanVaultError.io(path: path, operation: "resolve", errno: errno) }
         root = String(cString: real)

@@ -5,19 +5,26 @@ import Foundation
 public enum PlanVaultError: Error, LocalizedError, Equatable {
     case repositoryNotFound(location: String)
     case repositoryExists(location: String)
-    case wrongPassphrase(location: String)
+    /// `source` names where the passphrase came from ("PLANVAULT_PASSPHRASE", "the prompt"), when known.
+    case wrongPassphrase(location: String, source: String? = nil)
     case noPassphrase
+    /// `key add` / `key passwd` found no new passphrase (and no terminal to ask on).
+    case noNewPassphrase
     /// The keys file was read but names no passphrase (left empty after `install -m 600 /dev/null`).
     case keysFileWithoutPassphrase(path: String)
     case objectMissing(kind: ObjectKind, name: String)
     case objectDamaged(kind: ObjectKind, name: String, reason: String)
     case io(path: String, operation: String, errno: Int32)
     case invalidArgument(String)
+    /// A command line that cannot be run as given (a value out of range, options that do not
+    /// fit together), found after parsing: exit 64 like the parser's own usage errors.
+    case usage(String)
     case invalidName(String)
     case snapshotNotFound(String)
     case ambiguousSnapshot(prefix: String, matches: [String])
     case unsafePath(String)
-    case lockHeld(path: String, holder: String)
+    /// `waited`: the seconds waited for it (`--lock-wait`), 0 for none.
+    case lockHeld(path: String, holder: String, waited: TimeInterval = 0)
     case alreadyExists(path: String)
     case insecurePermissions(path: String, mode: UInt32)
     case unsupportedFormat(String)
@@ -25,7 +32,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
     case snapshotUnreadable(name: String, reason: String, others: Int)
     case repositoryWithoutConfig(location: String, found: String)
-    case repositoryLocked(holder: String, location: String)
+    case repositoryLocked(holder: String, location: String, waited: TimeInterval = 0)
     case configAltered(location: String, keyFile: String)
     case noIntactKeyFile(location: String, damaged: [String])
     case keyFilesUnusable(location: String, damaged: [String], untried: [String])
@@ -36,17 +43,23 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     public var errorDescription: String? {
         switch self {
         case .repositoryNotFound(let location):
-            return "no PlanVault repository at \(location): check --repo / PLANVAULT_REPO, or create one with `planvault init`"
+            return "no PlanVault repository at \(location): check the address (--repo, PLANVAULT_REPO or the config file) and, for a mounted share, that it is mounted; `planvault init` makes a new, empty repository"
         case .repositoryExists(let location):
             return "a repository already exists at \(location); use it as it is, or choose another location"
         case .wrongShares(let location):
             return "the recovery shares do not open the repository at \(location): a share may be from another repository, or one was mistyped in a way its checksum could not catch; try another combination of shares"
         case .recoveryKeyFileMissing(let location, let keyFile):
             return "the recovery key file \(keyFile)… that these shares open is not at \(location) (it was removed with `planvault key remove`, or this is another repository): the shares cannot open it"
-        case .wrongPassphrase(let location):
+        case .wrongPassphrase(let location, let source?) where source == "the prompt":
+            return "the passphrase does not open any key of the repository at \(location) (it was typed at the prompt): type it again, exactly"
+        case .wrongPassphrase(let location, let source?):
+            return "the passphrase does not open any key of the repository at \(location) (it came from \(source)): check it; a passphrase is taken from --passphrase-file, --passphrase-command, PLANVAULT_PASSPHRASE, the keys file, then a prompt, in that order"
+        case .wrongPassphrase(let location, nil):
             return "the passphrase does not open any key of the repository at \(location): check PLANVAULT_PASSPHRASE, --passphrase-file or --passphrase-command"
         case .keysFileWithoutPassphrase(let path):
             return "the keys file \(path) holds no passphrase (it is empty, or has no `passphrase = \"...\"` or `passphrase_command` line; see Keys.example): add one, or set PLANVAULT_PASSPHRASE"
+        case .noNewPassphrase:
+            return "no new passphrase given: set PLANVAULT_NEW_PASSPHRASE or use --new-passphrase-file FILE (no prompt is shown when standard input is not a terminal)"
         case .noPassphrase:
             return "no passphrase given: set PLANVAULT_PASSPHRASE, or use --passphrase-file FILE, --passphrase-command CMD or --keys FILE (no prompt is shown when standard input is not a terminal)"
         case .objectMissing(let kind, let name):
@@ -55,7 +68,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "\(kind.singular) \(name) is damaged: \(reason)"
         case .io(let path, let operation, let code):
             return "\(operation) \(path): \(String(cString: strerror(code)))"
-        case .invalidArgument(let message):
+        case .invalidArgument(let message), .usage(let message):
             return message
         case .invalidName(let name):
             return "invalid object name \"\(name)\": names are 64 lowercase hex digits"
@@ -65,8 +78,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "snapshot prefix \"\(prefix)\" matches \(matches.count) snapshots (\(matches.prefix(4).joined(separator: ", "))): give more digits"
         case .unsafePath(let message):
             return "refusing unsafe path: \(message)"
-        case .lockHeld(let path, let holder):
-            return "\(holder) holds the lock \(path): wait for it to finish, or give --lock-wait DURATION "
+        case .lockHeld(let path, let holder, let waited):
+            return "\(holder) holds the lock \(path)\(Self.waitedFor(waited)): wait for it to finish, or give \(waited > 0 ? "a longer " : "")--lock-wait DURATION "
                 + "(the lock is released automatically when that process exits)"
         case .alreadyExists(let path):
             return "\(path) already exists and differs from the snapshot: restore keeps identical files as they are and replaces one that differs only with --overwrite"
@@ -76,8 +89,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             return "unsupported repository format: \(message)"
         case .backend(let location, let message):
             return "\(location): \(message)"
-        case .repositoryLocked(let holder, let location):
-            return "the repository at \(location) is locked: \(holder). Wait for that run to finish, or give --lock-wait DURATION; "
+        case .repositoryLocked(let holder, let location, let waited):
+            return "the repository at \(location) is locked: \(holder)\(Self.waitedFor(waited)). Wait for that run to finish, or give \(waited > 0 ? "a longer " : "")--lock-wait DURATION; "
                 + "a lock its holder stops refreshing is ignored after \(Int(RepositoryLock.staleAfter / 60)) minutes"
         case .repositoryWithoutConfig(let location, let found):
             return "\(location) holds a repository's objects (\(found)) but no config: do not create a new repository over it. "
@@ -104,6 +117,11 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         }
     }
 
+    /// " (waited 3 seconds)" after a `--lock-wait` ran out; nothing when there was no wait.
+    private static func waitedFor(_ seconds: TimeInterval) -> String {
+        seconds > 0 ? " (waited \(DurationWords.text(seconds)))" : ""
+    }
+
     /// Exit codes, chosen to match restic's where the meaning is the same.
     public var exitCode: Int32 {
         switch self {
@@ -112,7 +130,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
-        case .wrongPassphrase, .noPassphrase, .keysFileWithoutPassphrase, .wrongShares, .recoveryKeyFileMissing: return ExitCodes.wrongPassphrase
+        case .usage: return ExitCodes.usage
+        case .wrongPassphrase, .noPassphrase, .noNewPassphrase, .keysFileWithoutPassphrase, .wrongShares, .recoveryKeyFileMissing: return ExitCodes.wrongPassphrase
         default: return ExitCodes.failure
         }
     }
@@ -130,4 +149,6 @@ public enum ExitCodes {
     public static let repositoryNotFound: Int32 = 10
     public static let locked: Int32 = 11
     public static let wrongPassphrase: Int32 = 12
+    /// Bad command-line usage (sysexits' EX_USAGE, as the argument parser returns).
+    public static let usage: Int32 = 64
 }

@@ -92,6 +92,22 @@ public enum FileIO {
         return done
     }
 
+    /// `mkdir -p`: each missing folder of `path` is made (mode 0777 less the umask). An error
+    /// names the folder that could not be made and carries errno, where Foundation's would say
+    /// only "error 512".
+    public static func makeFolders(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o777) == 0 { continue }
+            let code = errno
+            var st = stat()
+            guard code == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw PlanVaultError.io(path: prefix, operation: "create folder", errno: code == EEXIST ? ENOTDIR : code)
+            }
+        }
+    }
+
     public static func fsyncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw PlanVaultError.io(path: path, operation: "open folder", errno: errno) }
@@ -148,9 +164,14 @@ public enum FileIO {
     }
 
     /// Refuses a secrets file that group or others can read.
-    public static func requirePrivate(_ path: String) throws {
+    /// `what` names the file in the user's words ("keys file (--keys)") when it cannot be found.
+    public static func requirePrivate(_ path: String, what: String = "file") throws {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw PlanVaultError.io(path: path, operation: "stat", errno: errno) }
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { throw PlanVaultError.invalidArgument("the \(what) \(path) does not exist: check its name and folder") }
+            throw PlanVaultError.io(path: path, operation: "stat \(what)", errno: code)
+        }
         if st.st_mode & 0o077 != 0 {
             throw PlanVaultError.insecurePermissions(path: path, mode: UInt32(st.st_mode))
         }

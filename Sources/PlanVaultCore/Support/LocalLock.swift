@@ -32,7 +32,7 @@ public final class LocalLock: Sendable {
             let holder = Self.holder(fd: fd)
             guard Date() < deadline else {
                 close(fd)
-                throw PlanVaultError.lockHeld(path: path, holder: holder)
+                throw PlanVaultError.lockHeld(path: path, holder: holder, waited: max(0, wait))
             }
             if !announced {
                 onWait?("waiting up to \(DurationWords.text(wait)) for \(holder)")
