@@ -15,6 +15,10 @@ enum EachTarget {
                 outcomes.append((target, 0))
             } catch let exit as ExitCode {
                 outcomes.append((target, exit.rawValue))
+            } catch {
+                // Bodies report their own errors (`guarded`); anything else still fails the target.
+                Output.error("planvault: target \(target.display): \((error as? PlanVaultError)?.localizedDescription ?? "\(error)")")
+                outcomes.append((target, ExitCodes.failure))
             }
         }
         let failed = outcomes.filter { $0.code != 0 }

@@ -58,6 +58,14 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Retry a failed request to a server or S3 at most N times (0-20; default 5), printing each retry. Default: PLANVAULT_RETRIES.", valueName: "N"))
     var retries: Int?
+
+    /// Checked as the command line is parsed: a bad value is a usage error (exit 64) before any
+    /// target is tried.
+    func validate() throws {
+        if let retries, !(0...20).contains(retries) { throw ValidationError(Self.retriesOutOfRange(retries)) }
+    }
+
+    static func retriesOutOfRange(_ n: Int) -> String { "--retries \(n) is out of range: give 0 to 20" }
 }
 
 /// Everything a command needs, resolved once from options, config file, keys file and environment.
@@ -157,7 +165,7 @@ struct Context {
         get throws {
             let limit = 0...20
             if let n = options.retries {
-                guard limit.contains(n) else { throw PlanVaultError.usage("--retries \(n) is out of range: give 0 to 20") }
+                guard limit.contains(n) else { throw PlanVaultError.usage(GlobalOptions.retriesOutOfRange(n)) }
                 return n
             }
             if let text = environment["PLANVAULT_RETRIES"], !text.isEmpty {

@@ -22,6 +22,11 @@ struct MultiTargetPush {
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.partial {
                 primary = target
                 warnings = true
+            } catch let exit as ExitCode where exit.rawValue == ExitCodes.repositoryNotFound {
+                // The error said `planvault init`; for one of several copies that is wrong.
+                failed.append((target, "no repository there"))
+                let other = targets.first { $0.repo != target.repo }?.repo ?? "ANOTHER-TARGET"
+                Output.error("planvault: target \(target.display): \(Context.noCopyYet(at: target.repo, from: other)); trying the next target")
             } catch {
                 // The error itself is already printed.
                 failed.append((target, "the push failed"))
@@ -83,6 +88,13 @@ struct MultiTargetPush {
 }
 
 extension Context {
+    /// What to do about a push target that holds no repository (or the start of one, from an
+    /// interrupted copy): never `planvault init`, which would make a different repository.
+    static func noCopyYet(at url: String, from source: String) -> String {
+        "no PlanVault repository at \(url) (or only the start of one, from an interrupted copy): if it is a mounted share, "
+            + "check that it is mounted; to start or finish a copy there, run `planvault copy --repo \(source) --to \(url)` once"
+    }
+
     /// Makes the target at `url` hold `source`'s repository (`planvault copy`), holding shared
     /// locks on both while it copies, and attests the copied snapshots there. `source` must be
     /// the repository this context's `--repo` names. With `startingNew` false (a push's targets)
@@ -95,10 +107,12 @@ extension Context {
             throw PlanVaultError.invalidArgument("the source and the destination are the same target (\(url))")
         }
         let copier = RepositoryCopy(source: source, destination: destination, logger: logger, concurrency: uploadConcurrency(for: destination))
-        if !startingNew, try await copier.destinationConfig() == nil {
-            throw PlanVaultError.invalidArgument("no PlanVault repository at \(destination.location): if it is a mounted share, check that it is mounted; to start a new copy there, run `planvault copy --to \(url)` once")
+        let hadConfig: Bool
+        do {
+            hadConfig = try await copier.prepareDestination(startingNew: startingNew)
+        } catch PlanVaultError.repositoryNotFound {
+            throw PlanVaultError.invalidArgument(Self.noCopyYet(at: url, from: options.repo ?? source.backend.location))
         }
-        let hadConfig = try await copier.prepareDestination()
         // Shared locks on both sides: no prune deletes what is being copied, at either end.
         let sourceLock = try await sharedLockIfPossible(source)
         do {

@@ -47,7 +47,12 @@ enum Secrets {
             throw environmentName == "PLANVAULT_PASSPHRASE" ? PlanVaultError.noPassphrase : PlanVaultError.noNewPassphrase
         }
         if !confirm, let memo = memoLock.withLock({ memoPrompt }) { return (memo, "the prompt") }
-        let first = try prompt("Passphrase: ")
+        let first: String
+        do {
+            first = try prompt("Passphrase: ")
+        } catch PlanVaultError.noPassphrase where environmentName != "PLANVAULT_PASSPHRASE" {
+            throw PlanVaultError.noNewPassphrase
+        }
         if !confirm { memoLock.withLock { memoPrompt = first } }
         if confirm {
             guard first.count >= 8 else { throw PlanVaultError.invalidArgument("the passphrase must have at least 8 characters") }
@@ -103,7 +108,7 @@ enum Secrets {
         while let line = readLine(strippingNewline: false) {
             text += line
             guard line.contains("END PLANVAULT RECOVERY SHARE") else { continue }
-            shares = try RecoveryShare.parseAll(text, source: "share \(shares.count + 1) typed in")
+            shares = try RecoveryShare.parseAll(text, source: "the shares typed in")
             if let needed = shares.first?.threshold, Set(shares.map(\.share.x)).count >= needed { break }
             if terminal { FileHandle.standardError.write(Data("Share read (\(shares.count) so far). Next share:\n".utf8)) }
         }

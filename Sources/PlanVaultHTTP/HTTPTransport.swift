@@ -89,7 +89,7 @@ final class HTTPTransport: @unchecked Sendable {
             try await Task.sleep(nanoseconds: delay)
             delay = min(delay * 2, 8_000_000_000)
         }
-        throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(cause); check that the server is running and reachable, then run the command again (--retries 20 tries for longer)")
+        throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(cause); check that the server is running and reachable, then run the command again\(attempts < 21 ? " (--retries 20 tries for longer)" : "")")
     }
 
     /// 429 and 5xx may pass on a later attempt; 501 (not implemented), 505 (version) and 507

@@ -72,6 +72,6 @@ public struct ServerOptions: Sendable {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
             throw PlanVaultError.invalidArgument("--root \(root) is not a folder: create it first")
         }
-        if let key = tlsKeyPath { try FileIO.requirePrivate(key) }
+        if let key = tlsKeyPath { try FileIO.requirePrivate(key, what: "TLS private key (--tls-key)") }
     }
 }

@@ -128,6 +128,10 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(typo.status, 4, typo.stdout + typo.stderr)
         XCTAssertTrue(typo.stdout.contains("verdict: FAIL"), typo.stdout)
         XCTAssertTrue(typo.stdout.contains("there is no PlanVault repository at \(mistyped) (no config, no attestation): check the address"), typo.stdout)
+        let nowhere = r.dir.sub("no-such-folder")
+        let missing = try CLI.run(["audit", "--repo", nowhere, "--public-key", r.publicKey], env: ["HOME": r.dir.sub("auditor-home")])
+        XCTAssertNotEqual(missing.status, 0, missing.stdout + missing.stderr)
+        XCTAssertTrue((missing.stdout + missing.stderr).contains("no PlanVault repository at \(nowhere)"), missing.stdout + missing.stderr)
     }
 
     func testAttestationSignedByAnotherKeyIsRejected() async throws {

@@ -33,6 +33,34 @@ final class CopyTests: CLITestCase {
         XCTAssertEqual(audit.status, 0, audit.stdout, file: file, line: line)
     }
 
+    /// A push to several targets never makes a repository at one that has none (an unmounted
+    /// share's mount point): it names the copy command that starts one, and never `init`.
+    func testPushToSeveralTargetsNeverStartsARepositoryAtATargetWithoutOne() throws {
+        let share = dir.sub("share/planvault")
+        try FileManager.default.createDirectory(atPath: dir.sub("share"), withIntermediateDirectories: true)
+        try Fixture.write(dir.sub("planvault.toml"), """
+            sources = ["plans"]
+            [[targets]]
+            name = "share"
+            repo = "\(share)"
+            [[targets]]
+            name = "site"
+            repo = "\(repo)"
+            """)
+        let push = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(push.status, 1, push.stderr)
+        XCTAssertTrue(push.stderr.contains("target share (\(share)): no PlanVault repository at \(share) (or only the start of one"), push.stderr)
+        XCTAssertTrue(push.stderr.contains("run `planvault copy --repo \(repo) --to \(share)` once"), push.stderr)
+        XCTAssertTrue(push.stderr.contains("1 of 2 targets failed: share"), push.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: share), "nothing made where the share should be")
+        XCTAssertEqual(try FileIO.listDirectory(repo + "/snapshots").count, 2, "the other target took the push")
+
+        XCTAssertEqual(try CLI.run(["copy", "--repo", repo, "--to", share], env: env).status, 0)
+        let again = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(Set(try FileIO.listDirectory(share + "/snapshots")), Set(try FileIO.listDirectory(repo + "/snapshots")))
+    }
+
     func testCopyMakesACompleteRepositoryAndASecondRunCopiesNothing() throws {
         let first = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
         XCTAssertEqual(first.status, 0, first.stderr)

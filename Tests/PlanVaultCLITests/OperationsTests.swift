@@ -69,6 +69,8 @@ final class OperationsTests: CLITestCase {
         let waited = try CLI.run(["push", "--repo", repo, "--lock-wait", "2s", dir.sub("plans")], env: env)
         XCTAssertEqual(waited.status, 11, waited.stderr)
         XCTAssertTrue(waited.stderr.contains("waiting up to 2 s for another planvault run (PID \(getpid())"), waited.stderr)
+        XCTAssertTrue(waited.stderr.contains("(waited 2 s)") && waited.stderr.contains("or give a longer --lock-wait"), "the refusal says it already waited: " + waited.stderr)
+        XCTAssertFalse(refused.stderr.contains("waited") || refused.stderr.contains("a longer"), refused.stderr)
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2)
     }
 

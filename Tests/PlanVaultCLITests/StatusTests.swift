@@ -71,8 +71,14 @@ final class StatusTests: CLITestCase {
             XCTAssertTrue(printed.stdout.contains("# /etc/systemd/system/planvault-\(job).timer"), printed.stdout)
             XCTAssertTrue(printed.stdout.contains(" \(job) "), printed.stdout)
         }
-        XCTAssertTrue(printed.stdout.contains("0 2 * * *  "), printed.stdout)
-        XCTAssertTrue(printed.stdout.contains("OnCalendar=*-*-* 02:00:00"), printed.stdout)
+        // The times of the README's crontab and of the Debian package's timers.
+        XCTAssertTrue(printed.stdout.contains("30 1 * * *  "), printed.stdout)
+        XCTAssertTrue(printed.stdout.contains("OnCalendar=*-*-* 01:30:00"), printed.stdout)
+        XCTAssertTrue(printed.stdout.contains("15 6 * * 1  ") && printed.stdout.contains("verify --read-data-subset 20 --max-age 26h"), printed.stdout)
+        let readme = try String(contentsOfFile: CLI.packageRoot + "/README.md", encoding: .utf8)
+        let timer = try String(contentsOfFile: CLI.packageRoot + "/packaging/systemd/planvault-push.timer", encoding: .utf8)
+        XCTAssertTrue(readme.contains("30 1 * * *  ") && readme.contains("15 6 * * 1  "), "README's crontab")
+        XCTAssertTrue(timer.contains("OnCalendar=*-*-* 01:30:00"), "the package's push timer")
         XCTAssertNotEqual(try run(["schedule"]).status, 0, "nothing is installed: --print is required")
     }
 }

@@ -29,7 +29,7 @@ final class MultiTargetPushTests: XCTestCase {
         let unstarted = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(unstarted.status, 1, unstarted.stderr)
         XCTAssertTrue(unstarted.stderr.contains("target file share (\(share)): not updated: no PlanVault repository at \(share)"), unstarted.stderr)
-        XCTAssertTrue(unstarted.stderr.contains("run `planvault copy --to \(share)` once"), unstarted.stderr)
+        XCTAssertTrue(unstarted.stderr.contains("run `planvault copy --repo \(server.url) --to \(share)` once"), unstarted.stderr)
         XCTAssertTrue(unstarted.stderr.contains("1 of 2 targets failed: file share"), unstarted.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: share), "nothing written where the share should be")
         let started = try CLI.run(["copy", "--to", share], env: env, cwd: dir.path)

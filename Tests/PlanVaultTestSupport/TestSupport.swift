@@ -227,8 +227,12 @@ public enum CLI {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/planvault").path
+        return packageRoot + "/.build/debug/planvault"
+    }
+
+    /// The package's folder (README.md, packaging/), from this source file's place in it.
+    public static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
     public static func environment(_ extra: [String: String]) -> [String: String] {

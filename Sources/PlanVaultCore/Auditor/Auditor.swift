@@ -60,7 +60,12 @@ public struct Auditor: Sendable {
         guard !trusted.isEmpty else {
             // Nothing at all at the address is more often a mistyped address than a lost copy:
             // the finding says which, and the verdict fails either way.
-            if entries.isEmpty, unreadable.isEmpty, try await backend.stat(.config, name: ObjectName.config) == nil {
+            var noRepository = false
+            if entries.isEmpty, unreadable.isEmpty {
+                // A stat that fails (a credential scoped without the config) proves nothing either way.
+                do { noRepository = try await backend.stat(.config, name: ObjectName.config) == nil } catch { noRepository = false }
+            }
+            if noRepository {
                 report.add(.noAttestations, "", "there is no PlanVault repository at \(backend.location) (no config, no attestation): check the address; if it is right, there is no offsite copy here")
             } else {
                 report.add(.noAttestations, "", "no attestation signed by this key exists: there is no evidence of an offsite copy")

@@ -66,9 +66,7 @@ public struct RecoveryShare: Sendable, Equatable {
                 coded = nil
                 continue
             }
-            if coded?.isEmpty == true, heading == nil, line.hasPrefix("Share "), let stop = line.firstIndex(of: ".") {
-                heading = String(line[..<stop].prefix(40))
-            }
+            if coded?.isEmpty == true, heading == nil { heading = Self.heading(line) }
             guard coded != nil, let colon = line.firstIndex(of: ":"), let number = Int(line[..<colon]) else { continue }
             let fields = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 2, let check = fields.last, check.count == 1, let checkChar = check.first else {
@@ -79,6 +77,16 @@ public struct RecoveryShare: Sendable, Equatable {
         }
         if coded != nil { throw PlanVaultError.invalidArgument("\(source): a share block has no END line (copy the whole block)") }
         return shares
+    }
+
+    /// "Share 3 of 5" from the block's heading line; nil for anything else (the text is echoed
+    /// in messages, so only digits are taken from it).
+    static func heading(_ line: String) -> String? {
+        let words = line.split(separator: " ", maxSplits: 4)
+        guard words.count >= 4, words[0] == "Share", words[2] == "of" else { return nil }
+        let count = words[3].hasSuffix(".") ? words[3].dropLast() : words[3]
+        guard let x = Int(words[1]), let n = Int(count), (1...255).contains(x), (1...255).contains(n) else { return nil }
+        return "Share \(x) of \(n)"
     }
 
     static func decode(_ lines: [(number: Int, characters: [Character], check: Character)], source: String) throws -> RecoveryShare {

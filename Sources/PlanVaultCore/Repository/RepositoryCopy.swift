@@ -35,7 +35,7 @@ public struct RepositoryCopy: Sendable {
     }
 
     /// The destination's config, or nil where there is no repository yet. Changes nothing.
-    public func destinationConfig() async throws -> [UInt8]? {
+    func destinationConfig() async throws -> [UInt8]? {
         do {
             return try await destination.read(.config, name: ObjectName.config, range: nil)
         } catch PlanVaultError.objectMissing {
@@ -48,9 +48,13 @@ public struct RepositoryCopy: Sendable {
     }
 
     /// Checks the destination is empty or a copy of this repository, and prepares it. Returns
-    /// whether it already had the config. Run before taking the destination's lock.
-    public func prepareDestination() async throws -> Bool {
-        if let existingConfig = try await destinationConfig() {
+    /// whether it already had the config. Run before taking the destination's lock. With
+    /// `startingNew` false, a destination without the config is refused (`repositoryNotFound`)
+    /// before anything is written there.
+    public func prepareDestination(startingNew: Bool = true) async throws -> Bool {
+        let config = try await destinationConfig()
+        if config == nil, !startingNew { throw PlanVaultError.repositoryNotFound(location: destination.location) }
+        if let existingConfig = config {
             guard existingConfig == source.configBytes else {
                 let other = (try? RepositoryConfig.decode(existingConfig, location: destination.location).id).map { " (repository \($0.prefix(8)))" } ?? ""
                 throw PlanVaultError.invalidArgument("\(destination.location) already holds another repository\(other), not \(source.config.id.prefix(8)): copy to an empty location or to a copy of this repository")
