@@ -38,15 +38,7 @@ final class CopyTests: CLITestCase {
     func testPushToSeveralTargetsNeverStartsARepositoryAtATargetWithoutOne() throws {
         let share = dir.sub("share/planvault")
         try FileManager.default.createDirectory(atPath: dir.sub("share"), withIntermediateDirectories: true)
-        try Fixture.write(dir.sub("planvault.toml"), """
-            sources = ["plans"]
-            [[targets]]
-            name = "share"
-            repo = "\(share)"
-            [[targets]]
-            name = "site"
-            repo = "\(repo)"
-            """)
+        try Fixture.writeTargetsConfig(dir.sub("planvault.toml"), sources: ["plans"], [("share", share), ("site", repo)])
         let push = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(push.status, 1, push.stderr)
         XCTAssertTrue(push.stderr.contains("target share (\(share)): no PlanVault repository at \(share) (or only the start of one"), push.stderr)

@@ -13,14 +13,7 @@ final class KitTests: XCTestCase {
         try Fixture.write(dir.sub("plans/call tree.csv"), Fixture.text(20, seed: 1))
         XCTAssertEqual(try CLI.run(["init", "--repo", repo, "--label", "continuity coordinator"], env: env).status, 0)
         XCTAssertEqual(try CLI.run(["key", "split", "--repo", repo, "--shares", "3", "--threshold", "2", "--out", dir.sub("shares")], env: env).status, 0)
-        try Fixture.write(dir.sub("planvault.toml"), """
-            [[targets]]
-            name = "alternate site"
-            repo = "https://dr.example.gov:8443/plans"
-            [[targets]]
-            name = "file share"
-            repo = "\(repo)"
-            """)
+        try Fixture.writeTargetsConfig(dir.sub("planvault.toml"), [("alternate site", "https://dr.example.gov:8443/plans"), ("file share", repo)])
         // The first target is unreachable from here: kit reads the repository through --repo.
         let kit = try CLI.run(["kit", "--repo", repo, "--config", dir.sub("planvault.toml"), "--out", dir.sub("kit"), "--custodian", "A. Rivera, deputy director",
                                "--shares-location", "sealed envelopes in the EOC safe"], env: env)

@@ -202,12 +202,13 @@ final class ReliabilitySubsetTests: CLITestCase {
         try assertRestoresIdentically(id)
     }
 
-    /// A small tmpfs (root only; skipped elsewhere), unmounted when the test ends.
-    func smallFilesystem(_ path: String, size: String) throws {
+    /// A small tmpfs (root only; skipped elsewhere), unmounted when the test ends; `inodes`
+    /// limits how many files and folders it holds, its own root included.
+    func smallFilesystem(_ path: String, size: String, inodes: Int? = nil) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let mount = Process()
         mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path]
+        mount.arguments = ["-t", "tmpfs", "-o", "size=\(size)" + (inodes.map { ",nr_inodes=\($0)" } ?? ""), "tmpfs", path]
         mount.standardError = FileHandle.nullDevice
         try mount.run()
         mount.waitUntilExit()
@@ -236,6 +237,16 @@ final class ReliabilitySubsetTests: CLITestCase {
         let out = dir.sub("out")
         try ok(["restore", id, "--repo", small, "--to", out])
         XCTAssertEqual(try TreeCompare.differences(dir.sub("pushed/\(id)/plans"), "\(out)/plans"), [])
+    }
+
+    /// A destination whose folders cannot be made because the filesystem is full is "full"
+    /// (exit 6), like a full file, not a plain error.
+    func testADestinationFolderOnAFullFilesystemExitsAsFull() throws {
+        let id = try push()
+        try smallFilesystem(dir.sub("dest"), size: "1m", inodes: 2)
+        let r = try pv(["restore", id, "--repo", repo, "--to", dir.sub("dest/a/b")])
+        XCTAssertEqual(r.status, Self.noSpace, r.stderr)
+        XCTAssertTrue(r.stderr.contains("create folder \(dir.sub("dest/a/b"))") && r.stderr.contains("full"), r.stderr)
     }
 
     func testFullDestinationLeavesNoPartialFile() throws {

@@ -13,15 +13,7 @@ final class MultiTargetPushTests: XCTestCase {
                    "HOME": dir.path, "PLANVAULT_RETRIES": "1"]
         let share = dir.sub("share/planvault")
         try FileManager.default.createDirectory(atPath: dir.sub("share"), withIntermediateDirectories: true)  // the mounted share
-        try Fixture.write(dir.sub("planvault.toml"), """
-            sources = ["plans"]
-            [[targets]]
-            name = "alternate site"
-            repo = "\(server.url)"
-            [[targets]]
-            name = "file share"
-            repo = "\(share)"
-            """)
+        try Fixture.writeTargetsConfig(dir.sub("planvault.toml"), sources: ["plans"], [("alternate site", server.url), ("file share", share)])
         XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
 
         // The share holds no repository yet (as when it is not mounted): push does not make one

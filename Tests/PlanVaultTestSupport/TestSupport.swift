@@ -52,6 +52,14 @@ public enum Fixture {
     public static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
 
     /// Many small files in an existing folder, fast (plain open/write, no atomic rename).
+    /// A config file naming several `[[targets]]`, as an agency writes one (README "Several
+    /// offsite copies"); `sources` is left out when empty.
+    public static func writeTargetsConfig(_ path: String, sources: [String] = [], _ targets: [(name: String, repo: String)]) throws {
+        var lines = sources.isEmpty ? [] : ["sources = [" + sources.map { "\"\($0)\"" }.joined(separator: ", ") + "]"]
+        for target in targets { lines += ["[[targets]]", "name = \"\(target.name)\"", "repo = \"\(target.repo)\""] }
+        try write(path, lines.joined(separator: "\n") + "\n")
+    }
+
     public static func writeMany(_ folder: String, count: Int, name: (Int) -> String, content: (Int) -> [UInt8]) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for i in 0..<count {

@@ -16,7 +16,8 @@ final class Destination: Sendable {
     init(path: String) throws {
         do {
             try FileIO.makeFolders(path)
-        } catch PlanVaultError.io(let failed, _, let code) {
+        } catch PlanVaultError.io(let failed, _, let code) where code != ENOSPC && code != EDQUOT {
+            // A full filesystem stays an I/O error: the command names it "full" and exits 6.
             throw PlanVaultError.invalidArgument("cannot create the destination \(path): \(failed): \(String(cString: strerror(code))); choose a folder you can write to")
         }
         guard let real = realpath(path, nil) else { throw PlanVaultError.io(path: path, operation: "resolve", errno: errno) }
