@@ -7,8 +7,8 @@ struct CopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Make another target hold the same repository: copy the objects it lacks, checking each one's hash.",
         discussion: """
-            Objects are content-addressed, so only what the destination lacks is copied; an interrupted copy resumes
-            when run again. The destination's attestation chain records what it holds: copied snapshots are attested there.
+            Objects are content-addressed, so only what the destination lacks is copied; an interrupted copy resumes \
+            when run again. The destination's attestation chain records what it holds: copied snapshots are attested there. \
             Both targets use this run's credentials (PLANVAULT_SERVER_TOKEN, AWS_* keys, --cacert).
             """ + HelpLayout.examples("planvault copy --from /mnt/offsite/planvault --to s3://agency-dr/planvault",
                                       "planvault copy --to https://dr.example.gov:8443/plans"))

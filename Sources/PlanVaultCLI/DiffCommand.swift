@@ -7,7 +7,7 @@ struct DiffCommand: AsyncParsableCommand {
         commandName: "diff",
         abstract: "List what changed between two snapshots: added (+), removed (-) and changed (M) entries.",
         discussion: """
-        A file is changed when its content (chunk list), size, mode or modification time differs; a folder or
+        A file is changed when its content (chunk list), size, mode or modification time differs; a folder or \
         symlink when its type, mode or target differs (a folder's own mtime moves with every file and is ignored).
 
         Examples:

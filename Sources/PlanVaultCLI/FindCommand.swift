@@ -7,8 +7,8 @@ struct FindCommand: AsyncParsableCommand {
         commandName: "find",
         abstract: "Find files and folders by name or path in the snapshots, and which snapshots hold them.",
         discussion: """
-        A PATTERN without "/" is a glob matched against each entry's name, wherever it lies; one with "/" is matched
-        against the whole path, which starts with the source folder's name (`*` does not cross "/"). Each match is
+        A PATTERN without "/" is a glob matched against each entry's name, wherever it lies; one with "/" is matched \
+        against the whole path, which starts with the source folder's name (`*` does not cross "/"). Each match is \
         listed with the snapshots that hold it, newest first. Nothing found is exit 1.
 
         Examples:

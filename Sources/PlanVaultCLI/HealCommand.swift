@@ -10,10 +10,11 @@ struct HealCommand: AsyncParsableCommand {
         discussion: """
         1. A lost or altered config is written back from the copy every key file authenticates.
         2. Every bundle is read and checked; bundles no index names are indexed.
-        3. The chunks of damaged or lost bundles are stored again from the source folders (the PATHs given, or
-           `sources` in the config), as a new snapshot.
-        4. Damaged bundles whose every chunk now has an intact copy are deleted (unless --keep-damaged, or the
-           target refuses deletes).
+        3. The chunks of damaged or lost bundles are stored again from the source folders (the PATHs given, or \
+        `sources` in the config), as a new snapshot.
+        4. Damaged bundles whose every chunk now has an intact copy are deleted (unless --keep-damaged, or the \
+        target refuses deletes).
+
         It ends by naming any file of any snapshot that still cannot be restored, with exit code 4.
 
         Examples:

@@ -46,9 +46,12 @@ extension KeyCommand {
             commandName: "split",
             abstract: "Make recovery shares: any THRESHOLD of the SHARES custodians together can open the repository without a passphrase.",
             discussion: """
-                --shares N is the number of shares to make (2-255). Writes one file per share (share-1-of-5.txt, ...; mode 600) into a new folder. Print each one, give it to its
-                custodian, and delete the files. The shares open a recovery key file stored in the repository: `planvault key
-                remove` of that key file revokes every share of this split at once.
+                Here --shares N is the number of shares to make (2-255), not share files as for other commands. \
+                Writes one file per share (share-1-of-5.txt, ...; mode 600) into a new folder. Print each one, \
+                give it to its custodian, and delete the files.
+
+                The shares open a recovery key file stored in the repository: `planvault key remove` of that key \
+                file revokes every share of this split at once.
                 """ + HelpLayout.examples("planvault key split --shares 5 --threshold 3 --out /root/shares",
                                           "planvault restore latest --to /srv/restored --shares share-1-of-5.txt share-4-of-5.txt share-5-of-5.txt"))
 

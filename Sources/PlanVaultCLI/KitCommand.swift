@@ -9,7 +9,7 @@ struct KitCommand: AsyncParsableCommand {
         commandName: "kit",
         abstract: "Write the recovery sheet for the plan binder: targets, repository and key fingerprints, custodians and disaster-day steps.",
         discussion: """
-            Writes recovery-sheet.html (print it) and recovery-sheet.txt into DIR. The sheet holds no secret: no passphrase,
+            Writes recovery-sheet.html (print it) and recovery-sheet.txt into DIR. The sheet holds no secret: no passphrase, \
             token or share, unless --include-shares copies share blocks into it (then keep it like the shares themselves).
             """ + HelpLayout.examples("planvault kit --out /root/kit --custodian \"A. Rivera, deputy director, 555-0100\" --custodian \"J. Chen, IT lead\" --shares-location \"sealed envelopes in the EOC safe and the county clerk's vault\""))
 

@@ -7,8 +7,8 @@ struct RepairCommand: AsyncParsableCommand {
         commandName: "repair-index",
         abstract: "Rebuild the index from the bundles' own headers.",
         discussion: """
-        Writes a new index file for every bundle that no readable index file names (after a damaged or lost
-        index file, or a push killed before its index). With --remove-damaged, index files that fail
+        Writes a new index file for every bundle that no readable index file names (after a damaged or lost \
+        index file, or a push killed before its index). With --remove-damaged, index files that fail \
         authentication are deleted afterwards (needs a credential that may delete).
         """ + HelpLayout.examples("planvault repair-index", "planvault repair-index --remove-damaged"))
 

@@ -47,8 +47,8 @@ struct ForgetCommand: AsyncParsableCommand {
         commandName: "forget",
         abstract: "Remove snapshots by a retention policy (or by ID), with a signed record of which and why.",
         discussion: """
-        Snapshots are grouped by host and source set; in each group, newest first, a snapshot is kept while a rule
-        has room for it (as restic decides). With no --keep-* option the config's [retention] table applies, so cron
+        Snapshots are grouped by host and source set; in each group, newest first, a snapshot is kept while a rule \
+        has room for it (as restic decides). With no --keep-* option the config's [retention] table applies, so cron \
         can run `planvault forget --prune` alone. --prune then deletes the data no remaining snapshot needs.
 
         Examples:
@@ -155,8 +155,8 @@ struct PruneCommand: AsyncParsableCommand {
         commandName: "prune",
         abstract: "Delete data that no snapshot needs, and repack mostly unused bundles.",
         discussion: """
-        Writes the new index before deleting anything, and deletes in an order a kill cannot turn into a lost chunk.
-        Deletes nothing while any snapshot cannot be read. On an append-only server or under Object Lock it does what
+        Writes the new index before deleting anything, and deletes in an order a kill cannot turn into a lost chunk. \
+        Deletes nothing while any snapshot cannot be read. On an append-only server or under Object Lock it does what \
         it may and names what it could not delete.
 
         Examples:

@@ -9,7 +9,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the PlanVault server at the alternate site.",
         discussion: """
-        Each repository is a folder under --root in the directory-target layout. Every request needs a bearer
+        Each repository is a folder under --root in the directory-target layout. Every request needs a bearer \
         token from --tokens (manage them with `planvault serve token add|list|revoke`). Stops cleanly on SIGTERM or SIGINT.
         """ + HelpLayout.examples("planvault serve --root /srv/planvault --tokens tokens.json --tls-cert cert.pem --tls-key key.pem", "planvault serve --root /srv/planvault --tokens tokens.json --append-only --listen 0.0.0.0:8443"),
         subcommands: [TokenCommand.self]

@@ -11,8 +11,8 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show, per target, how old the last push, verification and restore drill are, against the policy.",
         discussion: """
-            The policy (defaults: push 26h, verify 8d, drill 365d) comes from the options, then the config file's [policy]
-            table. Exit 0 when every target meets it, 5 when one does not (or its last check failed), 1 when a target could
+            The policy (defaults: push 26h, verify 8d, drill 365d) comes from the options, then the config file's [policy] \
+            table. Exit 0 when every target meets it, 5 when one does not (or its last check failed), 1 when a target could \
             not be read. --prometheus writes node_exporter textfile metrics (written whole, then renamed into place).
             """ + HelpLayout.examples("planvault status",
                                       "planvault status --quiet --prometheus /var/lib/prometheus/node-exporter/planvault.prom"))

@@ -1,5 +1,6 @@
 import XCTest
 import PlanVaultTestSupport
+import ArgumentParser
 @testable import PlanVaultCLI
 
 /// Ages and waits read as durations, never as clock times ("13:48 old").
@@ -22,5 +23,21 @@ final class WordingTests: XCTestCase {
         let result = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--keys", dir.sub("keys.toml")], env: ["HOME": dir.path])
         XCTAssertEqual(result.status, 12, result.stderr)
         XCTAssertTrue(result.stderr.contains("the keys file \(dir.sub("keys.toml")) holds no passphrase"), result.stderr)
+    }
+
+    /// Help prose is one line per paragraph or list item: the help's own wrapping then fits the
+    /// terminal. A line broken in the source showed as a short line in the middle of a sentence.
+    func testHelpTextIsNotHardWrapped() {
+        func check(_ command: any ParsableCommand.Type, _ name: String) {
+            let configuration = command.configuration
+            for paragraph in configuration.discussion.components(separatedBy: "\n\n")
+            where !paragraph.hasPrefix("Examples:") && !paragraph.hasPrefix("Exit codes:") {
+                for line in paragraph.split(separator: "\n").dropFirst() {
+                    XCTAssertNotNil(line.range(of: #"^(\d+\.|-) "#, options: .regularExpression), "\(name): \"\(line)\" continues the line before it")
+                }
+            }
+            for sub in configuration.subcommands { check(sub, "\(name) \(sub._commandName)") }
+        }
+        check(PlanVaultCommand.self, "planvault")
     }
 }
