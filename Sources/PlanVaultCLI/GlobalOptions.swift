@@ -63,7 +63,15 @@ struct GlobalOptions: ParsableArguments {
     /// target is tried.
     func validate() throws {
         if let retries, !(0...20).contains(retries) { throw ValidationError(Self.retriesOutOfRange(retries)) }
+        // Checked for every command, also those that take no lock: a typo is never ignored.
+        if let lockWait, Duration.parse(lockWait) == nil { throw ValidationError(Self.notADuration(lockWait)) }
+        if let days = s3ObjectLockDays, days < 1 { throw ValidationError("--s3-object-lock-days must be at least 1") }
+        if !["COMPLIANCE", "GOVERNANCE"].contains(s3ObjectLockMode.uppercased()) {
+            throw ValidationError("--s3-object-lock-mode must be COMPLIANCE or GOVERNANCE")
+        }
     }
+
+    static func notADuration(_ text: String) -> String { "--lock-wait \(text) is not a duration (examples: 30s, 10m, 1h)" }
 
     static func retriesOutOfRange(_ n: Int) -> String { "--retries \(n) is out of range: give 0 to 20" }
 }
@@ -141,10 +149,6 @@ struct Context {
         var s3 = try S3Options.parse(url: url, endpoint: options.s3Endpoint ?? environment["PLANVAULT_S3_ENDPOINT"], region: region,
                                      pathStyle: options.s3PathStyle, credentials: credentials)
         if let days = options.s3ObjectLockDays {
-            guard days > 0 else { throw PlanVaultError.invalidArgument("--s3-object-lock-days must be at least 1") }
-            guard ["COMPLIANCE", "GOVERNANCE"].contains(options.s3ObjectLockMode.uppercased()) else {
-                throw PlanVaultError.invalidArgument("--s3-object-lock-mode must be COMPLIANCE or GOVERNANCE")
-            }
             s3.objectLockDays = days
             s3.objectLockMode = options.s3ObjectLockMode.uppercased()
         }
@@ -259,7 +263,7 @@ struct Context {
 
     func lockWaitSeconds() throws -> TimeInterval {
         guard let text = options.lockWait else { return 0 }
-        guard let seconds = Duration.parse(text) else { throw PlanVaultError.invalidArgument("--lock-wait \(text) is not a duration (examples: 30s, 10m, 1h)") }
+        guard let seconds = Duration.parse(text) else { throw PlanVaultError.usage(GlobalOptions.notADuration(text)) }
         return seconds
     }
 

@@ -78,7 +78,7 @@ struct PushCommand: AsyncParsableCommand {
                 options.rereadAll = force
                 if let time {
                     guard let date = Timestamps.parse(time) else {
-                        throw PlanVaultError.invalidArgument("--time \(time) is not an RFC 3339 time (example: 2026-01-31T02:00:00Z)")
+                        throw PlanVaultError.usage("--time \(time) is not an RFC 3339 time (example: 2026-01-31T02:00:00Z)")
                     }
                     options.time = date
                 }

@@ -70,7 +70,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 try snap.checkPathsAreSafe()
                 let patterns = include.map { PathPattern($0) }
                 if let empty = patterns.first(where: \.isEmpty) {
-                    throw PlanVaultError.invalidArgument("--include \"\(empty.text)\" names no path: give a path such as plans/Contacts or a glob such as '*.csv'")
+                    throw PlanVaultError.usage("--include \"\(empty.text)\" names no path: give a path such as plans/Contacts or a glob such as '*.csv'")
                 }
                 let selection = PathPattern.select(snap.nodes, patterns, ancestors: true)
                 if let missing = selection.unmatched.first {

@@ -27,12 +27,12 @@ struct RetentionOptions: ParsableArguments {
         for (name, value) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),
                               ("monthly", keepMonthly), ("yearly", keepYearly)] {
             guard let value else { continue }
-            guard value >= 1 else { throw PlanVaultError.invalidArgument("--keep-\(name) must be at least 1") }
+            guard value >= 1 else { throw PlanVaultError.usage("--keep-\(name) must be at least 1") }
             policy.set(name, value)
         }
         if let keepWithin {
             guard let seconds = Duration.parse(keepWithin) else {
-                throw PlanVaultError.invalidArgument("--keep-within \(keepWithin) is not a duration (examples: 36h, 30d, 1w)")
+                throw PlanVaultError.usage("--keep-within \(keepWithin) is not a duration (examples: 36h, 30d, 1w)")
             }
             policy.within = seconds
         }

@@ -60,10 +60,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard let root, let tokens else {
-                throw PlanVaultError.invalidArgument("planvault serve needs --root DIR and --tokens FILE")
+                throw PlanVaultError.usage("planvault serve needs --root DIR and --tokens FILE")
             }
             guard let (host, port) = ServerOptions.parseListen(listen) else {
-                throw PlanVaultError.invalidArgument("--listen \(listen): expected HOST:PORT")
+                throw PlanVaultError.usage("--listen \(listen): expected HOST:PORT, like 0.0.0.0:8443")
             }
             var options = ServerOptions(root: root, host: host, port: port, tokensPath: tokens)
             options.tlsCertificatePath = tlsCert
@@ -107,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             func run() async throws {
                 try await guarded {
                     guard let role = TokenRole(rawValue: role) else {
-                        throw PlanVaultError.invalidArgument("--role must be one of agent, auditor, reader, admin")
+                        throw PlanVaultError.usage("--role must be one of agent, auditor, reader, admin")
                     }
                     guard !repositories.isEmpty else { throw PlanVaultError.invalidArgument("name at least one --repo (or --repo '*')") }
                     var file = try TokenFile.loadOrEmpty(path: tokens)

@@ -142,6 +142,23 @@ final class OperationsTests: CLITestCase {
         }
     }
 
+    /// A value the command cannot take is a usage error (exit 64) naming the option, whether or not
+    /// the command uses it: `snapshots` takes no lock, and a mistyped --lock-wait is still refused.
+    func testABadOptionValueIsAUsageErrorNamingTheOption() throws {
+        let cases: [([String], String)] = [
+            (["snapshots", "--repo", repo, "--lock-wait", "abc"], "--lock-wait abc is not a duration"),
+            (["forget", "--repo", repo, "--keep-daily", "0"], "--keep-daily must be at least 1"),
+            (["forget", "--repo", repo, "--keep-within", "soon"], "--keep-within soon is not a duration"),
+            (["verify", "--repo", repo, "--s3-object-lock-days", "0"], "--s3-object-lock-days must be at least 1"),
+            (["serve", "--root", dir.sub("srv"), "--tokens", dir.sub("t.json"), "--listen", "nonsense"], "--listen nonsense: expected HOST:PORT"),
+        ]
+        for (args, message) in cases {
+            let result = try CLI.run(args, env: env)
+            XCTAssertEqual(result.status, 64, "\(args.joined(separator: " ")): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args.joined(separator: " ")): \(result.stderr)")
+        }
+    }
+
     func testPushHelpLeadsWithItsOwnOptionsThenTheGlobalGroupAndHasAnExample() throws {
         let help = try ok(["push", "--help"]).stdout
         let own = try XCTUnwrap(help.range(of: "--exclude")).lowerBound
