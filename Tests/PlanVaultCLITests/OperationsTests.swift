@@ -148,6 +148,7 @@ final class OperationsTests: CLITestCase {
         let cases: [([String], String)] = [
             (["snapshots", "--repo", repo, "--lock-wait", "abc"], "--lock-wait abc is not a duration"),
             (["forget", "--repo", repo, "--keep-daily", "0"], "--keep-daily must be at least 1"),
+            (["push", "--repo", repo, "--compression-level", "12", dir.sub("plans")], "--compression-level 12 is out of range: give 1 to 9"),
             (["forget", "--repo", repo, "--keep-within", "soon"], "--keep-within soon is not a duration"),
             (["verify", "--repo", repo, "--s3-object-lock-days", "0"], "--s3-object-lock-days must be at least 1"),
             (["serve", "--root", dir.sub("srv"), "--tokens", dir.sub("t.json"), "--listen", "nonsense"], "--listen nonsense: expected HOST:PORT"),
