@@ -128,16 +128,16 @@ struct RunLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let all = metadata.merging(extra ?? [:]) { _, new in new }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let details = all.isEmpty ? "" : " (" + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")"
         let label: String
-        switch level {
+        switch event.level {
         case .trace, .debug: label = "debug: "
         case .info, .notice: label = ""
         case .warning: label = "warning: "
         case .error, .critical: label = "error: "
         }
-        Output.error("planvault: \(label)\(message)\(details)")
+        Output.error("planvault: \(label)\(event.message)\(details)")
     }
 }
