@@ -8,6 +8,7 @@ import PlanVaultCore
 struct MultiTargetPush {
     let command: PushCommand
     let targets: [ConfigFile.Target]
+    private static let noRepository = "no repository there"
 
     func run() async throws {
         var failed = [(target: ConfigFile.Target, reason: String)]()
@@ -16,17 +17,17 @@ struct MultiTargetPush {
         for target in targets where primary == nil {
             var one = command
             one.global.repo = target.repo
+            let other = targets.first { $0.repo != target.repo }?.repo ?? "ANOTHER-TARGET"
             do {
-                try await RunLog.forTarget(target.display) { try await one.pushToOneTarget() }
+                try await RunLog.forTarget(target.display) { try await one.pushToOneTarget(noRepositoryCopyFrom: other) }
                 primary = target
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.partial {
                 primary = target
                 warnings = true
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.repositoryNotFound {
-                // The error said `planvault init`; for one of several copies that is wrong.
-                failed.append((target, "no repository there"))
-                let other = targets.first { $0.repo != target.repo }?.repo ?? "ANOTHER-TARGET"
-                Output.error("planvault: target \(target.display): \(Context.noCopyYet(at: target.repo, from: other)); trying the next target")
+                // The error (PlanVaultError.noCopyAt) said how to start a copy there.
+                failed.append((target, Self.noRepository))
+                Output.error("planvault: target \(target.display): trying the next target")
             } catch {
                 // The error itself is already printed.
                 failed.append((target, "the push failed"))
@@ -34,7 +35,12 @@ struct MultiTargetPush {
             }
         }
         guard let primary else {
-            let summary = "no target took the push: \(failed.map(\.target.display).joined(separator: ", "))"
+            var summary = "no target took the push: \(failed.map(\.target.display).joined(separator: ", "))"
+            if failed.allSatisfy({ $0.reason == Self.noRepository }), let first = targets.first {
+                // Each target's advice (copy from another) goes round in a circle here.
+                summary += "; none holds a repository: check that the shares are mounted; on the first run, make one with "
+                    + "`planvault init --repo \(first.repo)`, then run `planvault copy --repo \(first.repo) --to URL` once for each other target"
+            }
             Output.error("planvault: \(summary)")
             RunLog.finish(exitCode: ExitCodes.failure, failure: summary)
             throw ExitCode(ExitCodes.failure)
@@ -88,13 +94,6 @@ struct MultiTargetPush {
 }
 
 extension Context {
-    /// What to do about a push target that holds no repository (or the start of one, from an
-    /// interrupted copy): never `planvault init`, which would make a different repository.
-    static func noCopyYet(at url: String, from source: String) -> String {
-        "no PlanVault repository at \(url) (or only the start of one, from an interrupted copy): if it is a mounted share, "
-            + "check that it is mounted; to start or finish a copy there, run `planvault copy --repo \(source) --to \(url)` once"
-    }
-
     /// Makes the target at `url` hold `source`'s repository (`planvault copy`), holding shared
     /// locks on both while it copies, and attests the copied snapshots there. `source` must be
     /// the repository this context's `--repo` names. With `startingNew` false (a push's targets)
@@ -111,7 +110,7 @@ extension Context {
         do {
             hadConfig = try await copier.prepareDestination(startingNew: startingNew)
         } catch PlanVaultError.repositoryNotFound {
-            throw PlanVaultError.invalidArgument(Self.noCopyYet(at: url, from: options.repo ?? source.backend.location))
+            throw PlanVaultError.noCopyAt(location: url, copyFrom: options.repo ?? source.backend.location)
         }
         // Shared locks on both sides: no prune deletes what is being copied, at either end.
         let sourceLock = try await sharedLockIfPossible(source)

@@ -41,8 +41,10 @@ final class CopyTests: CLITestCase {
         try Fixture.writeTargetsConfig(dir.sub("planvault.toml"), sources: ["plans"], [("share", share), ("site", repo)])
         let push = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(push.status, 1, push.stderr)
-        XCTAssertTrue(push.stderr.contains("target share (\(share)): no PlanVault repository at \(share) (or only the start of one"), push.stderr)
+        XCTAssertTrue(push.stderr.contains("target share (\(share)): finished in "), push.stderr)
+        XCTAssertTrue(push.stderr.contains("exit 10: no PlanVault repository at \(share) (or only the start of one"), push.stderr)
         XCTAssertTrue(push.stderr.contains("run `planvault copy --repo \(repo) --to \(share)` once"), push.stderr)
+        XCTAssertFalse(push.stderr.contains("planvault init"), "init would make a different repository: " + push.stderr)
         XCTAssertTrue(push.stderr.contains("1 of 2 targets failed: share"), push.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: share), "nothing made where the share should be")
         XCTAssertEqual(try FileIO.listDirectory(repo + "/snapshots").count, 2, "the other target took the push")
@@ -51,6 +53,20 @@ final class CopyTests: CLITestCase {
         let again = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(Set(try FileIO.listDirectory(share + "/snapshots")), Set(try FileIO.listDirectory(repo + "/snapshots")))
+    }
+
+    /// When no target holds a repository (a first run, or every share unmounted), each target's
+    /// advice to copy from another goes round in a circle: the run's closing line says what to do.
+    func testPushToSeveralTargetsNoneOfWhichHoldsARepositorySaysHowToStart() throws {
+        let first = dir.sub("first"), second = dir.sub("second")
+        try Fixture.writeTargetsConfig(dir.sub("planvault.toml"), sources: ["plans"], [("first", first), ("second", second)])
+        let push = try CLI.run(["push"], env: env, cwd: dir.path)
+        XCTAssertEqual(push.status, 1, push.stderr)
+        XCTAssertTrue(push.stderr.contains("exit 1: no target took the push: first (\(first)), second (\(second)); none holds a repository: "
+                                           + "check that the shares are mounted; on the first run, make one with `planvault init --repo \(first)`, "
+                                           + "then run `planvault copy --repo \(first) --to URL` once for each other target"), push.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second))
     }
 
     func testCopyMakesACompleteRepositoryAndASecondRunCopiesNothing() throws {

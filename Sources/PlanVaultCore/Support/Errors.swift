@@ -5,6 +5,9 @@ import Foundation
 public enum PlanVaultError: Error, LocalizedError, Equatable {
     case repositoryNotFound(location: String)
     case repositoryExists(location: String)
+    /// One of several copies of a repository is not at `location` (a share not mounted, or a
+    /// copy never made or not finished): the fix is a copy from `copyFrom`, never `init`.
+    case noCopyAt(location: String, copyFrom: String)
     /// `source` names where the passphrase came from ("PLANVAULT_PASSPHRASE", "the prompt"), when known.
     case wrongPassphrase(location: String, source: String? = nil)
     case noPassphrase
@@ -44,6 +47,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound(let location):
             return "no PlanVault repository at \(location): check the address (--repo, PLANVAULT_REPO or the config file) and, for a mounted share, that it is mounted; `planvault init` makes a new, empty repository"
+        case .noCopyAt(let location, let source):
+            return "no PlanVault repository at \(location) (or only the start of one, from an interrupted copy): if it is a mounted share, "
+                + "check that it is mounted; to start or finish a copy there, run `planvault copy --repo \(source) --to \(location)` once"
         case .repositoryExists(let location):
             return "a repository already exists at \(location); use it as it is, or choose another location"
         case .wrongShares(let location):
@@ -125,7 +131,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     /// Exit codes, chosen to match restic's where the meaning is the same.
     public var exitCode: Int32 {
         switch self {
-        case .repositoryNotFound: return ExitCodes.repositoryNotFound
+        case .repositoryNotFound, .noCopyAt: return ExitCodes.repositoryNotFound
         case .lockHeld, .repositoryLocked: return ExitCodes.locked
         case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
