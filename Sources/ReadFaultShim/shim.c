@@ -4,9 +4,15 @@
 // It interposes read(2): once the file named by PLANVAULT_TEST_FAIL_READ_PATH (an absolute path)
 // has given PLANVAULT_TEST_FAIL_READ_AFTER bytes, every further read of it fails with EIO, as a
 // failing disk sector would. Reads of other files pass through untouched.
+//
+// With PLANVAULT_TEST_REFUSE_DIRECT_IO set to a file path, it also interposes pread(2) and
+// pwrite(2): on a descriptor opened with O_DIRECT they fail with EINVAL, as on a filesystem that
+// takes the flag but not the I/O (some network shares), and each refusal appends a line to that
+// file, so a test can tell the fallback was taken.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,4 +54,46 @@ ssize_t read(int fd, void *buf, size_t count) {
         if ((off_t)count > limit - at) count = (size_t)(limit - at);
     }
     return real_read(fd, buf, count);
+}
+
+/// True (and logged) when direct I/O on `fd` is to be refused.
+static int refuse_direct(int fd, const char *what) {
+    const char *log = getenv("PLANVAULT_TEST_REFUSE_DIRECT_IO");
+    if (!log || !log[0]) return 0;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || !(flags & O_DIRECT)) return 0;
+    FILE *out = fopen(log, "a");
+    if (out) {
+        fprintf(out, "%s refused\n", what);
+        fclose(out);
+    }
+    errno = EINVAL;
+    return 1;
+}
+
+typedef ssize_t (*pread_function)(int, void *, size_t, off_t);
+typedef ssize_t (*pwrite_function)(int, const void *, size_t, off_t);
+
+ssize_t pread(int fd, void *buf, size_t count, off_t offset) {
+    static pread_function real;
+    if (!real) real = (pread_function)dlsym(RTLD_NEXT, "pread");
+    return refuse_direct(fd, "pread") ? -1 : real(fd, buf, count, offset);
+}
+
+ssize_t pread64(int fd, void *buf, size_t count, off_t offset) {
+    static pread_function real;
+    if (!real) real = (pread_function)dlsym(RTLD_NEXT, "pread64");
+    return refuse_direct(fd, "pread") ? -1 : real(fd, buf, count, offset);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
+    static pwrite_function real;
+    if (!real) real = (pwrite_function)dlsym(RTLD_NEXT, "pwrite");
+    return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
+    static pwrite_function real;
+    if (!real) real = (pwrite_function)dlsym(RTLD_NEXT, "pwrite64");
+    return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
 }

@@ -69,4 +69,32 @@ final class ReadFaultTests: CLITestCase {
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertEqual(FileManager.default.contents(atPath: dir.sub("second/plans/Annex B.pdf")), Data(annex))
     }
+
+    /// A filesystem that takes O_DIRECT but refuses the I/O (EINVAL; some network shares): bundles
+    /// are written and read the ordinary way instead, and the repository is the same. The shim
+    /// refuses every direct pread and pwrite and logs each refusal, so the fallbacks are proven taken.
+    func testWhereDirectIOIsRefusedBundlesAreWrittenAndReadTheOrdinaryWay() throws {
+        guard FileManager.default.fileExists(atPath: Self.shim) else {
+            return XCTFail("no read fault shim at \(Self.shim): build it with `swift build --product ReadFaultShim`")
+        }
+        let plans = dir.sub("plans"), repo = dir.sub("repo"), log = dir.sub("refused.log")
+        try Fixture.write(plans + "/Annex C.pdf", Fixture.noise(6 << 20, seed: 12))
+        try Fixture.write(plans + "/Runbook.md", Fixture.text(400, seed: 13))
+        let refusing = ["LD_PRELOAD": Self.shim, "PLANVAULT_TEST_REFUSE_DIRECT_IO": log]
+        XCTAssertEqual(try pv(["init", "--repo", repo]).status, 0)
+
+        let push = try pv(["push", "--repo", repo, plans], env: refusing)
+        XCTAssertEqual(push.status, 0, push.stderr)
+        XCTAssertTrue(try String(contentsOfFile: log, encoding: .utf8).contains("pwrite refused"), "the bundle write fell back")
+        try FileManager.default.removeItem(atPath: log)
+
+        let verify = try pv(["verify", "--repo", repo, "--read-data", "--no-cache"], env: refusing)
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        XCTAssertTrue(try String(contentsOfFile: log, encoding: .utf8).contains("pread refused"), "the bundle read fell back")
+        let restore = try pv(["restore", "latest", "--repo", repo, "--to", dir.sub("out"), "--no-cache"], env: refusing)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        XCTAssertEqual(try TreeCompare.differences(plans, dir.sub("out/plans")), [])
+        // The bundles written the ordinary way read back whole through direct I/O too.
+        XCTAssertEqual(try pv(["verify", "--repo", repo, "--read-data", "--no-cache"]).status, 0)
+    }
 }
