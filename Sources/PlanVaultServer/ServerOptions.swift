@@ -48,19 +48,19 @@ public struct ServerOptions: Sendable {
 
     public func validate() throws {
         guard (1...Self.maxObjectMiBLimit).contains(maxObjectMiB) else {
-            throw PlanVaultError.invalidArgument("--max-object-mib \(maxObjectMiB) is out of range: give 1 to \(Self.maxObjectMiBLimit) (MiB)")
+            throw PlanVaultError.usage("--max-object-mib \(maxObjectMiB) is out of range: give 1 to \(Self.maxObjectMiBLimit) (MiB)")
         }
         guard (1...86400).contains(idleTimeout) else {
-            throw PlanVaultError.invalidArgument("--idle-timeout \(idleTimeout) is out of range: give 1 to 86400 seconds")
+            throw PlanVaultError.usage("--idle-timeout \(idleTimeout) is out of range: give 1 to 86400 seconds")
         }
         guard (1...65536).contains(maxConnections) else {
-            throw PlanVaultError.invalidArgument("--max-connections \(maxConnections) is out of range: give 1 to 65536")
+            throw PlanVaultError.usage("--max-connections \(maxConnections) is out of range: give 1 to 65536")
         }
         guard (0...3600).contains(drainTimeout) else {
-            throw PlanVaultError.invalidArgument("--drain-timeout \(drainTimeout) is out of range: give 0 to 3600 seconds")
+            throw PlanVaultError.usage("--drain-timeout \(drainTimeout) is out of range: give 0 to 3600 seconds")
         }
         if let gib = maxRepositoryGiB, !(1...Self.maxRepositoryGiBLimit).contains(gib) {
-            throw PlanVaultError.invalidArgument("--max-repo-gib \(gib) is out of range: give 1 to \(Self.maxRepositoryGiBLimit) (GiB), or leave it out for no limit")
+            throw PlanVaultError.usage("--max-repo-gib \(gib) is out of range: give 1 to \(Self.maxRepositoryGiBLimit) (GiB), or leave it out for no limit")
         }
         if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
             throw PlanVaultError.invalidArgument("give both --tls-cert and --tls-key, or neither")

@@ -130,7 +130,7 @@ final class CompressionLevelTests: XCTestCase {
         }
         XCTAssertLessThan(try XCTUnwrap(stored[9]), try XCTUnwrap(stored[1]))
         let bad = try CLI.run(["push", "--repo", dir.sub("repo1"), "--compression-level", "12", dir.sub("plans")], env: env)
-        XCTAssertEqual(bad.status, 1)
-        XCTAssertTrue(bad.stderr.contains("from 1 to 9"), bad.stderr)
+        XCTAssertEqual(bad.status, 64, "a value out of range is a usage error")
+        XCTAssertTrue(bad.stderr.contains("--compression-level 12 is out of range: give 1 to 9"), bad.stderr)
     }
 }

@@ -55,6 +55,38 @@ final class HostileRepositoryTests: XCTestCase {
         }
     }
 
+    /// `latest` compares times as instants, whatever number of fraction digits a writer used:
+    /// as text, `…:30Z` sorts after `…:30.754Z` though it is the earlier time (FORMAT.md §14).
+    func testLatestIsTheNewestInstantNotTheGreatestTimeText() async throws {
+        let dir = try TempDir()
+        let (writer, node) = try await repositoryWithOneFile(dir)
+        let newest = try await saveSnapshot(writer, [node], time: "2099-06-01T00:16:30.754Z")
+        _ = try await saveSnapshot(writer, [node], time: "2099-06-01T00:16:30Z")
+        _ = try await saveSnapshot(writer, [node], time: "2099-06-01T00:16:30.75Z")
+        _ = try await saveSnapshot(writer, [node], time: "2099-06-01T00:16:30.7539999Z")
+        let resolved = try await writer.repository.resolveSnapshot("latest")
+        XCTAssertEqual(resolved.id, newest)
+        let order = try await writer.repository.loadAllSnapshots().snapshots.map(\.snapshot.time).suffix(4)
+        XCTAssertEqual(Array(order), ["2099-06-01T00:16:30Z", "2099-06-01T00:16:30.75Z", "2099-06-01T00:16:30.7539999Z", "2099-06-01T00:16:30.754Z"])
+    }
+
+    /// A snapshot whose time cannot be read might be the newest: `latest` names it and stops,
+    /// rather than answer with the newest of the others.
+    func testLatestRefusesWhenASnapshotHasNoValidTime() async throws {
+        let dir = try TempDir()
+        let (writer, node) = try await repositoryWithOneFile(dir)
+        let timeless = try await saveSnapshot(writer, [node], time: "yesterday")
+        do {
+            _ = try await writer.repository.resolveSnapshot("latest")
+            XCTFail("latest resolved although a snapshot has no time")
+        } catch let error as PlanVaultError {
+            guard case .snapshotUnreadable(let name, let reason, _) = error else { return XCTFail("unexpected error \(error)") }
+            XCTAssertEqual(name, timeless)
+            XCTAssertTrue(reason.contains("not an RFC 3339 UTC time"), reason)
+            XCTAssertEqual(error.exitCode, ExitCodes.verificationFailed)
+        }
+    }
+
     // MARK: Defect 3: size and chunks must agree
 
     func testFileWhoseSizeDisagreesWithItsChunksIsReportedNotPadded() async throws {

@@ -124,7 +124,7 @@ final class ServerSettingsTests: XCTestCase {
         for (option, value) in [("--max-object-mib", "99999999999999"), ("--max-object-mib", "0"), ("--idle-timeout", "0"),
                                 ("--idle-timeout", "-5"), ("--max-connections", "0"), ("--max-repo-gib", "0"), ("--drain-timeout", "-1")] {
             let result = try serve(["\(option)=\(value)"])
-            XCTAssertEqual(result.status, 1, "\(option) \(value): \(result.stderr)")
+            XCTAssertEqual(result.status, 64, "a value out of range is a usage error: \(option) \(value): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("\(option) \(value) is out of range"), result.stderr)
         }
     }

@@ -31,7 +31,9 @@ extension Auditor {
     func describeCurrency(pushes: [AttestationLog.Entry], now: Date, _ report: inout AuditReport) {
         report.keptCurrent.newestCopy = report.newestCopy
         report.keptCurrent.ageSeconds = report.newestCopy.flatMap(Timestamps.parse).map { Int(now.timeIntervalSince($0)) }
-        let facts = pushes.compactMap(\.attestation.snapshot).sorted { $0.time < $1.time }
+        let facts = pushes.compactMap(\.attestation.snapshot).sorted {
+            (Timestamps.instant($0.time) ?? .unknown, $0.time) < (Timestamps.instant($1.time) ?? .unknown, $1.time)
+        }
         var order = [String]()
         var groups = [String: [Attestation.SnapshotFacts]]()
         for fact in facts {

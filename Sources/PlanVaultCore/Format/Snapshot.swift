@@ -44,6 +44,21 @@ public struct Snapshot: Codable, Sendable {
     }
 
     public var date: Date? { Timestamps.parse(time) }
+
+    /// `time` as an exact instant; nil when it is not in the form FORMAT.md §9.1 allows.
+    public var instant: Timestamps.Instant? { Timestamps.instant(time) }
+
+    /// Snapshot order (FORMAT.md §14): by `time` as an instant, a snapshot without a valid time
+    /// before every other, then by ID. Not by the text of `time`: `…:30Z` is earlier than
+    /// `…:30.754Z`, yet sorts after it as a string.
+    public static func isOlder(_ a: (id: String, snapshot: Snapshot), than b: (id: String, snapshot: Snapshot)) -> Bool {
+        switch (a.snapshot.instant, b.snapshot.instant) {
+        case let (x?, y?) where x != y: return x < y
+        case (nil, _?): return true
+        case (_?, nil): return false
+        default: return a.id < b.id
+        }
+    }
 }
 
 /// A folder of a snapshot whose tree could not be read from any copy: its contents are unknown.
@@ -144,6 +159,28 @@ public enum Timestamps {
         if let d = f.date(from: s) { return d }
         f.formatOptions = [.withInternetDateTime]
         return f.date(from: s)
+    }
+
+    /// A point in time to the nanosecond: compared exactly, unlike `Date` (a Double).
+    public struct Instant: Comparable, Sendable {
+        public var seconds: Int64
+        public var nanoseconds: Int32
+
+        /// Before every time: where a time that cannot be read sorts.
+        public static let unknown = Instant(seconds: .min, nanoseconds: 0)
+
+        public static func < (a: Instant, b: Instant) -> Bool {
+            (a.seconds, a.nanoseconds) < (b.seconds, b.nanoseconds)
+        }
+    }
+
+    /// The instant a time in the written form names, whatever number of fraction digits it has.
+    public static func instant(_ s: String) -> Instant? {
+        guard hasWrittenShape(s), let whole = parse(String(s.prefix(19)) + "Z") else { return nil }
+        let digits = s.utf8.dropFirst(20).dropLast()
+        var nanoseconds: Int32 = 0
+        for (i, c) in digits.enumerated() { nanoseconds += Int32(c - 48) * [100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1][i] }
+        return Instant(seconds: Int64(whole.timeIntervalSince1970.rounded()), nanoseconds: nanoseconds)
     }
 
     /// "YYYY-MM-DDTHH:MM:SS", an optional "." and 1 to 9 digits, then "Z" (RFC 3339 UTC, FORMAT.md).

@@ -350,7 +350,7 @@ public final class Repository: Sendable {
                 damaged.append((info.name, error))
             }
         }
-        out.sort { ($0.snapshot.time, $0.id) < ($1.snapshot.time, $1.id) }
+        out.sort { Snapshot.isOlder($0, than: $1) }
         return (out, damaged)
     }
 
@@ -364,6 +364,11 @@ public final class Repository: Sendable {
                 throw PlanVaultError.snapshotUnreadable(name: name, reason: error.localizedDescription, others: loaded.damaged.count - 1)
             }
             let all = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
+            // One without a valid time cannot be placed: it might be the newest.
+            if let timeless = all.first(where: { $0.snapshot.instant == nil }) {
+                throw PlanVaultError.snapshotUnreadable(name: timeless.id, reason: "its time is not an RFC 3339 UTC time (FORMAT.md §9.1)",
+                                                        others: all.filter { $0.snapshot.instant == nil }.count - 1)
+            }
             guard let newest = all.last else { throw PlanVaultError.snapshotNotFound(spec) }
             return (newest.id, try await expandTrees(newest.snapshot, id: newest.id))
         }
