@@ -33,6 +33,9 @@ struct PushCommand: AsyncParsableCommand {
 
     /// The config file's compression_level is checked where the file is read (`Settings`).
     func validate() throws {
+        if let time, Timestamps.parse(time) == nil {
+            throw ValidationError("--time \(time) is not a UTC time in RFC 3339 form ending in Z (example: 2026-01-31T02:00:00Z)")
+        }
         if let compressionLevel, !(1...9).contains(compressionLevel) {
             throw ValidationError("--compression-level \(compressionLevel) is out of range: give 1 to 9")
         }
@@ -91,12 +94,7 @@ struct PushCommand: AsyncParsableCommand {
                 options.tags = context.config.tags + tag
                 options.host = host ?? context.config.host ?? HostInfo.hostname
                 options.rereadAll = force
-                if let time {
-                    guard let date = Timestamps.parse(time) else {
-                        throw PlanVaultError.usage("--time \(time) is not an RFC 3339 time (example: 2026-01-31T02:00:00Z)")
-                    }
-                    options.time = date
-                }
+                if let time { options.time = Timestamps.parse(time) }
                 options.bundleSize = context.config.bundleSizeMiB.map { $0 * 1024 * 1024 }
                 let level = compressionLevel ?? context.config.compressionLevel ?? Int(Zlib.defaultLevel)
                 options.compressionLevel = Int32(level)

@@ -22,6 +22,17 @@ struct RetentionOptions: ParsableArguments {
     var keepTag: [String] = []
 
     /// The policy from these options, or else from the config's `[retention]` table.
+    /// Checked as the line is parsed, before the lock and the passphrase (exit 64).
+    func validate() throws {
+        for (name, value) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),
+                              ("monthly", keepMonthly), ("yearly", keepYearly)] {
+            if let value, value < 1 { throw ValidationError("--keep-\(name) must be at least 1") }
+        }
+        if let keepWithin, Duration.parse(keepWithin) == nil {
+            throw ValidationError("--keep-within \(keepWithin) is not a duration (examples: 36h, 30d, 1w)")
+        }
+    }
+
     func policy(fallback: RetentionPolicy?) throws -> RetentionPolicy {
         var policy = RetentionPolicy()
         for (name, value) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),

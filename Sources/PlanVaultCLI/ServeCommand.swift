@@ -109,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
                     guard let role = TokenRole(rawValue: role) else {
                         throw PlanVaultError.usage("--role must be one of agent, auditor, reader, admin")
                     }
-                    guard !repositories.isEmpty else { throw PlanVaultError.invalidArgument("name at least one --repo (or --repo '*')") }
+                    guard !repositories.isEmpty else { throw PlanVaultError.usage("name at least one --repo (or --repo '*')") }
                     var file = try TokenFile.loadOrEmpty(path: tokens)
                     let (token, entry) = try file.add(role: role, repositories: repositories, label: label)
                     try file.save(path: tokens)

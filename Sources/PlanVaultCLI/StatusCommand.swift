@@ -28,6 +28,16 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Newest restore drill allowed age (default 365d, or [policy] drill).", valueName: "DURATION"))
     var maxDrillAge: String?
 
+    /// Checked as the line is parsed: a mistyped age is a usage error (exit 64), not "a target
+    /// could not be read" (exit 1).
+    func validate() throws {
+        for (name, value) in [("--max-push-age", maxPushAge), ("--max-verify-age", maxVerifyAge), ("--max-drill-age", maxDrillAge)] {
+            if let value, !(Duration.parse(value).map(AuditPolicy.isAllowed) ?? false) {
+                throw ValidationError("\(name) \(value): use a number and unit, like 26h or 7d (at most 100 years)")
+            }
+        }
+    }
+
     @Option(help: ArgumentHelp("Also write Prometheus textfile metrics to FILE.", valueName: "FILE"))
     var prometheus: String?
 
@@ -64,7 +74,7 @@ struct StatusCommand: AsyncParsableCommand {
             for (text, keyPath, name) in [(maxPushAge, \AuditPolicy.push, "--max-push-age"), (maxVerifyAge, \AuditPolicy.verify, "--max-verify-age"),
                                           (maxDrillAge, \AuditPolicy.drill, "--max-drill-age")] {
                 guard let text else { continue }
-                guard let seconds = Duration.parse(text), seconds > 0 else { throw PlanVaultError.invalidArgument("\(name) \(text) is not a duration (examples: 26h, 8d, 365d)") }
+                guard let seconds = Duration.parse(text) else { throw PlanVaultError.usage("\(name) \(text) is not a duration (examples: 26h, 8d, 365d)") }
                 policy[keyPath: keyPath] = seconds
             }
             let targets = context.pushTargets.isEmpty ? [ConfigFile.Target(name: nil, repo: try context.repositoryURL)] : context.pushTargets

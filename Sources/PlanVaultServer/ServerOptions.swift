@@ -63,10 +63,10 @@ public struct ServerOptions: Sendable {
             throw PlanVaultError.usage("--max-repo-gib \(gib) is out of range: give 1 to \(Self.maxRepositoryGiBLimit) (GiB), or leave it out for no limit")
         }
         if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
-            throw PlanVaultError.invalidArgument("give both --tls-cert and --tls-key, or neither")
+            throw PlanVaultError.usage("give both --tls-cert and --tls-key, or neither")
         }
         if tlsCertificatePath == nil && !isLoopback && !allowInsecureHTTP {
-            throw PlanVaultError.invalidArgument("refusing to listen on \(host) without TLS: give --tls-cert and --tls-key (or --insecure-http if something else terminates TLS)")
+            throw PlanVaultError.usage("refusing to listen on \(host) without TLS: give --tls-cert and --tls-key (or --insecure-http if something else terminates TLS)")
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {

@@ -162,6 +162,24 @@ final class RepairAndEvidenceTests: CLITestCase {
         XCTAssertTrue(damaged.stdout.contains("no intact key file remains"), damaged.stdout)
     }
 
+    /// A snapshot whose time is not a time cannot be placed: `restore latest` names it and exits 4
+    /// rather than restore the newest of the others; a snapshot named by its ID still restores.
+    func testRestoreLatestRefusesWhenASnapshotHasNoValidTime() async throws {
+        let repository = try await Repository.open(backend: DirectoryBackend(root: repo), passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
+        let writer = RepositoryWriter(repository: repository, backend: DirectoryBackend(root: repo))
+        let good = try await repository.resolveSnapshot("latest")
+        var timeless = good.snapshot
+        timeless.time = "yesterday"
+        let saved = try await writer.saveSnapshot(timeless)
+
+        let refused = try pv(["restore", "latest", "--repo", repo, "--to", dir.sub("out")])
+        XCTAssertEqual(refused.status, 4, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("snapshot \(saved.id.prefix(12)) has no valid time (\"yesterday\" is not an RFC 3339 UTC time)"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out/plans")), "nothing restored")
+        let byID = try pv(["restore", String(good.id.prefix(8)), "--repo", repo, "--to", dir.sub("byid")])
+        XCTAssertEqual(byID.status, 0, byID.stderr)
+    }
+
     // MARK: Defect 27
 
     func testSnapshotLeftWithoutItsRecordIsAttestedByTheNextPush() async throws {

@@ -70,6 +70,29 @@ final class HostileRepositoryTests: XCTestCase {
         XCTAssertEqual(Array(order), ["2099-06-01T00:16:30Z", "2099-06-01T00:16:30.75Z", "2099-06-01T00:16:30.7539999Z", "2099-06-01T00:16:30.754Z"])
     }
 
+    /// Times are read by arithmetic, not a date parser: the calendar's edges are exact, and a
+    /// date that does not exist is no time.
+    func testTimestampsAreExactInstantsAtTheCalendarsEdges() throws {
+        func seconds(_ s: String) -> Int64? { Timestamps.instant(s)?.seconds }
+        XCTAssertEqual(seconds("1970-01-01T00:00:00Z"), 0)
+        XCTAssertEqual(seconds("2000-03-01T00:00:00Z"), 951_868_800)
+        XCTAssertEqual(seconds("2024-02-29T12:00:00Z"), 1_709_208_000)
+        XCTAssertEqual(seconds("1969-12-31T23:59:59Z"), -1)
+        XCTAssertEqual(Timestamps.instant("1969-12-31T23:59:59.5Z"), Timestamps.Instant(seconds: -1, nanoseconds: 500_000_000))
+        XCTAssertEqual(seconds("0000-01-01T00:00:00Z"), -62_167_219_200)
+        XCTAssertEqual(Timestamps.instant("9999-12-31T23:59:59.999999999Z"), Timestamps.Instant(seconds: 253_402_300_799, nanoseconds: 999_999_999))
+        // A leap second is the next minute's 00, after :59.
+        XCTAssertEqual(seconds("2016-12-31T23:59:60Z"), seconds("2017-01-01T00:00:00Z"))
+        XCTAssertLessThan(try XCTUnwrap(Timestamps.instant("2016-12-31T23:59:59.999Z")), try XCTUnwrap(Timestamps.instant("2016-12-31T23:59:60Z")))
+        for bad in ["2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z",
+                    "2026-01-01T00:60:00Z", "2026-01-01T00:00:61Z", "2026-01-01T00:00:00.1234567890Z", "2026-01-01T00:00:00", "yesterday"] {
+            XCTAssertNil(Timestamps.instant(bad), bad)
+        }
+        // What PlanVault writes reads back as the same instant.
+        let now = Date(timeIntervalSince1970: 1_796_000_000.125)
+        XCTAssertEqual(Timestamps.parse(Timestamps.format(now))?.timeIntervalSince1970, 1_796_000_000.125)
+    }
+
     /// A snapshot whose time cannot be read might be the newest: `latest` names it and stops,
     /// rather than answer with the newest of the others.
     func testLatestRefusesWhenASnapshotHasNoValidTime() async throws {
@@ -80,10 +103,11 @@ final class HostileRepositoryTests: XCTestCase {
             _ = try await writer.repository.resolveSnapshot("latest")
             XCTFail("latest resolved although a snapshot has no time")
         } catch let error as PlanVaultError {
-            guard case .snapshotUnreadable(let name, let reason, _) = error else { return XCTFail("unexpected error \(error)") }
+            guard case .snapshotWithoutTime(let name, let time) = error else { return XCTFail("unexpected error \(error)") }
             XCTAssertEqual(name, timeless)
-            XCTAssertTrue(reason.contains("not an RFC 3339 UTC time"), reason)
+            XCTAssertEqual(time, "yesterday")
             XCTAssertEqual(error.exitCode, ExitCodes.verificationFailed)
+            XCTAssertTrue(error.localizedDescription.contains("\"yesterday\" is not an RFC 3339 UTC time"), error.localizedDescription)
         }
     }
 
@@ -174,6 +198,27 @@ final class HostileRepositoryTests: XCTestCase {
         let chunk = try XCTUnwrap(node.chunks?.first)
         bundle.entries = [BundleEntry(id: chunk, slot: 0, offset: UInt32.max - 10, length: 1000, rawLength: 990)]
         let sealed = try SealedObject.seal(IndexFile.encode([bundle]), kind: .index, keys: writer.repository.keys, compress: false)
+        try await writer.backend.delete(.index, name: indexName)
+        try await writer.backend.write(.index, name: LibCrypto.sha256(sealed).hex, data: sealed)
+
+        let reopened = try await Repository.open(backend: writer.backend, passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
+        let result = try await Fixture.restore(reopened, to: dir.sub("out"))
+        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
+        XCTAssertEqual(try FileIO.readFile(dir.sub("out/plans/call-tree.csv")), try FileIO.readFile(dir.sub("plans/call-tree.csv")))
+    }
+
+    /// An index file that gives a bundle the wrong size: the bundle is read from its own header,
+    /// as an unindexed one would be, so its chunks stay reachable (FORMAT.md §8).
+    func testABundleWhoseIndexedSizeIsWrongIsReadFromItsOwnHeader() async throws {
+        let dir = try TempDir()
+        let (writer, _) = try await repositoryWithOneFile(dir)
+        let indexNames = try await writer.backend.list(.index)
+        let indexName = try XCTUnwrap(indexNames.first?.name)
+        let load = try await writer.repository.loadIndex()
+        let (id, size) = try XCTUnwrap(load.index.bundles.first)
+        let entries = load.index.preferredLocations.filter { $0.bundle == id }.map(\.entry)
+        let wrong = IndexedBundle(id: id, size: size + 1, entries: entries)
+        let sealed = try SealedObject.seal(IndexFile.encode([wrong]), kind: .index, keys: writer.repository.keys, compress: false)
         try await writer.backend.delete(.index, name: indexName)
         try await writer.backend.write(.index, name: LibCrypto.sha256(sealed).hex, data: sealed)
 

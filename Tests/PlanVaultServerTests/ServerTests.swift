@@ -286,7 +286,7 @@ final class ServerTests: XCTestCase {
         try file.save(path: dir.sub("tokens.json"))
         try FileManager.default.createDirectory(atPath: dir.sub("root"), withIntermediateDirectories: true)
         let r = try CLI.run(["serve", "--root", dir.sub("root"), "--tokens", dir.sub("tokens.json"), "--listen", "0.0.0.0:0"], env: [:])
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 64, "options that do not fit together are a usage error")
         XCTAssertTrue(r.stderr.contains("without TLS"), r.stderr)
     }
 

@@ -40,7 +40,7 @@ extension Auditor {
             if groups[fact.sourceSet] == nil { order.append(fact.sourceSet) }
             groups[fact.sourceSet, default: []].append(fact)
         }
-        let yearAgo = Timestamps.format(now.addingTimeInterval(-365 * 86400))
+        let yearAgo = now.addingTimeInterval(-365 * 86400)
         for sourceSet in order {
             guard let list = groups[sourceSet], let newest = list.last else { continue }
             var lastChanged = newest.time
@@ -49,7 +49,7 @@ extension Auditor {
                 let changed = i == 0 || list[i - 1].files != fact.files || list[i - 1].bytes != fact.bytes
                 guard changed else { continue }
                 lastChanged = fact.time
-                if fact.time >= yearAgo { changes += 1 }
+                if let time = Timestamps.parse(fact.time), time >= yearAgo { changes += 1 }
             }
             report.keptCurrent.sourceSets.append(.init(sourceSet: sourceSet, files: newest.files, bytes: newest.bytes, lastChanged: lastChanged,
                                                        changesLastYear: changes, pushes: list.count))

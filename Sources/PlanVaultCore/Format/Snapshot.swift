@@ -48,16 +48,13 @@ public struct Snapshot: Codable, Sendable {
     /// `time` as an exact instant; nil when it is not in the form FORMAT.md §9.1 allows.
     public var instant: Timestamps.Instant? { Timestamps.instant(time) }
 
-    /// Snapshot order (FORMAT.md §14): by `time` as an instant, a snapshot without a valid time
+    /// Snapshot order (FORMAT.md §9.1): by `time` as an instant, a snapshot without a valid time
     /// before every other, then by ID. Not by the text of `time`: `…:30Z` is earlier than
-    /// `…:30.754Z`, yet sorts after it as a string.
-    public static func isOlder(_ a: (id: String, snapshot: Snapshot), than b: (id: String, snapshot: Snapshot)) -> Bool {
-        switch (a.snapshot.instant, b.snapshot.instant) {
-        case let (x?, y?) where x != y: return x < y
-        case (nil, _?): return true
-        case (_?, nil): return false
-        default: return a.id < b.id
-        }
+    /// `…:30.754Z`, yet sorts after it as a string. Each time is parsed once.
+    public static func oldestFirst(_ list: [(id: String, snapshot: Snapshot)]) -> [(id: String, snapshot: Snapshot)] {
+        list.map { (listed: $0, instant: $0.snapshot.instant ?? .unknown) }
+            .sorted { ($0.instant, $0.listed.id) < ($1.instant, $1.listed.id) }
+            .map(\.listed)
     }
 }
 
@@ -151,14 +148,7 @@ public enum Timestamps {
     }
 
     public static func parse(_ s: String) -> Date? {
-        // Only the form planvault writes reaches ICU: its parser traps (SIGFPE) on a fraction of
-        // dozens of digits, found by fuzzing a snapshot's time.
-        guard hasWrittenShape(s) else { return nil }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s)
+        instant(s).map { Date(timeIntervalSince1970: Double($0.seconds) + Double($0.nanoseconds) / 1e9) }
     }
 
     /// A point in time to the nanosecond: compared exactly, unlike `Date` (a Double).
@@ -174,13 +164,42 @@ public enum Timestamps {
         }
     }
 
-    /// The instant a time in the written form names, whatever number of fraction digits it has.
+    /// The instant a time in the written form names (FORMAT.md §9.1), whatever number of fraction
+    /// digits it has: proleptic Gregorian, year 0000–9999, a day that exists in its month, hour
+    /// 00–23, minute 00–59, second 00–60 (60, a leap second, is the next minute's 00). Plain
+    /// arithmetic, no date parser: ICU traps on some inputs (a fraction of dozens of digits, found
+    /// by fuzzing), and sorting thousands of snapshots must not build a formatter per comparison.
     public static func instant(_ s: String) -> Instant? {
-        guard hasWrittenShape(s), let whole = parse(String(s.prefix(19)) + "Z") else { return nil }
-        let digits = s.utf8.dropFirst(20).dropLast()
-        var nanoseconds: Int32 = 0
-        for (i, c) in digits.enumerated() { nanoseconds += Int32(c - 48) * [100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1][i] }
-        return Instant(seconds: Int64(whole.timeIntervalSince1970.rounded()), nanoseconds: nanoseconds)
+        guard hasWrittenShape(s) else { return nil }
+        let u = Array(s.utf8)
+        func number(_ range: Range<Int>) -> Int64 { u[range].reduce(0) { $0 * 10 + Int64($1 - 48) } }
+        let year = number(0..<4), month = number(5..<7), day = number(8..<10)
+        let hour = number(11..<13), minute = number(14..<16), second = number(17..<19)
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour <= 23, minute <= 59, second <= 60 else {
+            return nil
+        }
+        var nanoseconds: Int64 = 0, scale: Int64 = 100_000_000
+        for c in u.dropFirst(20).dropLast() {
+            nanoseconds += Int64(c - 48) * scale
+            scale /= 10
+        }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        return Instant(seconds: days * 86_400 + hour * 3600 + minute * 60 + second, nanoseconds: Int32(nanoseconds))
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Int(month - 1)]
+    }
+
+    /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 
     /// "YYYY-MM-DDTHH:MM:SS", an optional "." and 1 to 9 digits, then "Z" (RFC 3339 UTC, FORMAT.md).

@@ -300,9 +300,11 @@ public final class Repository: Sendable {
         let listing = try await bundleListing
         var present = [Digest32: UInt64]()
         for info in listing { if let id = Digest32(hex: info.name) { present[id] = info.size } }
+        // Bundles absent, or of another size than indexed, are forgotten first: one of another
+        // size is then read from its own header like any unindexed bundle (FORMAT.md §8).
+        load.index.retainBundles(present)
         let adopted = try await unindexedBundles(index: load.index, listing: listing)
         for bundle in adopted { load.index.add(bundle, fromIndexFile: nil) }
-        load.index.retainBundles(present)
         // Reading a snapshot's trees later needs the same index: load it once, not twice.
         trees.knownIndex = load.index
         return (load, adopted, present)
@@ -333,6 +335,9 @@ public final class Repository: Sendable {
         guard header.version == Snapshot.currentVersion else {
             throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "snapshot version \(header.version); this planvault reads version \(Snapshot.currentVersion)")
         }
+        guard let tree = header.tree, Digest32(hex: tree) != nil else {
+            throw PlanVaultError.objectDamaged(kind: .snapshot, name: id, reason: "the snapshot names no root tree")
+        }
         return header
     }
 
@@ -350,8 +355,7 @@ public final class Repository: Sendable {
                 damaged.append((info.name, error))
             }
         }
-        out.sort { Snapshot.isOlder($0, than: $1) }
-        return (out, damaged)
+        return (Snapshot.oldestFirst(out), damaged)
     }
 
     /// Resolves "latest", a full ID or a unique ID prefix. `latest` is decided only when every
@@ -366,8 +370,7 @@ public final class Repository: Sendable {
             let all = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
             // One without a valid time cannot be placed: it might be the newest.
             if let timeless = all.first(where: { $0.snapshot.instant == nil }) {
-                throw PlanVaultError.snapshotUnreadable(name: timeless.id, reason: "its time is not an RFC 3339 UTC time (FORMAT.md §9.1)",
-                                                        others: all.filter { $0.snapshot.instant == nil }.count - 1)
+                throw PlanVaultError.snapshotWithoutTime(name: timeless.id, time: timeless.snapshot.time)
             }
             guard let newest = all.last else { throw PlanVaultError.snapshotNotFound(spec) }
             return (newest.id, try await expandTrees(newest.snapshot, id: newest.id))

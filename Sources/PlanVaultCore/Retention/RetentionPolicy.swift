@@ -66,7 +66,7 @@ public struct RetentionPolicy: Sendable, Equatable {
         let groups = Dictionary(grouping: snapshots) { Self.group(of: $0.snapshot) }
         var out = [Decision]()
         for (group, members) in groups.sorted(by: { $0.key < $1.key }) {
-            let newestFirst = members.sorted { Snapshot.isOlder($1, than: $0) }
+            let newestFirst = Array(Snapshot.oldestFirst(members).reversed())
             let newestDate = newestFirst.first?.snapshot.date ?? Date.distantPast
             typealias Rule = (name: String, count: Int, key: (Date) -> String)
             let rules: [Rule] = [

@@ -34,6 +34,8 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case backend(location: String, message: String)
     /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
     case snapshotUnreadable(name: String, reason: String, others: Int)
+    /// A snapshot whose `time` is not a valid time: it cannot be placed, so `latest` is not decided.
+    case snapshotWithoutTime(name: String, time: String)
     case repositoryWithoutConfig(location: String, found: String)
     case repositoryLocked(holder: String, location: String, waited: TimeInterval = 0)
     case configAltered(location: String, keyFile: String)
@@ -116,6 +118,12 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
                              + "`planvault key list` shows them; remove planted ones with `planvault key remove`")
             }
             return parts.joined(separator: "; ")
+        case .snapshotWithoutTime(let name, let time):
+            // Shown within bounds and printable: the value comes from the repository.
+            let shown = String(time.unicodeScalars.prefix(40).map { $0.isASCII && $0.value >= 32 && $0.value < 127 ? Character($0) : "?" })
+            return "snapshot \(name.prefix(12)) has no valid time (\"\(shown)\" is not an RFC 3339 UTC time), so the latest snapshot cannot be "
+                + "decided: it might be the newest. Name a snapshot by its ID instead (`planvault snapshots` lists them), "
+                + "or remove that one with `planvault forget \(name.prefix(12))`"
         case .snapshotUnreadable(let name, let reason, let others):
             let more = others > 0 ? " (and \(others) more)" : ""
             return "snapshot \(name.prefix(12)) cannot be read\(more), so the latest snapshot cannot be decided: \(reason). "
@@ -133,7 +141,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound, .noCopyAt: return ExitCodes.repositoryNotFound
         case .lockHeld, .repositoryLocked: return ExitCodes.locked
-        case .snapshotUnreadable, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
+        case .snapshotUnreadable, .snapshotWithoutTime, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
         case .usage: return ExitCodes.usage
