@@ -190,21 +190,27 @@ final class HostileRepositoryTests: XCTestCase {
     func testRestoreSurvivesAHostileIndexAndFallsBackToTheBundleHeader() async throws {
         let dir = try TempDir()
         let (writer, node) = try await repositoryWithOneFile(dir)
-        // Replace the only index file by one whose entry points past 4 GiB.
-        let indexNames = try await writer.backend.list(.index)
-        let indexName = try XCTUnwrap(indexNames.first?.name)
+        // An entry that points past 4 GiB.
         let load = try await writer.repository.loadIndex()
         var bundle = try XCTUnwrap(load.index.bundles.first.map { IndexedBundle(id: $0.key, size: $0.value, entries: []) })
         let chunk = try XCTUnwrap(node.chunks?.first)
         bundle.entries = [BundleEntry(id: chunk, slot: 0, offset: UInt32.max - 10, length: 1000, rawLength: 990)]
-        let sealed = try SealedObject.seal(IndexFile.encode([bundle]), kind: .index, keys: writer.repository.keys, compress: false)
+        try await assertRestoresWithTheIndexReplaced(by: [bundle], writer, dir)
+    }
+
+    /// Replaces the only index file by one holding `bundles`, then restores from a fresh open and
+    /// checks the file comes back whole.
+    func assertRestoresWithTheIndexReplaced(by bundles: [IndexedBundle], _ writer: RepositoryWriter, _ dir: TempDir,
+                                            file: StaticString = #filePath, line: UInt = #line) async throws {
+        let indexNames = try await writer.backend.list(.index)
+        let indexName = try XCTUnwrap(indexNames.first?.name)
+        let sealed = try SealedObject.seal(IndexFile.encode(bundles), kind: .index, keys: writer.repository.keys, compress: false)
         try await writer.backend.delete(.index, name: indexName)
         try await writer.backend.write(.index, name: LibCrypto.sha256(sealed).hex, data: sealed)
-
         let reopened = try await Repository.open(backend: writer.backend, passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
         let result = try await Fixture.restore(reopened, to: dir.sub("out"))
-        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
-        XCTAssertEqual(try FileIO.readFile(dir.sub("out/plans/call-tree.csv")), try FileIO.readFile(dir.sub("plans/call-tree.csv")))
+        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)", file: file, line: line)
+        XCTAssertEqual(try FileIO.readFile(dir.sub("out/plans/call-tree.csv")), try FileIO.readFile(dir.sub("plans/call-tree.csv")), file: file, line: line)
     }
 
     /// An index file that gives a bundle the wrong size: the bundle is read from its own header,
@@ -212,20 +218,10 @@ final class HostileRepositoryTests: XCTestCase {
     func testABundleWhoseIndexedSizeIsWrongIsReadFromItsOwnHeader() async throws {
         let dir = try TempDir()
         let (writer, _) = try await repositoryWithOneFile(dir)
-        let indexNames = try await writer.backend.list(.index)
-        let indexName = try XCTUnwrap(indexNames.first?.name)
         let load = try await writer.repository.loadIndex()
         let (id, size) = try XCTUnwrap(load.index.bundles.first)
         let entries = load.index.preferredLocations.filter { $0.bundle == id }.map(\.entry)
-        let wrong = IndexedBundle(id: id, size: size + 1, entries: entries)
-        let sealed = try SealedObject.seal(IndexFile.encode([wrong]), kind: .index, keys: writer.repository.keys, compress: false)
-        try await writer.backend.delete(.index, name: indexName)
-        try await writer.backend.write(.index, name: LibCrypto.sha256(sealed).hex, data: sealed)
-
-        let reopened = try await Repository.open(backend: writer.backend, passphrase: Fixture.passphrase, cacheRoot: nil, logger: Fixture.logger)
-        let result = try await Fixture.restore(reopened, to: dir.sub("out"))
-        XCTAssertTrue(result.problems.isEmpty, "\(result.problems)")
-        XCTAssertEqual(try FileIO.readFile(dir.sub("out/plans/call-tree.csv")), try FileIO.readFile(dir.sub("plans/call-tree.csv")))
+        try await assertRestoresWithTheIndexReplaced(by: [IndexedBundle(id: id, size: size + 1, entries: entries)], writer, dir)
     }
 
     func testSnapshotThatInflatesPastItsLimitIsRefused() throws {
