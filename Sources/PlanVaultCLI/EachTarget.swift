@@ -2,6 +2,13 @@ import ArgumentParser
 import Foundation
 import PlanVaultCore
 
+/// Whether the running command works on one of several `[[targets]]`: a target with no
+/// repository is then one copy that is missing (`noCopyAt`), and `planvault init`, the fix for
+/// a single repository, would make a different one.
+enum TargetScope {
+    @TaskLocal static var several = false
+}
+
 /// Runs a command once per configured target (`[[targets]]`), each run reporting as usual under a
 /// heading, and ends with the worst outcome: any failed target makes the exit code non-zero and
 /// is named.
@@ -11,7 +18,9 @@ enum EachTarget {
         for target in targets {
             if !quiet { Output.line("== target \(target.display)") }
             do {
-                try await RunLog.forTarget(target.display) { try await body(target.repo) }
+                try await TargetScope.$several.withValue(true) {
+                    try await RunLog.forTarget(target.display) { try await body(target.repo) }
+                }
                 outcomes.append((target, 0))
             } catch let exit as ExitCode {
                 outcomes.append((target, exit.rawValue))

@@ -17,28 +17,30 @@ struct MultiTargetPush {
         for target in targets where primary == nil {
             var one = command
             one.global.repo = target.repo
-            let other = targets.first { $0.repo != target.repo }?.repo ?? "ANOTHER-TARGET"
             do {
-                try await RunLog.forTarget(target.display) { try await one.pushToOneTarget(noRepositoryCopyFrom: other) }
+                try await TargetScope.$several.withValue(true) {
+                    try await RunLog.forTarget(target.display) { try await one.pushToOneTarget() }
+                }
                 primary = target
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.partial {
                 primary = target
                 warnings = true
             } catch let exit as ExitCode where exit.rawValue == ExitCodes.repositoryNotFound {
-                // The error (PlanVaultError.noCopyAt) said how to start a copy there.
+                // The error (noCopyAt, see `TargetScope`) said a copy starts it; the copy command
+                // is named below, once a target has taken the push.
                 failed.append((target, Self.noRepository))
-                Output.error("planvault: target \(target.display): trying the next target")
+                if target.repo != targets.last?.repo { Output.error("planvault: target \(target.display): trying the next target") }
             } catch {
                 // The error itself is already printed.
                 failed.append((target, "the push failed"))
-                Output.error("planvault: target \(target.display): push failed; trying the next target")
+                Output.error("planvault: target \(target.display): push failed" + (target.repo != targets.last?.repo ? "; trying the next target" : ""))
             }
         }
         guard let primary else {
             var summary = "no target took the push: \(failed.map(\.target.display).joined(separator: ", "))"
             if failed.allSatisfy({ $0.reason == Self.noRepository }), let first = targets.first {
                 // Each target's advice (copy from another) goes round in a circle here.
-                summary += "; none holds a repository: check that the shares are mounted; on the first run, make one with "
+                summary += "; none holds a repository: check that each is reachable (a share mounted); on the first run, make one with "
                     + "`planvault init --repo \(first.repo)`, then run `planvault copy --repo \(first.repo) --to URL` once for each other target"
             }
             Output.error("planvault: \(summary)")
@@ -46,6 +48,9 @@ struct MultiTargetPush {
             throw ExitCode(ExitCodes.failure)
         }
         if !command.global.quiet && !command.json { Output.line("target \(primary.display): snapshot saved") }
+        for (target, reason) in failed where reason == Self.noRepository {
+            Output.error("planvault: target \(target.display): \(PlanVaultError.noCopyAt(location: target.repo, copyFrom: primary.repo).localizedDescription)")
+        }
         let skipped = Set(failed.map(\.target.repo))
         for target in targets where target.repo != primary.repo && !skipped.contains(target.repo) {
             do {

@@ -42,7 +42,10 @@ func guarded(_ body: () async throws -> Void) async throws {
     do {
         try await body()
         RunLog.finish(exitCode: 0)
-    } catch let error as PlanVaultError {
+    } catch var error as PlanVaultError {
+        if case .repositoryNotFound(let location) = error, TargetScope.several {
+            error = .noCopyAt(location: location, copyFrom: nil)
+        }
         if error.isNoSpace {
             Output.error("planvault: \(error.localizedDescription). That filesystem is full: free space on it (or use another one) "
                          + "and run the command again; what was stored there before is intact")

@@ -76,18 +76,10 @@ struct PushCommand: AsyncParsableCommand {
         try await pushToOneTarget()
     }
 
-    /// `noRepositoryCopyFrom`: with several targets, the one to copy from when this one holds no
-    /// repository (the error then names that copy, never `init`).
-    func pushToOneTarget(noRepositoryCopyFrom other: String? = nil) async throws {
+    func pushToOneTarget() async throws {
         try await guarded {
             let context = try Context(global)
-            let opened: (writer: RepositoryWriter, locks: HeldLocks)
-            do {
-                opened = try await context.openLockedWriter(exclusive: false)
-            } catch PlanVaultError.repositoryNotFound(let location) where other != nil {
-                throw PlanVaultError.noCopyAt(location: global.repo ?? location, copyFrom: other ?? "")
-            }
-            let (writer, locks) = opened
+            let (writer, locks) = try await context.openLockedWriter(exclusive: false)
             try await locks.around {
                 var options = PushOptions(paths: paths.isEmpty ? context.config.sources : paths)
                 options.excludes = context.config.excludes + exclude

@@ -44,10 +44,16 @@ final class CopyTests: CLITestCase {
         XCTAssertTrue(push.stderr.contains("target share (\(share)): finished in "), push.stderr)
         XCTAssertTrue(push.stderr.contains("exit 10: no PlanVault repository at \(share) (or only the start of one"), push.stderr)
         XCTAssertTrue(push.stderr.contains("run `planvault copy --repo \(repo) --to \(share)` once"), push.stderr)
-        XCTAssertFalse(push.stderr.contains("planvault init"), "init would make a different repository: " + push.stderr)
+        XCTAssertFalse(push.stderr.contains("`planvault init` makes"), "init would make a different repository: " + push.stderr)
         XCTAssertTrue(push.stderr.contains("1 of 2 targets failed: share"), push.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: share), "nothing made where the share should be")
         XCTAssertEqual(try FileIO.listDirectory(repo + "/snapshots").count, 2, "the other target took the push")
+
+        // verify over the targets says the same of the missing copy.
+        let verify = try CLI.run(["verify"], env: env, cwd: dir.path)
+        XCTAssertEqual(verify.status, 10, verify.stderr)
+        XCTAssertTrue(verify.stderr.contains("run `planvault copy` once from a target that holds the repository"), verify.stderr)
+        XCTAssertFalse(verify.stderr.contains("`planvault init` makes"), verify.stderr)
 
         XCTAssertEqual(try CLI.run(["copy", "--repo", repo, "--to", share], env: env).status, 0)
         let again = try CLI.run(["push"], env: env, cwd: dir.path)
@@ -63,7 +69,7 @@ final class CopyTests: CLITestCase {
         let push = try CLI.run(["push"], env: env, cwd: dir.path)
         XCTAssertEqual(push.status, 1, push.stderr)
         XCTAssertTrue(push.stderr.contains("exit 1: no target took the push: first (\(first)), second (\(second)); none holds a repository: "
-                                           + "check that the shares are mounted; on the first run, make one with `planvault init --repo \(first)`, "
+                                           + "check that each is reachable (a share mounted); on the first run, make one with `planvault init --repo \(first)`, "
                                            + "then run `planvault copy --repo \(first) --to URL` once for each other target"), push.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: first))
         XCTAssertFalse(FileManager.default.fileExists(atPath: second))

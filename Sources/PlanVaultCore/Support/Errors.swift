@@ -6,8 +6,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case repositoryNotFound(location: String)
     case repositoryExists(location: String)
     /// One of several copies of a repository is not at `location` (a share not mounted, or a
-    /// copy never made or not finished): the fix is a copy from `copyFrom`, never `init`.
-    case noCopyAt(location: String, copyFrom: String)
+    /// copy never made or not finished): the fix is a copy from `copyFrom` (or from another
+    /// target, when not yet known), never `init`.
+    case noCopyAt(location: String, copyFrom: String?)
     /// `source` names where the passphrase came from ("PLANVAULT_PASSPHRASE", "the prompt"), when known.
     case wrongPassphrase(location: String, source: String? = nil)
     case noPassphrase
@@ -49,9 +50,13 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound(let location):
             return "no PlanVault repository at \(location): check the address (--repo, PLANVAULT_REPO or the config file) and, for a mounted share, that it is mounted; `planvault init` makes a new, empty repository"
-        case .noCopyAt(let location, let source):
+        case .noCopyAt(let location, let source?):
             return "no PlanVault repository at \(location) (or only the start of one, from an interrupted copy): if it is a mounted share, "
                 + "check that it is mounted; to start or finish a copy there, run `planvault copy --repo \(source) --to \(location)` once"
+        case .noCopyAt(let location, nil):
+            return "no PlanVault repository at \(location) (or only the start of one, from an interrupted copy): if it is a mounted share, "
+                + "check that it is mounted; to start or finish a copy there, run `planvault copy` once from a target that holds the "
+                + "repository (not `planvault init`, which would make a different one)"
         case .repositoryExists(let location):
             return "a repository already exists at \(location); use it as it is, or choose another location"
         case .wrongShares(let location):
