@@ -22,11 +22,28 @@ extension PlanVaultCommand {
                 print(message.contains("\n\(HelpLayout.globalHeader)\n") ? HelpLayout.ownOptionsFirst(message) : message)
                 exit()
             }
-            // Bad usage: the message, then the summary line a log file expects of every run.
+            // Bad usage: the message, then the summary line a log file expects of every run,
+            // naming the command and what was wrong (the usage text is for the terminal).
+            if let named = subcommandNamed(in: Array(CommandLine.arguments.dropFirst())) { RunLog.command = RunLog.name(of: named) }
             Output.error(fullMessage(for: error))
-            RunLog.finish(exitCode: code.rawValue, failure: "bad usage")
+            let reason = message(for: error).split(separator: "\n").first.map(String.init) ?? ""
+            RunLog.finish(exitCode: code.rawValue, failure: reason.isEmpty ? "bad usage" : "bad usage: \(reason)")
             exit(withError: code)
         }
+    }
+}
+
+extension PlanVaultCommand {
+    /// The deepest subcommand the leading words of `arguments` name (`key split`), if any.
+    static func subcommandNamed(in arguments: [String]) -> ParsableCommand.Type? {
+        var node: ParsableCommand.Type = PlanVaultCommand.self
+        var found: ParsableCommand.Type?
+        for word in arguments {
+            guard let next = node.configuration.subcommands.first(where: { ($0.configuration.commandName ?? $0._commandName) == word }) else { break }
+            node = next
+            found = next
+        }
+        return found
     }
 }
 

@@ -161,6 +161,9 @@ final class OperationsTests: CLITestCase {
             XCTAssertEqual(result.status, 64, "\(args.joined(separator: " ")): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains(message), "\(args.joined(separator: " ")): \(result.stderr)")
         }
+        // The log's closing line names the command and what was wrong, not only "bad usage".
+        let logged = try CLI.run(["snapshots", "--repo", repo, "--lock-wait", "abc"], env: env)
+        XCTAssertTrue(logged.stderr.contains("planvault snapshots: finished in 0.0 s, exit 64: bad usage: --lock-wait abc is not a duration"), logged.stderr)
     }
 
     func testPushHelpLeadsWithItsOwnOptionsThenTheGlobalGroupAndHasAnExample() throws {
