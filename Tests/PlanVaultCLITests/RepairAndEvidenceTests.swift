@@ -178,6 +178,10 @@ final class RepairAndEvidenceTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out/plans")), "nothing restored")
         let byID = try pv(["restore", String(good.id.prefix(8)), "--repo", repo, "--to", dir.sub("byid")])
         XCTAssertEqual(byID.status, 0, byID.stderr)
+        // verify names it too, before anyone needs `latest`.
+        let verify = try pv(["verify", "--repo", repo])
+        XCTAssertEqual(verify.status, 4, verify.stdout)
+        XCTAssertTrue(verify.stdout.contains("has no valid time"), verify.stdout)
     }
 
     // MARK: Defect 27

@@ -81,6 +81,10 @@ public struct Checker: Sendable {
 
         // A snapshot a restore would refuse is as bad as a missing one: say so now, not on the worst day.
         for (id, snapshot) in snapshots.snapshots {
+            if snapshot.instant == nil {
+                report.findings.append(Finding(kind: "snapshot", object: id,
+                                               problem: PlanVaultError.snapshotWithoutTime(name: id, time: snapshot.time).localizedDescription, affects: []))
+            }
             do { try SnapshotPathRules.validate(snapshot.nodes) } catch let error as PlanVaultError {
                 report.findings.append(Finding(kind: "snapshot", object: id, problem: "restore would refuse it: \(error.localizedDescription)", affects: []))
             }
