@@ -22,10 +22,13 @@ struct RetentionOptions: ParsableArguments {
     var keepTag: [String] = []
 
     /// The policy from these options, or else from the config's `[retention]` table.
+    private var keeps: [(name: String, value: Int?)] {
+        [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly), ("monthly", keepMonthly), ("yearly", keepYearly)]
+    }
+
     /// Checked as the line is parsed, before the lock and the passphrase (exit 64).
     func validate() throws {
-        for (name, value) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),
-                              ("monthly", keepMonthly), ("yearly", keepYearly)] {
+        for (name, value) in keeps {
             if let value, value < 1 { throw ValidationError("--keep-\(name) must be at least 1") }
         }
         if let keepWithin, Duration.parse(keepWithin) == nil {
@@ -35,10 +38,9 @@ struct RetentionOptions: ParsableArguments {
 
     func policy(fallback: RetentionPolicy?) throws -> RetentionPolicy {
         var policy = RetentionPolicy()
-        for (name, value) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),
-                              ("monthly", keepMonthly), ("yearly", keepYearly)] {
+        for (name, value) in keeps {
+            // `validate` has refused values below 1.
             guard let value else { continue }
-            guard value >= 1 else { throw PlanVaultError.usage("--keep-\(name) must be at least 1") }
             policy.set(name, value)
         }
         if let keepWithin {

@@ -87,11 +87,7 @@ struct SnapshotChooser {
                                                      + Self.existing(all) + "\nchoose one with --path PATH or by its ID")
             }
         }
-        // One without a valid time cannot be placed: it might be the newest (FORMAT.md §14).
-        if let timeless = candidates.first(where: { $0.snapshot.instant == nil }) {
-            throw PlanVaultError.snapshotWithoutTime(name: timeless.id, time: timeless.snapshot.time)
-        }
-        guard let newest = candidates.last else {
+        guard let newest = try Snapshot.newest(of: candidates) else {
             throw PlanVaultError.invalidArgument("the repository holds no snapshots yet: push one with `planvault push`")
         }
         var others = [Listed]()

@@ -35,6 +35,16 @@ final class RetentionPolicyTests: XCTestCase {
         XCTAssertEqual(kept(policy, nightlies), ["d097-14", "d098-14", "d099-14"])
     }
 
+    /// A snapshot whose time is not a time might be the newest: no rule drops it, it takes no
+    /// rule's slot, and it says why it is kept.
+    func testASnapshotWithoutAValidTimeIsAlwaysKept() {
+        var policy = RetentionPolicy()
+        policy.last = 1
+        let decisions = policy.apply(to: (nightlies + [("timeless", snapshot("yesterday"))]).map { (id: $0.0, snapshot: $0.1) })
+        XCTAssertEqual(decisions.filter(\.keep).map(\.id).sorted(), ["d099-14", "timeless"])
+        XCTAssertEqual(decisions.first { $0.id == "timeless" }?.reasons, ["no valid time (forget it by ID)"])
+    }
+
     func testWeeklyMonthlyYearlyUseISOWeeksAndCalendarMonths() {
         var policy = RetentionPolicy()
         policy.weekly = 2

@@ -51,6 +51,16 @@ public struct Snapshot: Codable, Sendable {
     /// Snapshot order (FORMAT.md §9.1): by `time` as an instant, a snapshot without a valid time
     /// before every other, then by ID. Not by the text of `time`: `…:30Z` is earlier than
     /// `…:30.754Z`, yet sorts after it as a string. Each time is parsed once.
+    /// The newest of `candidates` (oldest first, as `oldestFirst` orders them), or nil when there
+    /// are none. One without a valid time cannot be placed and might be the newest, so it is an
+    /// error, never skipped (FORMAT.md §14).
+    public static func newest(of candidates: [(id: String, snapshot: Snapshot)]) throws -> (id: String, snapshot: Snapshot)? {
+        if let timeless = candidates.first(where: { $0.snapshot.instant == nil }) {
+            throw PlanVaultError.snapshotWithoutTime(name: timeless.id, time: timeless.snapshot.time)
+        }
+        return candidates.last
+    }
+
     public static func oldestFirst(_ list: [(id: String, snapshot: Snapshot)]) -> [(id: String, snapshot: Snapshot)] {
         list.map { (listed: $0, instant: $0.snapshot.instant ?? .unknown) }
             .sorted { ($0.instant, $0.listed.id) < ($1.instant, $1.listed.id) }

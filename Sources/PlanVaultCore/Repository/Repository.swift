@@ -368,11 +368,7 @@ public final class Repository: Sendable {
                 throw PlanVaultError.snapshotUnreadable(name: name, reason: error.localizedDescription, others: loaded.damaged.count - 1)
             }
             let all = loaded.snapshots.filter { host == nil || $0.snapshot.host == host }
-            // One without a valid time cannot be placed: it might be the newest.
-            if let timeless = all.first(where: { $0.snapshot.instant == nil }) {
-                throw PlanVaultError.snapshotWithoutTime(name: timeless.id, time: timeless.snapshot.time)
-            }
-            guard let newest = all.last else { throw PlanVaultError.snapshotNotFound(spec) }
+            guard let newest = try Snapshot.newest(of: all) else { throw PlanVaultError.snapshotNotFound(spec) }
             return (newest.id, try await expandTrees(newest.snapshot, id: newest.id))
         }
         let lowered = spec.lowercased()

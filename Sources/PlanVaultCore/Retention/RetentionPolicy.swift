@@ -80,8 +80,13 @@ public struct RetentionPolicy: Sendable, Equatable {
             var left = rules.map(\.count)
             var lastKey = [String?](repeating: nil, count: rules.count)
             for (id, snapshot) in newestFirst {
+                // One without a valid time cannot be placed among the others: it might be the
+                // newest, so no rule may drop it. `forget ID` removes it deliberately.
+                guard let date = snapshot.date else {
+                    out.append(Decision(id: id, snapshot: snapshot, group: group, reasons: ["no valid time (forget it by ID)"]))
+                    continue
+                }
                 var reasons = [String]()
-                let date = snapshot.date ?? Date.distantPast
                 for (i, rule) in rules.enumerated() where left[i] > 0 {
                     let key = rule.key(date)
                     if key != lastKey[i] {
