@@ -56,14 +56,22 @@ public final class Archiver: Sendable {
     /// Chunks being compressed and encrypted at once; bounds memory to about this many chunk sizes.
     let sealConcurrency: Int
     let uploadConcurrency: Int
+    /// Uploaded bundles get an index file once they hold this many entries (see `ChunkPipeline`).
+    let indexBatchEntries: Int
+
+    /// About 800 KiB of index file: memory does not grow with the push, and a push killed late
+    /// leaves few bundles for the next one to adopt from their headers.
+    public static let defaultIndexBatchEntries = 16_384
 
     public init(writer: RepositoryWriter, logger: Logger, progress: (@Sendable (PushProgress) -> Void)? = nil,
-                sealConcurrency: Int = max(2, ProcessInfo.processInfo.activeProcessorCount) * 2, uploadConcurrency: Int = 2) {
+                sealConcurrency: Int = max(2, ProcessInfo.processInfo.activeProcessorCount) * 2, uploadConcurrency: Int = 2,
+                indexBatchEntries: Int = Archiver.defaultIndexBatchEntries) {
         self.writer = writer
         self.logger = logger
         self.progress = progress
         self.sealConcurrency = sealConcurrency
         self.uploadConcurrency = uploadConcurrency
+        self.indexBatchEntries = max(1, indexBatchEntries)
     }
 
     var repository: Repository { writer.repository }
@@ -103,12 +111,16 @@ public final class Archiver: Sendable {
         options.times?.markMemory("parent snapshot loaded")
 
         let listing = SourceListing(excludes: options.excludes)
+        // The pipeline holds the only copy of the index while files are read, and adds the chunks
+        // of each bundle it uploads: a second holder would make that a full copy.
         var archiver = FolderArchiver(
             listing: listing, logger: logger, progress: progress, times: options.times,
             pipeline: ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
                                     bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
-                                    sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency, times: options.times),
-            trees: TreeBundleWriter(writer: writer, index: loaded.index), parent: parent?.trees)
+                                    sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency,
+                                    indexBatchEntries: indexBatchEntries, times: options.times),
+            trees: TreeBundleWriter(writer: writer), parent: parent?.trees)
+        loaded.index = ChunkIndex()
         if progress != nil {
             // The bar's total: a second pass over the metadata, made only when a bar is shown.
             let total = listing.count(sources: sources.map { ($0.path, $0.name) })
@@ -116,7 +128,7 @@ public final class Archiver: Sendable {
             archiver.progressState.bytesTotal = total.bytes
             progress?(archiver.progressState)
         }
-        let (root, newBundles): (Digest32, [IndexedBundle]) = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
+        let (root, unindexedBundles): (Digest32, [IndexedBundle]) = try await withThrowingTaskGroup(of: ChunkPipeline.Completion.self) { group in
             let root = try await archiver.archive(sources, group: &group)
             return (root, try await archiver.pipeline.finish(group: &group))
         }
@@ -127,15 +139,17 @@ public final class Archiver: Sendable {
         var summary = archiver.summary
         let problems = missingSources + archiver.problems
         summary.newChunks = archiver.pipeline.newChunks
-        summary.newBundles = newBundles.count + archiver.trees.bundles.count
-        summary.bytesStored = newBundles.reduce(0) { $0 + $1.size } + archiver.trees.bytesStored
+        summary.newBundles = archiver.pipeline.bundlesWritten + archiver.trees.bundles.count
+        summary.bytesStored = archiver.pipeline.bytesStored + archiver.trees.bytesStored
         summary.errors = problems.count
 
-        // Bundles, then the index naming them, then the snapshot: a snapshot never names a chunk
-        // or tree that no index can find.
+        // Bundles, then the index files naming them, then the snapshot: a snapshot never names a
+        // chunk or tree that no index can find. The pipeline wrote index files for most of its
+        // bundles as it went; this one names the rest, the trees' and the adopted ones.
         let finishStarted = DispatchTime.now().uptimeNanoseconds
         defer { options.times?.add(.finish, DispatchTime.now().uptimeNanoseconds &- finishStarted) }
-        let indexed = newBundles + archiver.trees.bundles + adopted
+        loaded.index = archiver.pipeline.takeIndex()
+        let indexed = unindexedBundles + archiver.trees.bundles + adopted
         if !indexed.isEmpty {
             let savedIndex = try await writer.saveIndex(indexed)
             summary.bytesStored += UInt64(savedIndex.size)

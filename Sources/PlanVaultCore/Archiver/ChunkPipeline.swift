@@ -21,51 +21,89 @@ struct FileReadResult {
 /// every core) and upload finished bundles. Hashing runs in child tasks too: on
 /// already-compressed files, where there is no zlib, a reader that also hashed was the
 /// bottleneck while the other core waited. Memory stays bounded: at most
-/// `sealConcurrency` chunks in flight (being hashed or sealed) and
-/// `uploadConcurrency + 1` finished bundles waiting.
+/// `sealConcurrency` chunks in flight (being hashed or sealed) and `uploadConcurrency + 1`
+/// bundles in memory (being filled, closed or uploading), whose buffers are reused.
+///
+/// What a push remembers per new chunk is held once, in the compact `ChunkIndex` (about 60
+/// bytes a chunk): an uploaded bundle's chunks go straight into it, and its entries are written
+/// to an index file every `indexBatchEntries` entries and let go. Before, a dictionary of new
+/// chunks and every uploaded bundle's entry list, kept for one index file at the end, took about
+/// 120 bytes a chunk more, and the push's peak grew with the plan folder (issue 12).
 struct ChunkPipeline {
     enum Completion: Sendable {
         case hashed(file: Int, position: Int, id: Digest32, chunk: [UInt8], compress: Bool)
         case sealed(bundle: Int, slot: Int, SealedChunk)
-        case uploaded(bundle: Int, IndexedBundle)
+        case uploaded(bundle: Int, IndexedBundle, BundleBuffer)
+        case indexed(name: String, size: Int, bundles: [Digest32])
     }
 
-    /// A bundle being filled. Sealed records are appended to `bytes` as they arrive (in any
+    /// The bytes of one bundle, handed whole from the pipeline to its upload task and back, so
+    /// the next bundle is filled in the same memory.
+    ///
+    /// A bundle freed after its upload left a hole in the heap that smaller allocations made
+    /// later (the index as it grows) took part of, so the next bundle no longer fit and the heap
+    /// grew by a bundle: resident memory rose in 16 MiB steps as the push went on (issue 12:
+    /// memory flat as the plan folder grows). One task uses a buffer at a time.
+    final class BundleBuffer: @unchecked Sendable {
+        var bytes: [UInt8]
+
+        init(capacity: Int) {
+            bytes = []
+            bytes.reserveCapacity(capacity)
+        }
+    }
+
+    /// A bundle being filled. Sealed records are appended to its buffer as they arrive (in any
     /// order), so a bundle is held in memory once, never as records plus a copy.
     final class OpenBundle {
         let sealer: BundleSealer
-        var bytes: [UInt8]
+        let buffer: BundleBuffer
         var entries: [BundleEntry?] = []
         var pending = 0
         var rawBytes = 0
         var closed = false
 
-        init(sealer: BundleSealer, capacity: Int) {
+        init(sealer: BundleSealer, buffer: BundleBuffer, capacity: Int) {
             self.sealer = sealer
-            bytes = sealer.start(reservingCapacity: capacity)
+            self.buffer = buffer
+            sealer.start(&buffer.bytes, reservingCapacity: capacity)
         }
     }
 
     let repository: Repository
     let writer: RepositoryWriter
     let chunker: Chunker
-    let index: ChunkIndex
+    /// The repository's index, and the chunks of every bundle this push has uploaded.
+    private(set) var index: ChunkIndex
     let bundleSize: Int
     let compressionLevel: Int32
     let sealConcurrency: Int
     let uploadConcurrency: Int
+    let indexBatchEntries: Int
     let times: StageTimes?
 
-    /// Chunks new to this push, with the number of the bundle each went into.
-    private var seen = [Digest32: Int]()
+    /// New chunks whose bundle is not uploaded yet, with the number of that bundle; once it is
+    /// uploaded they are in `index`.
+    private var pending = [Digest32: Int]()
     /// Bundles that chunks of the snapshot are in: new ones by number, earlier ones by ID.
     private var referencedNew = Set<Int>()
     private var referencedOld = Set<Digest32>()
     private var uploadedIDs = [Int: Digest32]()
     private var bundles = [Int: OpenBundle]()
+    /// Buffers of uploaded bundles, for the next ones.
+    private var spareBuffers = [BundleBuffer]()
+    /// New chunks hashed while every bundle buffer was taken: sealed as one frees up.
+    private var toSeal = [(id: Digest32, chunk: [UInt8], compress: Bool)]()
+    /// Chunks of `toSeal` that a file already names: their bundle is noted once it is chosen.
+    private var referencedWhileQueued = Set<Digest32>()
+    /// `pending`'s bundle number for a chunk in `toSeal`.
+    private static let queued = -1
     private var current: Int?
     private var nextBundle = 0
     private var ready = [Int]()
+    /// Bundles closed (full) and not yet handed to an upload: `ready` ones, and ones whose last
+    /// chunks are still being sealed.
+    private var closedBundles = 0
     private var sealsInFlight = 0
     private var hashesInFlight = 0
     /// The file being read (a sequence number), its chunk IDs in order (nil while a child
@@ -74,12 +112,18 @@ struct ChunkPipeline {
     private var fileIDs = [Digest32?]()
     private var fileHashesPending = 0
     private var uploadsInFlight = 0
-    private var uploaded = [IndexedBundle]()
+    /// Uploaded bundles that no index file names yet, and their entry count.
+    private var unindexed = [IndexedBundle]()
+    private var unindexedEntries = 0
+    private var indexesInFlight = 0
     private var buffer: [UInt8]
     private(set) var newChunks = 0
+    private(set) var bundlesWritten = 0
+    /// Bytes of the bundles and index files written so far.
+    private(set) var bytesStored: UInt64 = 0
 
     init(repository: Repository, writer: RepositoryWriter, index: ChunkIndex, bundleSize: Int, compressionLevel: Int32,
-         sealConcurrency: Int, uploadConcurrency: Int, times: StageTimes? = nil) {
+         sealConcurrency: Int, uploadConcurrency: Int, indexBatchEntries: Int = Archiver.defaultIndexBatchEntries, times: StageTimes? = nil) {
         self.times = times
         self.compressionLevel = compressionLevel
         self.repository = repository
@@ -89,6 +133,7 @@ struct ChunkPipeline {
         self.bundleSize = bundleSize
         self.sealConcurrency = max(1, sealConcurrency)
         self.uploadConcurrency = max(1, uploadConcurrency)
+        self.indexBatchEntries = max(1, indexBatchEntries)
         buffer = [UInt8](repeating: 0, count: 2 * repository.config.chunker.maxSize)
     }
 
@@ -158,7 +203,7 @@ struct ChunkPipeline {
                 try await waitForRoom(&group)
                 if let id {
                     // While waiting, a child task may have hashed the same content: store it once.
-                    if isNew(id) { seen[id] = try startSeal(chunk, id: id, compress: !store, group: &group) }
+                    if isNew(id) { pending[id] = try startSeal(chunk, id: id, compress: !store, group: &group) }
                 } else {
                     startHash(chunk, position: position, compress: !store, group: &group)
                 }
@@ -182,8 +227,8 @@ struct ChunkPipeline {
     /// noted, and a bundle holding only those is not named.
     mutating func reference(_ chunks: [Digest32]) {
         for id in chunks {
-            if let bundle = seen[id] {
-                referencedNew.insert(bundle)
+            if let bundle = pending[id] {
+                if bundle == Self.queued { referencedWhileQueued.insert(id) } else { referencedNew.insert(bundle) }
             } else if let location = index.location(of: id) {
                 referencedOld.insert(location.bundle)
             } else {
@@ -212,13 +257,20 @@ struct ChunkPipeline {
     }
 
     private func isNew(_ id: Digest32) -> Bool {
-        seen[id] == nil && !index.contains(id)
+        pending[id] == nil && !index.contains(id)
     }
+
+    /// Bundles held in memory at most: one being filled and the rest closed or uploading. The
+    /// reader waits while `uploadConcurrency` are closed or uploading, so it always finds a
+    /// buffer; a chunk hashed by a child task meanwhile may not, and waits in `toSeal`.
+    private var maxBuffers: Int { uploadConcurrency + 1 }
+
+    private var bufferAvailable: Bool { current != nil || bundles.count + uploadsInFlight < maxBuffers }
 
     /// Waits until one more chunk may be in flight without passing the memory bounds.
     private mutating func waitForRoom(_ group: inout Group) async throws {
         let waitStarted = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-        while sealsInFlight + hashesInFlight >= sealConcurrency || ready.count + uploadsInFlight > uploadConcurrency {
+        while sealsInFlight + hashesInFlight + toSeal.count >= sealConcurrency || closedBundles + uploadsInFlight >= uploadConcurrency {
             try await handleNext(&group)
         }
         if let times { times.add(.readerWaits, DispatchTime.now().uptimeNanoseconds &- waitStarted) }
@@ -254,7 +306,9 @@ struct ChunkPipeline {
         } else {
             seq = nextBundle
             nextBundle += 1
-            bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys), capacity: bundleSize + chunker.parameters.maxSize)
+            let capacity = bundleSize + chunker.parameters.maxSize
+            bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys),
+                                      buffer: spareBuffers.popLast() ?? BundleBuffer(capacity: capacity), capacity: capacity)
             current = seq
         }
         guard let bundle = bundles[seq] else { preconditionFailure("open bundle \(seq) vanished") }
@@ -272,13 +326,18 @@ struct ChunkPipeline {
         sealsInFlight += 1
         if bundle.rawBytes >= bundleSize {
             bundle.closed = true
+            closedBundles += 1
             current = nil
         }
         return seq
     }
 
     private mutating func handleNext(_ group: inout Group) async throws {
-        guard let completion = try await group.next() else { return }
+        guard let completion = try await group.next() else {
+            // Chunks wait in `toSeal` only while bundles are closed or uploading, which are tasks.
+            precondition(toSeal.isEmpty, "chunks wait for a bundle buffer with nothing in flight")
+            return
+        }
         switch completion {
         case .hashed(let file, let position, let id, let chunk, let compress):
             hashesInFlight -= 1
@@ -286,52 +345,107 @@ struct ChunkPipeline {
             if file == currentFile {
                 fileHashesPending -= 1
                 fileIDs[position] = id
-                if isNew(id) { seen[id] = try startSeal(chunk, id: id, compress: compress, group: &group) }
+                if isNew(id) {
+                    if bufferAvailable {
+                        pending[id] = try startSeal(chunk, id: id, compress: compress, group: &group)
+                    } else {
+                        pending[id] = Self.queued
+                        toSeal.append((id, chunk, compress))
+                    }
+                }
             }
         case .sealed(let seq, let slot, let chunk):
             sealsInFlight -= 1
             guard let bundle = bundles[seq] else { preconditionFailure("sealed chunk for unknown bundle \(seq)") }
-            bundle.entries[slot] = bundle.sealer.append(chunk, slot: UInt32(slot), to: &bundle.bytes)
+            bundle.entries[slot] = bundle.sealer.append(chunk, slot: UInt32(slot), to: &bundle.buffer.bytes)
             bundle.pending -= 1
             if bundle.closed && bundle.pending == 0 { ready.append(seq) }
-        case .uploaded(let seq, let indexed):
+        case .uploaded(let seq, let indexed, let buffer):
             uploadsInFlight -= 1
-            uploaded.append(indexed)
+            if spareBuffers.count < maxBuffers { spareBuffers.append(buffer) }
             uploadedIDs[seq] = indexed.id
+            bundlesWritten += 1
+            bytesStored += indexed.size
+            index.add(indexed, fromIndexFile: nil)
+            for entry in indexed.entries { pending.removeValue(forKey: entry.id) }
+            unindexed.append(indexed)
+            unindexedEntries += indexed.entries.count
+            if unindexedEntries >= indexBatchEntries { startIndexFile(&group) }
+        case .indexed(let name, let size, let ids):
+            indexesInFlight -= 1
+            bytesStored += UInt64(size)
+            index.recordIndexFile(name, for: ids)
         }
         try startUploads(&group)
+        try startQueuedSeals(&group)
+    }
+
+    /// Seals the chunks that waited for a bundle buffer, as far as buffers allow.
+    private mutating func startQueuedSeals(_ group: inout Group) throws {
+        while !toSeal.isEmpty, bufferAvailable {
+            let next = toSeal.removeFirst()
+            let seq = try startSeal(next.chunk, id: next.id, compress: next.compress, group: &group)
+            pending[next.id] = seq
+            if referencedWhileQueued.remove(next.id) != nil { referencedNew.insert(seq) }
+        }
+    }
+
+    /// Writes an index file naming the uploaded bundles no index file names yet.
+    private mutating func startIndexFile(_ group: inout Group) {
+        let batch = unindexed
+        unindexed = []
+        unindexedEntries = 0
+        let writer = self.writer
+        group.addTask {
+            let saved = try await writer.saveIndex(batch)
+            return .indexed(name: saved.name, size: saved.size, bundles: batch.map(\.id))
+        }
+        indexesInFlight += 1
     }
 
     private mutating func startUploads(_ group: inout Group) throws {
         while uploadsInFlight < uploadConcurrency, !ready.isEmpty {
             let seq = ready.removeFirst()
             guard let bundle = bundles.removeValue(forKey: seq) else { continue }
+            closedBundles -= 1
             let entries = bundle.entries.compactMap { $0 }
             // The header is small: finish the bundle here, so the upload task owns the only copy.
-            try bundle.sealer.finish(&bundle.bytes, entries: entries)
-            let bytes = bundle.bytes
-            bundle.bytes = []
+            try bundle.sealer.finish(&bundle.buffer.bytes, entries: entries)
+            let buffer = bundle.buffer
             let writer = self.writer
             let times = self.times
             group.addTask {
-                let id = try await writer.saveBundle(bytes, times: times)
-                return .uploaded(bundle: seq, IndexedBundle(id: id, size: UInt64(bytes.count), entries: entries))
+                let id = try await writer.saveBundle(buffer.bytes, times: times)
+                return .uploaded(bundle: seq, IndexedBundle(id: id, size: UInt64(buffer.bytes.count), entries: entries), buffer)
             }
             uploadsInFlight += 1
         }
     }
 
-    /// Closes the last bundle, waits for every seal and upload, and returns the bundles written.
+    /// Closes the last bundle, waits for every seal, upload and index file, and returns the
+    /// uploaded bundles that no index file names yet (the caller's index file names them).
     mutating func finish(group: inout Group) async throws -> [IndexedBundle] {
+        while !toSeal.isEmpty { try await handleNext(&group) }
         if let c = current, let bundle = bundles[c] {
             bundle.closed = true
+            closedBundles += 1
             current = nil
             if bundle.pending == 0 { ready.append(c) }
         }
         try startUploads(&group)
-        while sealsInFlight + uploadsInFlight > 0 || !ready.isEmpty {
+        while sealsInFlight + uploadsInFlight + indexesInFlight > 0 || !ready.isEmpty {
             try await handleNext(&group)
         }
-        return uploaded
+        let rest = unindexed
+        unindexed = []
+        unindexedEntries = 0
+        return rest
+    }
+
+    /// Hands the index over (the repository's and this push's chunks), leaving this pipeline an
+    /// empty one, so the caller adds to it without a copy.
+    mutating func takeIndex() -> ChunkIndex {
+        defer { index = ChunkIndex() }
+        return index
     }
 }

@@ -33,7 +33,7 @@ struct FolderArchiver {
                 entries.append(entry)
             }
         }
-        return try await trees.store(entries)
+        return try await trees.store(entries, unlessIn: pipeline.index)
     }
 
     /// The tree entry for one path, or nil when it is left out of the snapshot (a problem says why).
@@ -68,7 +68,7 @@ struct FolderArchiver {
         case S_IFDIR:
             summary.directories += 1
             let children = try await folder(absolute: absolute, relative: relative, parentEntries: parent?.takeFolder(of: old) ?? [], group: &group)
-            let subtree = try await trees.store(children)
+            let subtree = try await trees.store(children, unlessIn: pipeline.index)
             return TreeEntry(name: name, type: .dir, mode: mode, mtimeNs: mtime, size: nil, ctimeNs: nil, inode: nil,
                              device: nil, chunks: nil, target: nil, subtree: subtree.hex)
         default:

@@ -96,10 +96,16 @@ public final class BundleSealer: Sendable {
     /// A new bundle's bytes so far: magic and salt. Records are appended as they are sealed.
     public func start(reservingCapacity capacity: Int) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(capacity)
-        out += BundleFormat.magic
-        out += salt
+        start(&out, reservingCapacity: capacity)
         return out
+    }
+
+    /// Starts a new bundle in `bytes`, replacing what it held and keeping its memory.
+    public func start(_ bytes: inout [UInt8], reservingCapacity capacity: Int) {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.reserveCapacity(capacity)
+        bytes += BundleFormat.magic
+        bytes += salt
     }
 
     /// Appends a sealed record (in any order) and returns its header entry.

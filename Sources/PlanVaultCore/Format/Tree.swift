@@ -153,8 +153,8 @@ public enum TreeCodec {
 /// Turns a snapshot's flat node list (pre-order, parents first) into trees, bottom up.
 enum TreeBuilder {
     /// Hands each folder's tree to `trees` as soon as it is complete, so no more than the folders
-    /// still open are held at once; returns the root tree's ID.
-    static func build(_ nodes: [SnapshotNode], into trees: inout TreeBundleWriter) async throws -> Digest32 {
+    /// still open are held at once; returns the root tree's ID. Trees `stored` has are not stored again.
+    static func build(_ nodes: [SnapshotNode], into trees: inout TreeBundleWriter, unlessIn stored: ChunkIndex) async throws -> Digest32 {
         var children = [PathKey: [TreeEntry]]()
         // In reverse pre-order every folder's children come before the folder itself.
         for node in nodes.reversed() {
@@ -166,11 +166,11 @@ enum TreeBuilder {
                                   ctimeNs: node.ctimeNs, inode: node.inode, device: node.device, chunks: node.chunks,
                                   target: node.target, subtree: nil)
             if node.type == .dir {
-                entry.subtree = try await trees.store(children.removeValue(forKey: PathKey(bytes)) ?? []).hex
+                entry.subtree = try await trees.store(children.removeValue(forKey: PathKey(bytes)) ?? [], unlessIn: stored).hex
             }
             children[parent, default: []].append(entry)
         }
-        let root = try await trees.store(children.removeValue(forKey: PathKey([])) ?? [])
+        let root = try await trees.store(children.removeValue(forKey: PathKey([])) ?? [], unlessIn: stored)
         if let orphan = children.keys.first {
             throw PlanVaultError.invalidArgument("snapshot nodes below \"\(String(decoding: orphan.bytes, as: UTF8.self))\", which is not a folder of the snapshot")
         }

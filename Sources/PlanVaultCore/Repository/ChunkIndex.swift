@@ -40,7 +40,11 @@ public struct ChunkIndex: Sendable {
         bundles[bundle.id] = bundle.size
         if let name { indexFileOfBundle[bundle.id] = name }
         let number = self.number(of: bundle.id)
-        records.reserveCapacity(records.count + bundle.entries.count)
+        // Grown geometrically: `reserveCapacity` gives exactly what is asked, so asking for each
+        // bundle's entries moved the whole array once per bundle, and the holes it left grew the
+        // heap as the index did (a push of 10 GiB in 100,000 files: 600 moves of up to 6 MiB).
+        let needed = records.count + bundle.entries.count
+        if records.capacity < needed { records.reserveCapacity(max(needed, records.capacity * 2)) }
         for e in bundle.entries {
             if let at = position(of: e.id) {
                 let location = ChunkLocation(bundle: bundle.id, entry: e)
@@ -49,6 +53,11 @@ public struct ChunkIndex: Sendable {
                 append(Record(entry: e, bundle: number))
             }
         }
+    }
+
+    /// Notes the index file that names bundles added before it was written.
+    public mutating func recordIndexFile(_ name: String, for bundles: [Digest32]) {
+        for id in bundles where self.bundles[id] != nil { indexFileOfBundle[id] = name }
     }
 
     public func contains(_ id: Digest32) -> Bool { position(of: id) != nil }

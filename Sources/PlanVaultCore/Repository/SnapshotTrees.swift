@@ -265,8 +265,8 @@ extension RepositoryWriter {
     public func saveSnapshot(_ snapshot: Snapshot, index given: ChunkIndex? = nil) async throws -> SavedSnapshot {
         let index: ChunkIndex
         if let given { index = given } else { index = try await repository.loadIndexWithBundles().load.index }
-        var trees = TreeBundleWriter(writer: self, index: index)
-        let root = try await TreeBuilder.build(snapshot.nodes, into: &trees)
+        var trees = TreeBundleWriter(writer: self)
+        let root = try await TreeBuilder.build(snapshot.nodes, into: &trees, unlessIn: index)
         try await trees.flush()
         var stored = trees.bytesStored
         var indexFile: String?

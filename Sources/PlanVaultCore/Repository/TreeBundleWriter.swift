@@ -6,8 +6,6 @@ import Foundation
 /// large folder's trees are never all in memory at once.
 struct TreeBundleWriter {
     let writer: RepositoryWriter
-    /// What the repository already holds: a tree found here is not stored again.
-    let index: ChunkIndex
     /// Tree bundles written so far (not yet in any index file).
     private(set) var bundles = [IndexedBundle]()
     private(set) var bytesStored: UInt64 = 0
@@ -17,20 +15,20 @@ struct TreeBundleWriter {
     private var pending = [(id: Digest32, bytes: [UInt8])]()
     private var pendingBytes = 0
 
-    init(writer: RepositoryWriter, index: ChunkIndex) {
+    init(writer: RepositoryWriter) {
         self.writer = writer
-        self.index = index
     }
 
-    /// Stores one folder's tree and returns its ID; `entries` may come in any order.
-    mutating func store(_ entries: [TreeEntry]) async throws -> Digest32 {
+    /// Stores one folder's tree, unless `stored` (what the repository holds) has it, and returns
+    /// its ID; `entries` may come in any order.
+    mutating func store(_ entries: [TreeEntry], unlessIn stored: ChunkIndex) async throws -> Digest32 {
         let sorted = entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         let bytes = TreeCodec.encode(sorted)
         let keys = writer.repository.keys
         let id = bytes.withUnsafeBytes { keys.chunkID($0) }
         guard seen.insert(id).inserted else { return id }
         treeIDs.append(id)
-        guard !index.contains(id) else { return id }
+        guard !stored.contains(id) else { return id }
         guard bytes.count <= Limits.maxChunkSize else {
             throw PlanVaultError.invalidArgument("a folder of this snapshot lists too many entries to store (\(bytes.count) bytes of tree, limit \(Limits.maxChunkSize))")
         }
