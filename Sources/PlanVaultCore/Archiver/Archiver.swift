@@ -112,7 +112,9 @@ public final class Archiver: Sendable {
 
         let listing = SourceListing(excludes: options.excludes)
         // The pipeline holds the only copy of the index while files are read, and adds the chunks
-        // of each bundle it uploads: a second holder would make that a full copy.
+        // of each bundle it uploads: a second holder (this function, or the repository handle,
+        // which keeps the index it loaded for reading trees) would make that a full copy.
+        repository.trees.knownIndex = nil
         var archiver = FolderArchiver(
             listing: listing, logger: logger, progress: progress, times: options.times,
             pipeline: ChunkPipeline(repository: repository, writer: writer, index: loaded.index,
@@ -153,8 +155,11 @@ public final class Archiver: Sendable {
         if !indexed.isEmpty {
             let savedIndex = try await writer.saveIndex(indexed)
             summary.bytesStored += UInt64(savedIndex.size)
-            for bundle in indexed { loaded.index.add(bundle, fromIndexFile: savedIndex.name) }
+            // The pipeline's bundles and the adopted ones are in the index already.
+            for bundle in archiver.trees.bundles { loaded.index.add(bundle, fromIndexFile: nil) }
+            loaded.index.recordIndexFile(savedIndex.name, for: indexed.map(\.id))
         }
+        repository.trees.knownIndex = loaded.index
         options.times?.markMemory("index saved")
         let header = Snapshot(time: Timestamps.format(options.time ?? started), host: options.host, username: HostInfo.username,
                               paths: sourceSet, tags: options.tags, parent: parent?.id, summary: summary, nodes: [])

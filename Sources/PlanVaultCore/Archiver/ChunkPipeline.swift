@@ -265,6 +265,16 @@ struct ChunkPipeline {
     /// buffer; a chunk hashed by a child task meanwhile may not, and waits in `toSeal`.
     private var maxBuffers: Int { uploadConcurrency + 1 }
 
+    /// What a bundle's buffer reserves: a bundle closes at `bundleSize` raw bytes, so its last
+    /// chunk may pass that by up to one chunk; each chunk adds its record's encoding byte and tag
+    /// and a header entry (counted here for chunks of `minSize`); then the prefix, the header's
+    /// count and tag, and the trailer. A bundle of many smaller chunks can still outgrow it, and
+    /// its buffer is then not kept (`.uploaded`), or it would hold double for the rest of the push.
+    private var bundleCapacity: Int {
+        let chunks = bundleSize / chunker.parameters.minSize + 2
+        return bundleSize + chunker.parameters.maxSize + chunks * (1 + 16 + BundleFormat.headerEntrySize) + BundleFormat.prefixLength + 64
+    }
+
     private var bufferAvailable: Bool { current != nil || bundles.count + uploadsInFlight < maxBuffers }
 
     /// Waits until one more chunk may be in flight without passing the memory bounds.
@@ -306,7 +316,7 @@ struct ChunkPipeline {
         } else {
             seq = nextBundle
             nextBundle += 1
-            let capacity = bundleSize + chunker.parameters.maxSize
+            let capacity = bundleCapacity
             bundles[seq] = OpenBundle(sealer: try BundleSealer(keys: repository.keys),
                                       buffer: spareBuffers.popLast() ?? BundleBuffer(capacity: capacity), capacity: capacity)
             current = seq
@@ -362,7 +372,7 @@ struct ChunkPipeline {
             if bundle.closed && bundle.pending == 0 { ready.append(seq) }
         case .uploaded(let seq, let indexed, let buffer):
             uploadsInFlight -= 1
-            if spareBuffers.count < maxBuffers { spareBuffers.append(buffer) }
+            if spareBuffers.count < maxBuffers, buffer.bytes.capacity <= bundleCapacity + bundleCapacity / 4 { spareBuffers.append(buffer) }
             uploadedIDs[seq] = indexed.id
             bundlesWritten += 1
             bytesStored += indexed.size
