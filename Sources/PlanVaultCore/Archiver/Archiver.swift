@@ -71,7 +71,7 @@ public final class Archiver: Sendable {
         self.progress = progress
         self.sealConcurrency = sealConcurrency
         self.uploadConcurrency = uploadConcurrency
-        self.indexBatchEntries = max(1, indexBatchEntries)
+        self.indexBatchEntries = indexBatchEntries
     }
 
     var repository: Repository { writer.repository }

@@ -102,8 +102,8 @@ struct ChunkPipeline {
     private var nextBundle = 0
     private var ready = [Int]()
     /// Bundles closed (full) and not yet handed to an upload: `ready` ones, and ones whose last
-    /// chunks are still being sealed.
-    private var closedBundles = 0
+    /// chunks are still being sealed. `bundles` holds these and the one being filled.
+    private var closedBundles: Int { bundles.count - (current == nil ? 0 : 1) }
     private var sealsInFlight = 0
     private var hashesInFlight = 0
     /// The file being read (a sequence number), its chunk IDs in order (nil while a child
@@ -123,7 +123,7 @@ struct ChunkPipeline {
     private(set) var bytesStored: UInt64 = 0
 
     init(repository: Repository, writer: RepositoryWriter, index: ChunkIndex, bundleSize: Int, compressionLevel: Int32,
-         sealConcurrency: Int, uploadConcurrency: Int, indexBatchEntries: Int = Archiver.defaultIndexBatchEntries, times: StageTimes? = nil) {
+         sealConcurrency: Int, uploadConcurrency: Int, indexBatchEntries: Int, times: StageTimes? = nil) {
         self.times = times
         self.compressionLevel = compressionLevel
         self.repository = repository
@@ -336,7 +336,6 @@ struct ChunkPipeline {
         sealsInFlight += 1
         if bundle.rawBytes >= bundleSize {
             bundle.closed = true
-            closedBundles += 1
             current = nil
         }
         return seq
@@ -417,7 +416,6 @@ struct ChunkPipeline {
         while uploadsInFlight < uploadConcurrency, !ready.isEmpty {
             let seq = ready.removeFirst()
             guard let bundle = bundles.removeValue(forKey: seq) else { continue }
-            closedBundles -= 1
             let entries = bundle.entries.compactMap { $0 }
             // The header is small: finish the bundle here, so the upload task owns the only copy.
             try bundle.sealer.finish(&bundle.buffer.bytes, entries: entries)
@@ -438,7 +436,6 @@ struct ChunkPipeline {
         while !toSeal.isEmpty { try await handleNext(&group) }
         if let c = current, let bundle = bundles[c] {
             bundle.closed = true
-            closedBundles += 1
             current = nil
             if bundle.pending == 0 { ready.append(c) }
         }
