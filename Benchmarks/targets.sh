@@ -10,7 +10,8 @@
 # identical, and prints the rate of each remote target as a fraction of the directory target's.
 # Each step is reported by its best of --rounds rounds (default 3, or $BENCH_ROUNDS), with every
 # round's time beside it; the order of the targets rotates from one round to the next so that
-# none always goes first. The load average before and after is printed.
+# none always goes first. Each step starts with nothing left to write out (a sync before it).
+# The load average before and after is printed.
 set -euo pipefail
 
 SIZE_MIB=300
@@ -80,6 +81,10 @@ HZ=$(getconf CLK_TCK)
 cpu_of() { awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 timed() { # timed TARGET STEP ROUND LOG CMD...: measures one step, with the server's CPU time over it
   local target=$1 step=$2 round=$3 pid=${SERVER_PID[$1]:-} before=0 wall peak cpu; shift 3
+  # Written out first: rclone does not fsync what it stores, and a restore ends with a syncfs
+  # of the filesystem it shares with rclone's folder, so it would pay for the last push's
+  # writes (planvault serve and the directory target sync their objects as they store them).
+  sync
   [[ -n $pid ]] && before=$(cpu_of "$pid")
   read -r wall peak cpu < <(measure "$@")
   [[ -n $wall ]] || exit 1
