@@ -72,8 +72,8 @@ final class HTTPTransport: @unchecked Sendable {
             if let body { request.body = .bytes(body) }
             do {
                 let response = try await client.execute(request, timeout: .seconds(600))
-                let bytes = try await response.body.collect(upTo: limit)
-                let reply = Reply(status: response.status, headers: response.headers, body: Array(buffer: bytes))
+                let bytes = try await ResponseBody.bytes(of: response, limit: limit)
+                let reply = Reply(status: response.status, headers: response.headers, body: bytes)
                 guard Self.isTransient(reply.status) else { return reply }
                 cause = "the server answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)"
             } catch {

@@ -42,8 +42,8 @@ extension S3Backend {
             var wait: Double?
             do {
                 let response = try await transport.client.execute(request, timeout: .seconds(600))
-                let bytes = try await response.body.collect(upTo: operation.limit)
-                let reply = Reply(status: response.status, headers: response.headers, body: Array(buffer: bytes))
+                let bytes = try await ResponseBody.bytes(of: response, limit: operation.limit)
+                let reply = Reply(status: response.status, headers: response.headers, body: bytes)
                 if method != .HEAD, let expected = reply.headers.first(name: "Content-Length").flatMap(Int.init), expected != reply.body.count {
                     cause = "the reply was cut short (\(reply.body.count) of \(expected) bytes)"
                 } else if let why = S3RetryPolicy.retryCause(reply, operation) {

@@ -91,6 +91,30 @@ final class S3FaultTests: XCTestCase {
         XCTAssertEqual(printed.all, [], "a permanent error is not retried")
     }
 
+    /// A reply body longer than its operation can need (an upload's reply is at most 1 MiB) is
+    /// refused, not read into memory, and not retried. A HEAD reply, which declares the object's
+    /// whole length with no body, still reads as the object's size.
+    func testAReplyLongerThanItsOperationAllowsIsRefusedAndAHeadReplyIsNot() async throws {
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
+        let data = Fixture.noise(3 * 1024 * 1024, seed: 10)
+        let name = LibCrypto.sha256(data).hex
+        try await backend.write(.bundle, name: name, data: data)
+        let size = try await backend.stat(.bundle, name: name)?.size
+        XCTAssertEqual(size, UInt64(data.count), "HEAD declares 3 MiB, more than its 1 MiB limit, and carries no body")
+
+        let body = Array("a key file".utf8)
+        let isPut = { (r: FaultProxy.Request) in r.method == "PUT" && r.target.contains("/keys/") }
+        proxy.inject(when: isPut, .answer(FaultProxy.Response(status: 200, reason: "OK", headers: [],
+                                                              body: [UInt8](repeating: 0x20, count: 2 * 1024 * 1024))))
+        do {
+            try await backend.write(.key, name: LibCrypto.sha256(body).hex, data: body)
+            XCTFail("a 2 MiB reply to an upload was accepted")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("sent a reply larger than expected"), error.localizedDescription)
+        }
+        XCTAssertEqual(printed.all, [], "a reply too long is not retried")
+    }
+
     func testSlowDownRetryAfterIsHonouredBoundedAndPrinted() async throws {
         let s3 = try S3TestServer()
         let proxy = try FaultProxy(upstreamPort: s3.port)
