@@ -164,10 +164,12 @@ struct ObjectResponder: HTTPResponder {
             var offset = span.lowerBound
             while offset < span.upperBound {
                 let count = Int(min(1 << 20, span.upperBound - offset))
-                let bytes = try FileIO.preadFully(fd: descriptor.fd, count: count, offset: offset, path: path)
-                guard !bytes.isEmpty else { break }
-                try await writer.write(ByteBuffer(bytes: bytes))
-                offset += UInt64(bytes.count)
+                // Read on an I/O thread (a cold read waits on the disk), straight into the buffer sent.
+                let at = offset
+                let buffer = try await BlockingIO.run { try ObjectStore.read(fd: descriptor.fd, count: count, offset: at, path: path) }
+                guard buffer.readableBytes > 0 else { break }
+                try await writer.write(buffer)
+                offset += UInt64(buffer.readableBytes)
             }
             try await writer.finish(nil)
         }
@@ -191,14 +193,28 @@ struct ObjectResponder: HTTPResponder {
         var reserved: Int64 = 0
         var kept = false
         defer { if !kept { usage.release(repo, reserved) } }
+        // Parts are handed to an I/O thread a batch at a time (see `BlockingIO`): a direct write or
+        // an fsync waits on the disk, and a task waiting there would hold one of the few threads
+        // that also decrypt, hash and parse every other connection's traffic.
+        var batch = [ByteBuffer]()
+        var batchBytes = 0
+        var received = 0
         for try await buffer in request.body {
-            guard upload.size + buffer.readableBytes <= maxObjectSize else {
+            guard received + buffer.readableBytes <= maxObjectSize else {
                 throw HTTPFailure(.contentTooLarge, "object exceeds the server's limit of \(maxObjectSize) bytes")
             }
             guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
             reserved += Int64(buffer.readableBytes)
-            try buffer.withUnsafeReadableBytes { try upload.append($0) }
+            received += buffer.readableBytes
+            batch.append(buffer)
+            batchBytes += buffer.readableBytes
+            if batchBytes >= ObjectStore.Upload.bufferSize {
+                try await upload.append(batch)
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+            }
         }
+        try await upload.append(batch)
         if let length = declared, length != upload.size {
             throw HTTPFailure(.badRequest, "body ended after \(upload.size) of \(length) bytes")
         }
@@ -210,23 +226,23 @@ struct ObjectResponder: HTTPResponder {
             var st = stat()
             if lstat(path, &st) == 0 {
                 // Same name, same content: an intact stored copy stays untouched.
-                if ObjectStore.isIntact(path: path, name: name) { return Response(status: .ok) }
+                if try await BlockingIO.run({ ObjectStore.isIntact(path: path, name: name) }) { return Response(status: .ok) }
                 // The stored copy no longer hashes to its name: replacing it with bytes that do is
                 // repair, not overwrite, so it is allowed to agents and with --append-only.
-                _ = try upload.commit(replace: true)
+                _ = try await upload.commit(replace: true)
                 kept = true
                 usage.release(repo, Int64(st.st_size))
                 accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
                 return Response(status: .created)
             }
-            _ = try upload.commit(replace: true)
+            _ = try await upload.commit(replace: true)
         } else {
             // The config is not content-addressed: it must be a config, and it is never replaced,
             // even by an upload racing another.
             guard (try? RepositoryConfig.decode(try FileIO.readFile(upload.tmp), location: repo)) != nil else {
                 throw HTTPFailure(.badRequest, "the body is not a PlanVault config")
             }
-            guard try upload.commit(replace: false) else {
+            guard try await upload.commit(replace: false) else {
                 throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
             }
         }

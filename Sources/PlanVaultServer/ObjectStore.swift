@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PlanVaultCore
 
 /// The server's storage: one folder per repository under the root, each in the
@@ -31,6 +32,16 @@ struct ObjectStore: Sendable {
         return removed
     }
 
+    /// Up to `count` bytes of `fd` from `offset`, read into a buffer ready to send (fewer at the
+    /// end of the file).
+    static func read(fd: Int32, count: Int, offset: UInt64, path: String) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
+            try FileIO.preadFully(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: space[..<count]), offset: offset, path: path)
+        }
+        return buffer
+    }
+
     /// Whether the stored object at `path` still hashes to `name` (false if it cannot be read).
     static func isIntact(path: String, name: String) -> Bool {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -51,7 +62,9 @@ struct ObjectStore: Sendable {
     /// only a complete body whose SHA-256 matches a content-addressed name is renamed into place.
     /// Large bodies are written around the page cache (`DirectFileWriter`): the server does not
     /// read a bundle back until a restore asks for it.
-    final class Upload {
+    /// Used by one request, one step at a time (each awaited before the next), so never by two
+    /// threads at once.
+    final class Upload: @unchecked Sendable {
         let file: DirectFileWriter
         let tmp: String
         let final: String
@@ -75,15 +88,27 @@ struct ObjectStore: Sendable {
             hash = try SHA256Stream()
         }
 
-        func append(_ bytes: UnsafeRawBufferPointer) throws {
-            hash.update(bytes)
-            try file.append(bytes)
+        /// Hashes and writes received parts, on an I/O thread.
+        func append(_ parts: [ByteBuffer]) async throws {
+            guard !parts.isEmpty else { return }
+            try await BlockingIO.run {
+                for part in parts {
+                    try part.withUnsafeReadableBytes { bytes in
+                        self.hash.update(bytes)
+                        try self.file.append(bytes)
+                    }
+                }
+            }
         }
 
-        /// Completes the file and fsyncs it, then puts it in place and fsyncs the folder. With
-        /// `replace` false the object is linked in only if the name is free (so a racing upload can
-        /// never replace it) and `false` is returned when it was taken.
-        func commit(replace: Bool) throws -> Bool {
+        /// Completes the file and fsyncs it, then puts it in place and fsyncs the folder, on an
+        /// I/O thread. With `replace` false the object is linked in only if the name is free (so a
+        /// racing upload can never replace it) and `false` is returned when it was taken.
+        func commit(replace: Bool) async throws -> Bool {
+            try await BlockingIO.run { try self.commitNow(replace: replace) }
+        }
+
+        private func commitNow(replace: Bool) throws -> Bool {
             try file.finish()
             guard fsync(file.descriptor) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
             try file.close()

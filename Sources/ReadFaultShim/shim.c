@@ -9,6 +9,10 @@
 // pwrite(2): on a descriptor opened with O_DIRECT they fail with EINVAL, as on a filesystem that
 // takes the flag but not the I/O (some network shares), and each refusal appends a line to that
 // file, so a test can tell the fallback was taken.
+//
+// With PLANVAULT_TEST_SLOW_FSYNC set to a file path, it interposes fsync(2): an fsync of a
+// temporary upload file (a path containing "/.tmp-") appends "start" to that file, waits
+// PLANVAULT_TEST_SLOW_FSYNC_SECONDS (default 5) as a slow disk would, fsyncs, and appends "done".
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -96,4 +100,32 @@ ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
     static pwrite_function real;
     if (!real) real = (pwrite_function)dlsym(RTLD_NEXT, "pwrite64");
     return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
+}
+
+static void note(const char *log, const char *line) {
+    FILE *out = fopen(log, "a");
+    if (out) {
+        fprintf(out, "%s\n", line);
+        fclose(out);
+    }
+}
+
+typedef int (*fsync_function)(int);
+
+int fsync(int fd) {
+    static fsync_function real;
+    if (!real) real = (fsync_function)dlsym(RTLD_NEXT, "fsync");
+    const char *log = getenv("PLANVAULT_TEST_SLOW_FSYNC");
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = log && log[0] ? readlink(link, path, sizeof path - 1) : -1;
+    if (n < 0) return real(fd);
+    path[n] = '\0';
+    if (!strstr(path, "/.tmp-")) return real(fd);
+    const char *seconds = getenv("PLANVAULT_TEST_SLOW_FSYNC_SECONDS");
+    note(log, "start");
+    sleep(seconds ? (unsigned)atoi(seconds) : 5);
+    int result = real(fd);
+    note(log, "done");
+    return result;
 }

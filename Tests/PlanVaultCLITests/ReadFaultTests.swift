@@ -5,17 +5,7 @@ import PlanVaultTestSupport
 /// (Sources/ReadFaultShim, loaded with LD_PRELOAD): the push names it and leaves it out of the
 /// snapshot, nothing of it is restored as if whole, and the next push takes it in full.
 final class ReadFaultTests: CLITestCase {
-    /// Built beside the test bundle and planvault (`swift build --build-tests` builds it).
-    static var shim: String {
-        var dirs = [URL(fileURLWithPath: CLI.binary).deletingLastPathComponent()]
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            dirs.append(dir)
-            dir = dir.deletingLastPathComponent()
-        }
-        let candidates = dirs.map { $0.appendingPathComponent("libReadFaultShim.so").path }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
-    }
+    static var shim: String { FaultShim.path }
 
     static func summary(_ json: String) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]

@@ -19,8 +19,13 @@ final class TestServer {
     let host: String
     var agent = "", auditor = "", admin = "", otherRepoAgent = "", reader = ""
 
-    init(appendOnly: Bool = false, extraArguments: [String] = [], tls: Bool = true, host: String = "127.0.0.1") throws {
+    /// `env`: extra environment for the server process (a fault shim, say).
+    let env: [String: String]
+
+    init(appendOnly: Bool = false, extraArguments: [String] = [], tls: Bool = true, host: String = "127.0.0.1",
+         env: [String: String] = [:]) throws {
         self.tls = tls
+        self.env = env
         self.host = host
         dir = try TempDir()
         root = dir.sub("root")
@@ -55,7 +60,7 @@ final class TestServer {
         if appendOnly { args.append("--append-only") }
         args += extraArguments
         logPath = dir.sub("server-log-\(UUID().uuidString)")
-        let process = try CLI.start(args, env: [:], output: logPath)
+        let process = try CLI.start(args, env: env, output: logPath)
         self.process = process
         // Wait for the condition (the server wrote its address), not for a fixed time.
         let deadline = Date().addingTimeInterval(60)
@@ -224,6 +229,50 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(suffix.body, Array(data.suffix(8)))
         let stat = try await agent.stat(.bundle, name: name)
         XCTAssertEqual(stat?.size, 300_000)
+    }
+
+    /// Uploads waiting on a slow disk (each fsync of an upload takes 5 s, through the fault shim)
+    /// do not stop the server answering others: more uploads than the machine has cores wait in
+    /// fsync at once, and a listing is answered before any of them is done. Disk waits
+    /// run on I/O threads, not on the few threads that serve every connection.
+    func testUploadsWaitingOnASlowDiskDoNotStopTheServerAnsweringOthers() async throws {
+        guard FileManager.default.fileExists(atPath: FaultShim.path) else {
+            return XCTFail("no fault shim at \(FaultShim.path): build it with `swift build --product ReadFaultShim`")
+        }
+        let logDir = try TempDir()
+        defer { withExtendedLifetime(logDir) {} }
+        let log = logDir.sub("fsyncs.log")
+        let server = try TestServer(env: ["LD_PRELOAD": FaultShim.path, "PLANVAULT_TEST_SLOW_FSYNC": log])
+        let setup = try server.backend(token: server.agent)
+        try await setup.prepare()
+        // Lines the shim wrote since the set-up (which syncs files of its own).
+        func count(_ word: String) -> Int {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == word }.count
+        }
+        let startedBefore = count("start"), doneBefore = count("done")
+        func lines(_ word: String) -> Int { count(word) - (word == "start" ? startedBefore : doneBefore) }
+        let waiting = min(ProcessInfo.processInfo.activeProcessorCount + 1, 16)
+        let agents = try (0..<waiting).map { _ in try server.backend(token: server.agent) }
+        let uploads = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (i, agent) in agents.enumerated() {
+                    group.addTask {
+                        let data = Fixture.noise(100_000, seed: UInt64(200 + i))
+                        try await agent.write(.bundle, name: LibCrypto.sha256(data).hex, data: data)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        // Every upload is in its fsync (the shim wrote "start" for each), none has finished.
+        let deadline = Date().addingTimeInterval(60)
+        while lines("start") < waiting && Date() < deadline { try await Task.sleep(nanoseconds: 2_000_000) }
+        XCTAssertEqual(lines("start"), waiting, "uploads waiting in fsync at once")
+        let listed = try await server.backend(token: server.reader).list(.snapshot)
+        XCTAssertEqual(listed.map(\.name), [])
+        XCTAssertEqual(lines("done"), 0, "the listing was answered while every upload still waited on the disk")
+        try await uploads.value
+        XCTAssertEqual(lines("done"), waiting)
     }
 
     func testServerKilledDuringPushThenRestartedPushCompletes() throws {

@@ -220,6 +220,21 @@ public enum TreeCompare {
 }
 
 /// Runs the real `planvault` executable.
+/// The test-only fault injector (Sources/ReadFaultShim), loaded into planvault with LD_PRELOAD.
+public enum FaultShim {
+    /// Built beside the test bundle and planvault (`swift build --build-tests` builds it).
+    public static var path: String {
+        var dirs = [URL(fileURLWithPath: CLI.binary).deletingLastPathComponent()]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            dirs.append(dir)
+            dir = dir.deletingLastPathComponent()
+        }
+        let candidates = dirs.map { $0.appendingPathComponent("libReadFaultShim.so").path }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+}
+
 public enum CLI {
     public struct Result {
         public var status: Int32

@@ -58,30 +58,29 @@ public enum FileIO {
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
     public static func preadFully(fd: Int32, count: Int, offset: UInt64, path: String) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        let got = try out.withUnsafeMutableBytes { p -> Int in
-            guard let base = p.baseAddress else { return 0 }
-            var done = 0
-            while done < count {
-                let n = pread(fd, base + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw PlanVaultError.io(path: path, operation: "read", errno: errno)
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return done
-        }
+        let got = try out.withUnsafeMutableBytes { try preadFully(fd: fd, into: $0, offset: offset, path: path) }
         if got < count { out.removeLast(count - got) }
         return out
     }
 
+    /// Reads into `buffer` from `offset` until it is full or the file ends; returns the byte count.
+    public static func preadFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: UInt64, path: String) throws -> Int {
+        try fill(buffer, path: path) { at, count, done in pread(fd, at, count, off_t(offset) + off_t(done)) }
+    }
+
     /// Reads into `buffer` until it is full or the file ends; returns the byte count.
     public static func readFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+        try fill(buffer, path: path) { at, count, _ in Glibc.read(fd, at, count) }
+    }
+
+    /// Calls `read(at, count, done)` until `buffer` is full or it returns 0 (end of file),
+    /// retrying on EINTR; returns the byte count.
+    private static func fill(_ buffer: UnsafeMutableRawBufferPointer, path: String,
+                             _ read: (UnsafeMutableRawPointer, Int, Int) -> Int) throws -> Int {
         guard let base = buffer.baseAddress else { return 0 }
         var done = 0
         while done < buffer.count {
-            let n = Glibc.read(fd, base + done, buffer.count - done)
+            let n = read(base + done, buffer.count - done, done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw PlanVaultError.io(path: path, operation: "read", errno: errno)
