@@ -6,9 +6,10 @@ import NIOCore
 /// bundles those copies took more CPU than TLS. Here room is made once, from the declared
 /// Content-Length, and each part is copied once.
 enum ResponseBody {
-    /// The most reserved ahead from a declared length; a longer body still arrives, the array
-    /// growing as usual. Bounds what a server's claim alone can make us allocate.
-    static let reserveAtMost = 64 << 20
+    /// The most reserved ahead from a declared length (twice the default bundle size); a longer
+    /// body still arrives, the array growing as usual. Bounds what a server's claim alone can
+    /// make us allocate (address space only until bytes arrive to fill it).
+    static let reserveAtMost = 32 << 20
 
     /// Every byte of the body; more than `limit` is refused (`NIOTooManyBytesError`), as by
     /// `collect(upTo:)`, from the first part on when the declared length is already too long.

@@ -69,9 +69,9 @@ struct ObjectResponder: HTTPResponder {
             return try await put(repo, kind, name, request: request)
         case (.delete, .object(let repo, let kind, let name)):
             // Agents release their repository locks, even on an append-only server; nothing else.
-            if kind == .lock && (token.role == .agent || token.role == .admin) { return try delete(repo, kind, name) }
+            if kind == .lock && (token.role == .agent || token.role == .admin) { return try await delete(repo, kind, name) }
             try authorize(token, .remove)
-            return try delete(repo, kind, name)
+            return try await delete(repo, kind, name)
         default:
             throw HTTPFailure(.methodNotAllowed, "\(request.method) is not supported on \(request.uri.path)")
         }
@@ -188,14 +188,17 @@ struct ObjectResponder: HTTPResponder {
             throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
         }
         if let length = declared, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
-        let upload = try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name, declaredSize: declared)
+        let store = self.store
+        let upload = try await ObjectStore.writes.run {
+            try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name, declaredSize: declared)
+        }
         // Bytes counted against the repository's limit; given back unless the object is kept.
         var reserved: Int64 = 0
         var kept = false
         defer { if !kept { usage.release(repo, reserved) } }
-        // Parts are handed to an I/O thread a batch at a time (see `BlockingIO`): a direct write or
-        // an fsync waits on the disk, and a task waiting there would hold one of the few threads
-        // that also decrypt, hash and parse every other connection's traffic.
+        // Parts are handed to an I/O thread a batch at a time (`ObjectStore.writes`): a direct
+        // write or an fsync waits on the disk, and a task waiting there would hold one of the few
+        // threads that also decrypt, hash and parse every other connection's traffic.
         var batch = [ByteBuffer]()
         var batchBytes = 0
         var received = 0
@@ -239,7 +242,8 @@ struct ObjectResponder: HTTPResponder {
         } else {
             // The config is not content-addressed: it must be a config, and it is never replaced,
             // even by an upload racing another.
-            guard (try? RepositoryConfig.decode(try FileIO.readFile(upload.tmp), location: repo)) != nil else {
+            let tmp = upload.tmp
+            guard (try? RepositoryConfig.decode(try await BlockingIO.run { try FileIO.readFile(tmp) }, location: repo)) != nil else {
                 throw HTTPFailure(.badRequest, "the body is not a PlanVault config")
             }
             guard try await upload.commit(replace: false) else {
@@ -254,15 +258,19 @@ struct ObjectResponder: HTTPResponder {
         HTTPFailure(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "repository \(repo) is full: it may hold at most \(usage.limit.map { $0 >> 30 } ?? 0) GiB (--max-repo-gib)")
     }
 
-    private func delete(_ repo: String, _ kind: ObjectKind, _ name: String) throws -> Response {
+    private func delete(_ repo: String, _ kind: ObjectKind, _ name: String) async throws -> Response {
         let path = try requireRepository(repo).path(kind, name: name)
-        var st = stat()
-        let size = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
-        guard unlink(path) == 0 else {
-            throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+        // On the uploads' I/O threads: the folder's fsync waits on the disk like theirs.
+        let size = try await ObjectStore.writes.run { () throws -> Int64 in
+            var st = stat()
+            let size = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
+            guard unlink(path) == 0 else {
+                throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+            }
+            try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+            return size
         }
         usage.release(repo, size)
-        try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
         return Response(status: .noContent)
     }
 }

@@ -11,6 +11,11 @@ struct ObjectStore: Sendable {
 
     func backend(_ repository: String) -> DirectoryBackend { DirectoryBackend(root: repositoryPath(repository)) }
 
+    /// I/O threads for what changes the store (uploads' writes and fsyncs, deletes). Apart from
+    /// `BlockingIO`'s, which read for downloads and listings: uploads waiting on a slow disk fill
+    /// these, and the reads still have threads. Extra uploads queue here.
+    static let writes = BlockingPool(threads: 12)
+
     func exists(_ repository: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: repositoryPath(repository), isDirectory: &isDir) && isDir.boolValue
@@ -71,8 +76,9 @@ struct ObjectStore: Sendable {
         let folder: String
         let hash: SHA256Stream
         var size: Int { file.size }
-        /// Each upload in progress holds one such buffer: small beside a push's 2 MiB, because a
-        /// server may receive hundreds of uploads at once.
+        /// Each upload in progress holds one such buffer, and up to as much again of received
+        /// parts waiting to be written: small beside a push's 2 MiB, because a server may receive
+        /// hundreds of uploads at once.
         static let bufferSize = 512 * 1024
         var done = false
 
@@ -91,7 +97,7 @@ struct ObjectStore: Sendable {
         /// Hashes and writes received parts, on an I/O thread.
         func append(_ parts: [ByteBuffer]) async throws {
             guard !parts.isEmpty else { return }
-            try await BlockingIO.run {
+            try await ObjectStore.writes.run {
                 for part in parts {
                     try part.withUnsafeReadableBytes { bytes in
                         self.hash.update(bytes)
@@ -105,7 +111,7 @@ struct ObjectStore: Sendable {
         /// I/O thread. With `replace` false the object is linked in only if the name is free (so a
         /// racing upload can never replace it) and `false` is returned when it was taken.
         func commit(replace: Bool) async throws -> Bool {
-            try await BlockingIO.run { try self.commitNow(replace: replace) }
+            try await ObjectStore.writes.run { try self.commitNow(replace: replace) }
         }
 
         private func commitNow(replace: Bool) throws -> Bool {

@@ -11,8 +11,10 @@
 // file, so a test can tell the fallback was taken.
 //
 // With PLANVAULT_TEST_SLOW_FSYNC set to a file path, it interposes fsync(2): an fsync of a
-// temporary upload file (a path containing "/.tmp-") appends "start" to that file, waits
-// PLANVAULT_TEST_SLOW_FSYNC_SECONDS (default 5) as a slow disk would, fsyncs, and appends "done".
+// temporary upload file (a path containing "/.tmp-") appends "start" to that file, then waits,
+// as on a slow disk, for as long as the file named by PLANVAULT_TEST_HOLD_FSYNC exists (at most
+// 120 s), fsyncs, and appends "done". The test decides when the disk "finishes", so nothing
+// depends on timing.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -122,10 +124,12 @@ int fsync(int fd) {
     if (n < 0) return real(fd);
     path[n] = '\0';
     if (!strstr(path, "/.tmp-")) return real(fd);
-    const char *seconds = getenv("PLANVAULT_TEST_SLOW_FSYNC_SECONDS");
+    const char *hold = getenv("PLANVAULT_TEST_HOLD_FSYNC");
     note(log, "start");
-    sleep(seconds ? (unsigned)atoi(seconds) : 5);
+    for (int waited = 0; hold && hold[0] && access(hold, F_OK) == 0 && waited < 12000; waited++) usleep(10000);
     int result = real(fd);
+    int saved = errno;
     note(log, "done");
+    errno = saved;
     return result;
 }

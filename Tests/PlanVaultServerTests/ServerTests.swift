@@ -231,27 +231,30 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(stat?.size, 300_000)
     }
 
-    /// Uploads waiting on a slow disk (each fsync of an upload takes 5 s, through the fault shim)
-    /// do not stop the server answering others: more uploads than the machine has cores wait in
-    /// fsync at once, and a listing is answered before any of them is done. Disk waits
-    /// run on I/O threads, not on the few threads that serve every connection.
+    /// Uploads waiting on a slow disk do not stop the server answering others. The fault shim
+    /// holds every upload's fsync until the test lets go: more uploads than the machine has cores
+    /// wait in fsync at once, and a listing is answered before any of them is done. Disk waits
+    /// run on I/O threads, not on the few threads that serve every connection, and uploads have
+    /// threads of their own, so reads never queue behind them.
     func testUploadsWaitingOnASlowDiskDoNotStopTheServerAnsweringOthers() async throws {
         guard FileManager.default.fileExists(atPath: FaultShim.path) else {
             return XCTFail("no fault shim at \(FaultShim.path): build it with `swift build --product ReadFaultShim`")
         }
-        let logDir = try TempDir()
-        defer { withExtendedLifetime(logDir) {} }
-        let log = logDir.sub("fsyncs.log")
-        let server = try TestServer(env: ["LD_PRELOAD": FaultShim.path, "PLANVAULT_TEST_SLOW_FSYNC": log])
-        let setup = try server.backend(token: server.agent)
-        try await setup.prepare()
-        // Lines the shim wrote since the set-up (which syncs files of its own).
+        let files = try TempDir()
+        let log = files.sub("fsyncs.log"), hold = files.sub("hold")
+        let server = try TestServer(env: ["LD_PRELOAD": FaultShim.path, "PLANVAULT_TEST_SLOW_FSYNC": log, "PLANVAULT_TEST_HOLD_FSYNC": hold])
+        try await server.backend(token: server.agent).prepare()
+        // Lines the shim wrote since the set-up (which syncs files of its own, not held).
         func count(_ word: String) -> Int {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == word }.count
         }
         let startedBefore = count("start"), doneBefore = count("done")
         func lines(_ word: String) -> Int { count(word) - (word == "start" ? startedBefore : doneBefore) }
-        let waiting = min(ProcessInfo.processInfo.activeProcessorCount + 1, 16)
+
+        try Fixture.write(hold, "the disk is slow until this file is gone")
+        defer { unlink(hold) }
+        // More than the threads that serve connections (one per core), within the uploads' 12.
+        let waiting = min(ProcessInfo.processInfo.activeProcessorCount + 1, 12)
         let agents = try (0..<waiting).map { _ in try server.backend(token: server.agent) }
         let uploads = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -264,15 +267,17 @@ final class ServerTests: XCTestCase {
                 try await group.waitForAll()
             }
         }
-        // Every upload is in its fsync (the shim wrote "start" for each), none has finished.
         let deadline = Date().addingTimeInterval(60)
         while lines("start") < waiting && Date() < deadline { try await Task.sleep(nanoseconds: 2_000_000) }
         XCTAssertEqual(lines("start"), waiting, "uploads waiting in fsync at once")
         let listed = try await server.backend(token: server.reader).list(.snapshot)
         XCTAssertEqual(listed.map(\.name), [])
         XCTAssertEqual(lines("done"), 0, "the listing was answered while every upload still waited on the disk")
+
+        unlink(hold)
         try await uploads.value
         XCTAssertEqual(lines("done"), waiting)
+        withExtendedLifetime(files) {}
     }
 
     func testServerKilledDuringPushThenRestartedPushCompletes() throws {

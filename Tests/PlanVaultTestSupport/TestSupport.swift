@@ -219,7 +219,6 @@ public enum TreeCompare {
     }
 }
 
-/// Runs the real `planvault` executable.
 /// The test-only fault injector (Sources/ReadFaultShim), loaded into planvault with LD_PRELOAD.
 public enum FaultShim {
     /// Built beside the test bundle and planvault (`swift build --build-tests` builds it).
@@ -235,6 +234,7 @@ public enum FaultShim {
     }
 }
 
+/// Runs the real `planvault` executable.
 public enum CLI {
     public struct Result {
         public var status: Int32

@@ -11,10 +11,24 @@ public enum BlockingIO {
     /// restore, uploads during a push); threads are started lazily, on first use.
     static let threadCount = 16
 
-    private static let pool = WorkerPool(threads: threadCount)
+    private static let pool = BlockingPool(threads: threadCount)
 
     /// Runs `body` on an I/O thread and returns its result (or throws its error).
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.run(body)
+    }
+}
+
+/// A set of I/O threads of its own, for work that must not queue behind `BlockingIO`'s (the
+/// server's uploads, whose fsyncs may wait long on a slow disk, beside the reads that answer
+/// downloads and listings).
+public final class BlockingPool: Sendable {
+    private let pool: WorkerPool
+
+    public init(threads: Int) { pool = WorkerPool(threads: threads) }
+
+    /// Runs `body` on one of this pool's threads and returns its result (or throws its error).
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             pool.submit { continuation.resume(with: Result { try body() }) }
         }
