@@ -196,30 +196,17 @@ struct ObjectResponder: HTTPResponder {
         var reserved: Int64 = 0
         var kept = false
         defer { if !kept { usage.release(repo, reserved) } }
-        // Parts are handed to an I/O thread a batch at a time (`ObjectStore.writes`): a direct
-        // write or an fsync waits on the disk, and a task waiting there would hold one of the few
-        // threads that also decrypt, hash and parse every other connection's traffic.
-        var batch = [ByteBuffer]()
-        var batchBytes = 0
-        var received = 0
         for try await buffer in request.body {
-            guard received + buffer.readableBytes <= maxObjectSize else {
+            guard upload.received + buffer.readableBytes <= maxObjectSize else {
                 throw HTTPFailure(.contentTooLarge, "object exceeds the server's limit of \(maxObjectSize) bytes")
             }
             guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
             reserved += Int64(buffer.readableBytes)
-            received += buffer.readableBytes
-            batch.append(buffer)
-            batchBytes += buffer.readableBytes
-            if batchBytes >= ObjectStore.Upload.bufferSize {
-                try await upload.append(batch)
-                batch.removeAll(keepingCapacity: true)
-                batchBytes = 0
-            }
+            try await upload.receive(buffer)
         }
-        try await upload.append(batch)
-        if let length = declared, length != upload.size {
-            throw HTTPFailure(.badRequest, "body ended after \(upload.size) of \(length) bytes")
+        try await upload.endOfBody()
+        if let length = declared, length != upload.received {
+            throw HTTPFailure(.badRequest, "body ended after \(upload.received) of \(length) bytes")
         }
         if kind.isContentAddressed {
             let digest = upload.hash.finalize()

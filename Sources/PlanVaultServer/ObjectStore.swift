@@ -75,7 +75,6 @@ struct ObjectStore: Sendable {
         let final: String
         let folder: String
         let hash: SHA256Stream
-        var size: Int { file.size }
         /// Each upload in progress holds one such buffer, and up to as much again of received
         /// parts waiting to be written: small beside a push's 2 MiB, because a server may receive
         /// hundreds of uploads at once.
@@ -94,9 +93,31 @@ struct ObjectStore: Sendable {
             hash = try SHA256Stream()
         }
 
-        /// Hashes and writes received parts, on an I/O thread.
-        func append(_ parts: [ByteBuffer]) async throws {
-            guard !parts.isEmpty else { return }
+        /// Bytes received so far: written, or waiting in `batch`.
+        private(set) var received = 0
+        private var batch = [ByteBuffer]()
+        private var batchBytes = 0
+
+        /// Takes the next part of the body. Parts go to an I/O thread (`ObjectStore.writes`) a
+        /// batch at a time: a direct write or an fsync waits on the disk, and a task waiting there
+        /// would hold one of the few threads that also decrypt, hash and parse every other
+        /// connection's traffic.
+        func receive(_ part: ByteBuffer) async throws {
+            received += part.readableBytes
+            batch.append(part)
+            batchBytes += part.readableBytes
+            if batchBytes >= Self.bufferSize { try await writeBatch() }
+        }
+
+        /// Writes what `receive` still holds; call when the body has ended.
+        func endOfBody() async throws { try await writeBatch() }
+
+        /// Hashes and writes the batch, on an I/O thread.
+        private func writeBatch() async throws {
+            guard !batch.isEmpty else { return }
+            let parts = batch
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
             try await ObjectStore.writes.run {
                 for part in parts {
                     try part.withUnsafeReadableBytes { bytes in

@@ -29,13 +29,28 @@
 
 typedef ssize_t (*read_function)(int, void *, size_t);
 
-static int is_failing_file(int fd, const char *target) {
-    char link[64], path[PATH_MAX];
+/// The path `fd` was opened by (from /proc, canonical), in `path`; 0 when it cannot be told.
+static int path_of(int fd, char path[PATH_MAX]) {
+    char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
+    ssize_t n = readlink(link, path, PATH_MAX - 1);
     if (n < 0) return 0;
     path[n] = '\0';
-    return strcmp(path, target) == 0;
+    return 1;
+}
+
+static int is_failing_file(int fd, const char *target) {
+    char path[PATH_MAX];
+    return path_of(fd, path) && strcmp(path, target) == 0;
+}
+
+/// Appends `line` to the file at `log`.
+static void note(const char *log, const char *line) {
+    FILE *out = fopen(log, "a");
+    if (out) {
+        fprintf(out, "%s\n", line);
+        fclose(out);
+    }
 }
 
 ssize_t read(int fd, void *buf, size_t count) {
@@ -68,11 +83,9 @@ static int refuse_direct(int fd, const char *what) {
     if (!log || !log[0]) return 0;
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || !(flags & O_DIRECT)) return 0;
-    FILE *out = fopen(log, "a");
-    if (out) {
-        fprintf(out, "%s refused\n", what);
-        fclose(out);
-    }
+    char line[32];
+    snprintf(line, sizeof line, "%s refused", what);
+    note(log, line);
     errno = EINVAL;
     return 1;
 }
@@ -104,26 +117,14 @@ ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
     return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
 }
 
-static void note(const char *log, const char *line) {
-    FILE *out = fopen(log, "a");
-    if (out) {
-        fprintf(out, "%s\n", line);
-        fclose(out);
-    }
-}
-
 typedef int (*fsync_function)(int);
 
 int fsync(int fd) {
     static fsync_function real;
     if (!real) real = (fsync_function)dlsym(RTLD_NEXT, "fsync");
     const char *log = getenv("PLANVAULT_TEST_SLOW_FSYNC");
-    char link[64], path[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = log && log[0] ? readlink(link, path, sizeof path - 1) : -1;
-    if (n < 0) return real(fd);
-    path[n] = '\0';
-    if (!strstr(path, "/.tmp-")) return real(fd);
+    char path[PATH_MAX];
+    if (!log || !log[0] || !path_of(fd, path) || !strstr(path, "/.tmp-")) return real(fd);
     const char *hold = getenv("PLANVAULT_TEST_HOLD_FSYNC");
     note(log, "start");
     for (int waited = 0; hold && hold[0] && access(hold, F_OK) == 0 && waited < 12000; waited++) usleep(10000);
