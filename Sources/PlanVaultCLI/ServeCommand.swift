@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TLS private key (PEM, mode 600).", valueName: "FILE"))
     var tlsKey: String?
 
-    @Flag(help: "Refuse every DELETE and overwrite, whatever the token.")
+    @Flag(help: "Refuse every DELETE and overwrite, whatever the token (agents may still release their locks).")
     var appendOnly = false
 
     @Flag(help: "Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).")

@@ -8,9 +8,10 @@ import NIOHTTPTypes
 ///   the client to take a response it is sending), at least `minimumProgress` bytes must move in
 ///   every `timeout`; otherwise the connection is closed. A byte now and then does not keep it open,
 ///   and neither does a client that stops reading a response.
-/// - A response finished before its request body was read (401, 403, 413, 507, …) carries
-///   `Connection: close` and the connection is closed once the response is sent: the rest of
-///   the body is never read.
+/// - A response finished before its request body was read (401, 403, 413, 507, …), and every
+///   401, carries `Connection: close` and the connection is closed once the response is sent:
+///   the rest of the body is never read, and a client without a valid token cannot keep a
+///   connection (one of `--max-connections`) by repeating requests.
 /// - On shutdown, a connection still busy after `drainTimeout` is closed.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -85,8 +86,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var isEnd = false
         switch part {
         case .head(var head):
-            // The rest of this request's body will not be read: say so, and close after the response.
-            if requestOpen {
+            // The rest of this request's body will not be read, or the client showed no valid
+            // token (it may not hold a connection open): say so, and close after the response.
+            if requestOpen || head.status == .unauthorized {
                 closeAfterResponse = true
                 head.headerFields[.connection] = "close"
                 part = .head(head)

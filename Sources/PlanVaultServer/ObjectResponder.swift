@@ -35,7 +35,8 @@ struct ObjectResponder: HTTPResponder {
     }
 
     private func handle(_ request: Request, tokenID: inout String) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer ",
               let token = tokens.current.authenticate(String(header.dropFirst(7)))
         else {
             var failure = HTTPFailure(.unauthorized, "missing or unknown token")
@@ -180,28 +181,43 @@ struct ObjectResponder: HTTPResponder {
         let backend = try requireRepository(repo)
         let path = backend.path(kind, name: name)
         let declared = request.headers[.contentLength].flatMap(Int.init)
+        // The server's limit, or the format's for the kind when smaller (a config or lock is a
+        // small JSON document: a larger one is refused before it is stored or read).
+        let kindLimit = Int(clamping: Limits.maxObjectSize(kind))
+        let limit = min(maxObjectSize, kindLimit)
+        let limitText = kindLimit < maxObjectSize ? "the limit of \(kindLimit) bytes for a \(kind.singular)" : "the server's limit of \(maxObjectSize) bytes"
         // Refused before a byte of the body is read (the connection then closes).
-        if let length = declared, length > maxObjectSize {
-            throw HTTPFailure(.contentTooLarge, "object of \(length) bytes exceeds the server's limit of \(maxObjectSize)")
+        if let length = declared, length > limit {
+            throw HTTPFailure(.contentTooLarge, "object of \(length) bytes exceeds \(limitText)")
         }
         if kind == .config && access(path, F_OK) == 0 {
             throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
         }
-        if let length = declared, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
+        // An intact copy already stored: the body can add nothing (it must hash to the same name),
+        // so it is not counted against the repository's limit.
+        var alreadyStored = false
+        if usage.limit != nil && kind.isContentAddressed {
+            alreadyStored = try await BlockingIO.run { ObjectStore.isIntact(path: path, name: name) }
+        }
+        await usage.prepare(repo)
+        if let length = declared, !alreadyStored, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
         let store = self.store
         let upload = try await ObjectStore.writes.run {
             try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name, declaredSize: declared)
         }
-        // Bytes counted against the repository's limit; given back unless the object is kept.
+        // Bytes counted against the repository's limit: given back unless the upload's file is put
+        // in place (even if a later step, such as the folder's fsync, fails).
         var reserved: Int64 = 0
-        var kept = false
-        defer { if !kept { usage.release(repo, reserved) } }
-        for try await buffer in request.body {
-            guard upload.received + buffer.readableBytes <= maxObjectSize else {
-                throw HTTPFailure(.contentTooLarge, "object exceeds the server's limit of \(maxObjectSize) bytes")
+        defer { if !upload.placed { usage.release(repo, reserved) } }
+        var parts = request.body.makeAsyncIterator()
+        while let buffer = try await Self.nextPart(&parts) {
+            guard upload.received + buffer.readableBytes <= limit else {
+                throw HTTPFailure(.contentTooLarge, "object exceeds \(limitText)")
             }
-            guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
-            reserved += Int64(buffer.readableBytes)
+            if !alreadyStored {
+                guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
+                reserved += Int64(buffer.readableBytes)
+            }
             try await upload.receive(buffer)
         }
         try await upload.endOfBody()
@@ -213,32 +229,45 @@ struct ObjectResponder: HTTPResponder {
             guard digest.hex == name else {
                 throw HTTPFailure(.badRequest, "body SHA-256 \(digest.hex) does not match the object name \(name)")
             }
-            var st = stat()
-            if lstat(path, &st) == 0 {
-                // Same name, same content: an intact stored copy stays untouched.
-                if try await BlockingIO.run({ ObjectStore.isIntact(path: path, name: name) }) { return Response(status: .ok) }
-                // The stored copy no longer hashes to its name: replacing it with bytes that do is
-                // repair, not overwrite, so it is allowed to agents and with --append-only.
-                _ = try await upload.commit(replace: true)
-                kept = true
-                usage.release(repo, Int64(st.st_size))
-                accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
+            // Linked in only while the name is free, so two uploads of one object racing each
+            // other store and count it once.
+            if try await upload.commit(replace: false) {
+                // Deleted while this body arrived: it is stored again, and counted again.
+                if reserved == 0 { usage.add(repo, Int64(upload.received)) }
                 return Response(status: .created)
             }
+            // The name is taken. Same name, same content: an intact stored copy stays untouched.
+            var st = stat()
+            let storedSize = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
+            if try await BlockingIO.run({ ObjectStore.isIntact(path: path, name: name) }) { return Response(status: .ok) }
+            // The stored copy no longer hashes to its name: replacing it with bytes that do is
+            // repair, not overwrite, so it is allowed to agents and with --append-only.
             _ = try await upload.commit(replace: true)
-        } else {
-            // The config is not content-addressed: it must be a config, and it is never replaced,
-            // even by an upload racing another.
-            let tmp = upload.tmp
-            guard (try? RepositoryConfig.decode(try await BlockingIO.run { try FileIO.readFile(tmp) }, location: repo)) != nil else {
-                throw HTTPFailure(.badRequest, "the body is not a PlanVault config")
-            }
-            guard try await upload.commit(replace: false) else {
-                throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
-            }
+            if reserved == 0 { usage.add(repo, Int64(upload.received)) }
+            usage.release(repo, storedSize)
+            accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
+            return Response(status: .created)
         }
-        kept = true
+        // The config is not content-addressed: it must be a config, and it is never replaced,
+        // even by an upload racing another.
+        let tmp = upload.tmp
+        guard (try? RepositoryConfig.decode(try await BlockingIO.run { try FileIO.readFile(tmp) }, location: repo)) != nil else {
+            throw HTTPFailure(.badRequest, "the body is not a PlanVault config")
+        }
+        guard try await upload.commit(replace: false) else {
+            throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
+        }
         return Response(status: .created)
+    }
+
+    /// The next part of a request body. A body that cannot be read (the client went away, or
+    /// its chunked framing is invalid) is the client's fault, not an internal error.
+    private static func nextPart(_ parts: inout RequestBody.AsyncIterator) async throws -> ByteBuffer? {
+        do {
+            return try await parts.next()
+        } catch {
+            throw HTTPFailure(.badRequest, "the request body could not be read: the connection ended or its framing is invalid")
+        }
     }
 
     private func repositoryFull(_ repo: String) -> HTTPFailure {

@@ -79,14 +79,16 @@ struct ObjectStore: Sendable {
         /// parts waiting to be written: small beside a push's 2 MiB, because a server may receive
         /// hundreds of uploads at once.
         static let bufferSize = 512 * 1024
-        var done = false
+        /// The file has been put in place under its name (its temporary name is gone).
+        private(set) var placed = false
+        private var synced = false
 
         init(store: ObjectStore, repository: String, kind: ObjectKind, name: String, declaredSize: Int?) throws {
             let backend = store.backend(repository)
             folder = backend.folder(kind, name: name)
             final = backend.path(kind, name: name)
             // Folders a repository made by an older version may not have yet.
-            if kind == .bundle || kind == .attestation { mkdir(folder, 0o700) }
+            if kind == .bundle || kind == .attestation || kind == .lock { mkdir(folder, 0o700) }
             tmp = "\(folder)/.tmp-\(Hex.encode(try LibCrypto.randomBytes(8)))"
             file = try DirectFileWriter(creating: tmp, mode: 0o600, expectedSize: kind == .bundle ? declaredSize : nil,
                                         bufferSize: Self.bufferSize)
@@ -136,9 +138,13 @@ struct ObjectStore: Sendable {
         }
 
         private func commitNow(replace: Bool) throws -> Bool {
-            try file.finish()
-            guard fsync(file.descriptor) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
-            try file.close()
+            // A commit that found the name taken may be followed by one that replaces it.
+            if !synced {
+                try file.finish()
+                guard fsync(file.descriptor) == 0 else { throw PlanVaultError.io(path: tmp, operation: "fsync", errno: errno) }
+                try file.close()
+                synced = true
+            }
             if replace {
                 guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
             } else {
@@ -148,13 +154,13 @@ struct ObjectStore: Sendable {
                 }
                 unlink(tmp)
             }
-            done = true
+            placed = true
             try FileIO.fsyncDirectory(folder)
             return true
         }
 
         deinit {
-            if !done { unlink(tmp) }
+            if !placed { unlink(tmp) }
         }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import PlanVaultCore
 
 /// Bytes stored per repository, for `--max-repo-gib`. A repository's total is computed once, by
-/// walking its folder at its first upload, and then kept as a running total under a lock: uploads
-/// reserve their bytes as they arrive and give back what they do not keep.
+/// walking its folder before its first upload (`prepare`), and then kept as a running total under
+/// a lock: uploads reserve their bytes as they arrive and give back what they do not keep.
 final class RepositoryUsage: @unchecked Sendable {
     let store: ObjectStore
     /// Nil: no limit, and nothing is counted.
@@ -36,6 +36,38 @@ final class RepositoryUsage: @unchecked Sendable {
         return true
     }
 
+    /// Counts an object stored without a reservation (it was already stored when its upload
+    /// began, and was deleted meanwhile): it is on disk, so it counts even past the limit.
+    func add(_ repository: String, _ bytes: Int64) {
+        guard limit != nil, bytes > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        if let current = totals[repository] { totals[repository] = current &+ bytes }
+    }
+
+    /// Counts a repository's stored bytes before its first upload, on an I/O thread and outside
+    /// the lock, so that walking a large repository holds up neither other repositories' uploads
+    /// nor the threads that serve connections. Uploads call it before `fits` and `reserve`.
+    func prepare(_ repository: String) async {
+        guard limit != nil, known(repository) == nil else { return }
+        let root = store.repositoryPath(repository)
+        let sum = (try? await BlockingIO.run { Self.storedBytes(below: root) }) ?? 0
+        keepFirstCount(repository, sum)
+    }
+
+    /// Another upload's count may have been kept first, and may already hold reservations.
+    private func keepFirstCount(_ repository: String, _ sum: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        if totals[repository] == nil { totals[repository] = sum }
+    }
+
+    private func known(_ repository: String) -> Int64? {
+        lock.lock()
+        defer { lock.unlock() }
+        return totals[repository]
+    }
+
     /// Gives back bytes: an upload discarded, an object deleted or replaced.
     func release(_ repository: String, _ bytes: Int64) {
         guard limit != nil, bytes > 0 else { return }
@@ -44,21 +76,25 @@ final class RepositoryUsage: @unchecked Sendable {
         if let current = totals[repository] { totals[repository] = max(0, current - bytes) }
     }
 
-    /// The running total; the first call for a repository walks its folder (under the lock, so no
-    /// upload can commit while it is counted). Unfinished uploads (`.tmp-*`) are counted through
-    /// their reservations, not here.
+    /// The running total (under the lock); counted here only if `prepare` was not called.
     private func total(_ repository: String) -> Int64 {
         if let known = totals[repository] { return known }
+        let sum = Self.storedBytes(below: store.repositoryPath(repository))
+        totals[repository] = sum
+        return sum
+    }
+
+    /// The sizes of the regular files below `root`. Unfinished uploads (`.tmp-*`) are counted
+    /// through their reservations, not here.
+    private static func storedBytes(below root: String) -> Int64 {
         var sum: Int64 = 0
-        let root = store.repositoryPath(repository)
         if let walker = FileManager.default.enumerator(atPath: root) {
             while let relative = walker.nextObject() as? String {
                 if (relative as NSString).lastPathComponent.hasPrefix(".tmp-") { continue }
                 var st = stat()
-                if lstat("\(root)/\(relative)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { sum += Int64(st.st_size) }
+                if lstat("\(root)/\(relative)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { sum &+= Int64(st.st_size) }
             }
         }
-        totals[repository] = sum
         return sum
     }
 }

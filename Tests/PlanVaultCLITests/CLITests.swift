@@ -125,6 +125,22 @@ final class CLITests: CLITestCase {
         XCTAssertTrue(pass.stderr.contains("readable by group or others"), pass.stderr)
     }
 
+    func testSecretsFileOwnedByAnotherUserIsRefused() throws {
+        try initRepo()
+        try Fixture.write(dir.sub("keys.toml"), "passphrase = \"\(Fixture.passphrase)\"\n")
+        chmod(dir.sub("keys.toml"), 0o600)
+        // Mode 600 but someone else's: they could rewrite it. Only root can give a file away.
+        try XCTSkipIf(geteuid() != 0, "needs root to give a file to another user")
+        XCTAssertEqual(chown(dir.sub("keys.toml"), 54321, 54321), 0)
+        let keys = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--keys", dir.sub("keys.toml")], env: ["HOME": dir.path])
+        XCTAssertEqual(keys.status, 1, keys.stderr)
+        XCTAssertTrue(keys.stderr.contains("belongs to another user (uid 54321)"), keys.stderr)
+        XCTAssertTrue(keys.stderr.contains(dir.sub("keys.toml")), keys.stderr)
+        XCTAssertEqual(chown(dir.sub("keys.toml"), geteuid(), getegid()), 0)
+        let ok = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--keys", dir.sub("keys.toml")], env: ["HOME": dir.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+
     func testPassphraseCommandIsUsed() throws {
         try initRepo()
         let r = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--passphrase-command", "printf '%s\\n' '\(Fixture.passphrase)'"], env: ["HOME": dir.path])

@@ -269,6 +269,33 @@ final class HostileRepositoryTests: XCTestCase {
 
     // MARK: Defect 9: a chunk's second copy
 
+    func testAFIFOOrSymlinkPlantedInADirectoryRepositoryIsRefusedNotReadOrWaitedOn() async throws {
+        let dir = try TempDir()
+        let backend = DirectoryBackend(root: dir.sub("repo"))
+        try await backend.prepare()
+        let name = String(repeating: "c", count: 64)
+        let fifo = backend.path(.snapshot, name: name)
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // Opening a FIFO for reading would wait for a writer that never comes.
+        do {
+            _ = try await backend.read(.snapshot, name: name, range: nil)
+            XCTFail("a FIFO was read as a snapshot")
+        } catch PlanVaultError.objectDamaged(_, let damaged, let reason) {
+            XCTAssertEqual(damaged, name)
+            XCTAssertTrue(reason.contains("not a regular file"), reason)
+        }
+        try Fixture.write(dir.sub("elsewhere"), Array("not in the repository".utf8))
+        let link = backend.path(.index, name: name)
+        XCTAssertEqual(symlink(dir.sub("elsewhere"), link), 0)
+        do {
+            _ = try await backend.read(.index, name: name, range: nil)
+            XCTFail("a symbolic link was followed out of the repository")
+        } catch PlanVaultError.objectDamaged(_, let damaged, let reason) {
+            XCTAssertEqual(damaged, name)
+            XCTAssertTrue(reason.contains("symbolic link"), reason)
+        }
+    }
+
     func testChunkIsReadFromItsSecondCopyWhenTheFirstIsDamaged() async throws {
         let dir = try TempDir()
         let content = Array(Fixture.text(40, seed: 9).utf8)

@@ -14,16 +14,59 @@ final class ServerConnectionTests: XCTestCase {
         return head + "\r\n"
     }
 
+    /// Sends `request` on a new connection and returns the answer, once the server closed it (or
+    /// after 10 s), lower-cased, and whether it was closed.
+    func answerAndClose(_ server: TestServer, _ request: String) throws -> (text: String, closed: Bool) {
+        let connection = try RawConnection(port: server.port)
+        connection.send(request)
+        let (bytes, closed) = connection.readUntilClosed(timeout: 10)
+        return (String(decoding: bytes, as: UTF8.self).lowercased(), closed)
+    }
+
     func testUnauthenticatedUploadIsAnsweredAndClosedWithoutReadingTheBody() throws {
         let server = try TestServer(tls: false)
-        let connection = try RawConnection(port: server.port)
-        connection.send(putHead(server, token: nil, length: 8 << 20) + String(repeating: "x", count: 1000))
         // The answer comes and the connection ends, though 8 MiB of body were announced and not sent.
-        let (bytes, closed) = connection.readUntilClosed(timeout: 10)
-        let text = String(decoding: bytes, as: UTF8.self).lowercased()
+        let (text, closed) = try answerAndClose(server, putHead(server, token: nil, length: 8 << 20) + String(repeating: "x", count: 1000))
         XCTAssertTrue(text.hasPrefix("http/1.1 401"), text)
         XCTAssertTrue(text.contains("connection: close"), text)
         XCTAssertTrue(closed, "the server kept the connection open to read the rest of the body")
+    }
+
+    func testARequestWithoutABodyAndWithABadTokenIsAnsweredAndClosed() throws {
+        let server = try TestServer(tls: false)
+        // Complete requests with a bad token must not keep a connection (one of the few slots) open.
+        let (text, closed) = try answerAndClose(server, "GET /plans/bundles/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer pvt_00000000_nope\r\n\r\n")
+        XCTAssertTrue(text.hasPrefix("http/1.1 401"), text)
+        XCTAssertTrue(text.contains("connection: close"), text)
+        XCTAssertTrue(closed, "the server kept a connection open for a client without a valid token")
+    }
+
+    func testAConfigOrLockLargerThanItsKindAllowsIsRefusedBeforeItIsRead() throws {
+        let server = try TestServer(tls: false)
+        let create = try RawConnection(port: server.port)
+        create.send("POST /plans?create=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
+        guard case .data(let created) = create.read(timeout: 10) else { return XCTFail("the repository was not created") }
+        XCTAssertTrue(String(decoding: created, as: UTF8.self).hasPrefix("HTTP/1.1 201"))
+        for path in ["/plans/config", "/plans/locks/\(someName)"] {
+            // 1 MiB announced, none sent: the answer comes from the Content-Length alone.
+            let (text, closed) = try answerAndClose(server, "PUT \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(1 << 20)\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
+            XCTAssertTrue(text.hasPrefix("http/1.1 413"), "\(path): \(text)")
+            XCTAssertTrue(text.contains("exceeds the limit of 65536 bytes for a"), "\(path): \(text)")
+            XCTAssertTrue(closed, path)
+        }
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: "\(server.root)/plans").filter { $0.contains(".tmp-") || $0.hasPrefix("locks/") && $0.count > 6 }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    func testALockIsStoredInARepositoryMadeBeforeItHadALocksFolder() async throws {
+        let server = try TestServer()
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        try FileManager.default.removeItem(atPath: "\(server.root)/plans/locks")
+        let lock = Array("{\"format\":\"planvault-lock\"}".utf8)
+        let reply = try await agent.send(.PUT, "https://\(server.address)/plans/locks/\(LibCrypto.sha256(lock).hex)", body: lock)
+        XCTAssertEqual(reply.status.code, 201)
+        XCTAssertEqual(try FileIO.readFile("\(server.root)/plans/locks/\(LibCrypto.sha256(lock).hex)"), lock)
     }
 
     func testStalledOrTricklingUploadIsClosedAfterTheIdleTimeout() async throws {
@@ -95,9 +138,9 @@ final class ServerConnectionTests: XCTestCase {
     func testConnectionsBeyondTheCapWaitForAFreeSlot() throws {
         let server = try TestServer(extraArguments: ["--max-connections", "2"], tls: false)
         var holders = [try RawConnection(port: server.port), try RawConnection(port: server.port)]
-        // Both slots are taken once each holder gets an answer.
+        // Both slots are taken once each holder gets an answer (with a valid token: a 401 closes).
         for holder in holders {
-            holder.send("GET /plans/keys/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            holder.send("GET /plans/keys/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
             guard case .data = holder.read(timeout: 10) else { return XCTFail("a connection within the cap was not served") }
         }
         let third = try RawConnection(port: server.port)
@@ -300,6 +343,28 @@ final class ServerStorageTests: XCTestCase {
         // Space freed by a delete can be used again.
         try await server.backend(token: server.admin).delete(.bundle, name: String(repeating: "0", count: 64))
         try await agent.write(.bundle, name: LibCrypto.sha256(second).hex, data: second)
+    }
+
+    func testUploadingAnIntactObjectAgainIsAcceptedWhenTheRepositoryIsNearlyFull() async throws {
+        let server = try TestServer(extraArguments: ["--max-repo-gib", "1"])
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        let filler = "\(server.root)/plans/bundles/00/\(String(repeating: "0", count: 64))"
+        try Fixture.write(filler, [UInt8]())
+        XCTAssertEqual(truncate(filler, off_t((1 << 30) - 100_000)), 0)
+        let data = Fixture.noise(60_000, seed: 3)
+        let url = "https://\(server.address)/plans/bundles/\(LibCrypto.sha256(data).hex)"
+        let first = try await agent.send(.PUT, url, body: data)
+        XCTAssertEqual(first.status.code, 201)
+        // 40 KB are left, but the same 60 KB again store nothing new: a retried upload must pass,
+        // and it must not be counted a second time.
+        for _ in 0..<3 {
+            let again = try await agent.send(.PUT, url, body: data)
+            XCTAssertEqual(again.status.code, 200)
+        }
+        let small = Fixture.noise(30_000, seed: 4)
+        let fits = try await agent.send(.PUT, "https://\(server.address)/plans/bundles/\(LibCrypto.sha256(small).hex)", body: small)
+        XCTAssertEqual(fits.status.code, 201, "the repeated uploads were counted against the limit")
     }
 
     func testDamagedObjectIsRepairedEvenWhenAppendOnlyAndAnIntactOneIsKept() async throws {

@@ -97,20 +97,28 @@ public struct DirectoryBackend: Backend {
     private func readNow(_ kind: ObjectKind, name: String, range: Range<UInt64>?) throws -> [UInt8] {
         try ObjectName.validate(kind, name)
         let p = path(kind, name: name)
-        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        // Not followed, and not waited on: a symlink, FIFO or device planted in the repository is
+        // refused rather than read (a FIFO would stall the command, a device could be anything).
+        let fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { throw PlanVaultError.objectMissing(kind: kind, name: name) }
+            if errno == ELOOP {
+                throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(p) is a symbolic link, not a stored object")
+            }
             throw PlanVaultError.io(path: p, operation: "open", errno: errno)
         }
         defer { close(fd) }
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0 else { throw PlanVaultError.io(path: p, operation: "stat", errno: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "\(p) is not a regular file")
+        }
         let start: UInt64
         let count: Int
         if let range {
             start = range.lowerBound
             count = Int(range.upperBound - range.lowerBound)
         } else {
-            var st = Glibc.stat()
-            guard fstat(fd, &st) == 0 else { throw PlanVaultError.io(path: p, operation: "stat", errno: errno) }
             start = 0
             count = Int(st.st_size)
         }

@@ -20,6 +20,7 @@ public enum Limits {
     public static let maxKeyFileSize = 64 * 1024
     public static let maxAttestationSize = 16 * 1024 * 1024
     public static let maxConfigSize = 64 * 1024
+    public static let maxLockSize = 64 * 1024
 
     /// The largest stored object of a kind that a whole-object read accepts.
     public static func maxObjectSize(_ kind: ObjectKind) -> UInt64 {
@@ -30,7 +31,7 @@ public enum Limits {
         case .snapshot: return UInt64(maxSnapshotObjectSize)
         case .attestation: return UInt64(maxAttestationSize)
         case .bundle: return maxBundleSize
-        case .lock: return 64 * 1024
+        case .lock: return UInt64(maxLockSize)
         }
     }
 }

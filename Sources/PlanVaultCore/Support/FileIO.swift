@@ -174,5 +174,10 @@ public enum FileIO {
         if st.st_mode & 0o077 != 0 {
             throw PlanVaultError.insecurePermissions(path: path, mode: UInt32(st.st_mode))
         }
+        // Another user who owns the file can change its mode, or its content, at will.
+        let me = geteuid()
+        guard st.st_uid == me || st.st_uid == 0 else {
+            throw PlanVaultError.invalidArgument("the \(what) \(path) belongs to another user (uid \(st.st_uid)), who could change it: a secrets file must belong to the user running planvault (uid \(me)) or to root; run `chown \(me) \(path)` as root, or make your own copy")
+        }
     }
 }
