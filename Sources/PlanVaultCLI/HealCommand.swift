@@ -54,18 +54,21 @@ struct HealCommand: AsyncParsableCommand {
                 Output.line("config: written back from the key file's authenticated copy")
             }
 
-            var options = VerifyOptions()
-            options.readData = .all
-            let report = try await Checker(repository: repository, logger: context.logger).verify(options)
-            let damaged = Set(report.findings.filter { $0.kind == "bundle" }.compactMap { Digest32(hex: $0.object) })
-            Output.line("checked \(report.bundlesRead) bundle(s): \(damaged.count) damaged or missing")
-
+            // Bundles no index names are indexed first, from their headers alone, so that the
+            // full check below reads every record of them too: a copy counts only once it has
+            // been read intact in this run, never on the word of its header.
             let load = try await repository.loadIndex()
             let unindexed = try await repository.unindexedBundles(index: load.index)
             if !unindexed.isEmpty {
                 let saved = try await writer.saveIndex(unindexed)
                 Output.line("index: \(unindexed.count) unindexed bundle(s) indexed in \(saved.name.prefix(8))")
             }
+
+            var options = VerifyOptions()
+            options.readData = .all
+            let report = try await Checker(repository: repository, logger: context.logger).verify(options)
+            let damaged = Set(report.findings.filter { $0.kind == "bundle" }.compactMap { Digest32(hex: $0.object) })
+            Output.line("checked \(report.bundlesRead) bundle(s): \(damaged.count) damaged or missing")
 
             if !damaged.isEmpty {
                 let sources = paths.isEmpty ? context.config.sources : paths

@@ -63,6 +63,24 @@ final class RepairAndEvidenceTests: CLITestCase {
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
     }
 
+    func testRepairNeverDeletesABundleOnTheWordOfAnUncheckedCopy() throws {
+        let victim = try XCTUnwrap(try objects("bundles").first { ((try? FileIO.readFile(dir.sub("repo/\($0)")).count) ?? 0) > 100_000 })
+        // A copy of the bundle that no index names, under another name, with a damaged record;
+        // then the original is damaged too. Neither holds an intact copy of the damaged chunks.
+        let orphanName = String(repeating: "e", count: 64)
+        let orphan = "bundles/ee/\(orphanName)"
+        try FileManager.default.createDirectory(atPath: dir.sub("repo/bundles/ee"), withIntermediateDirectories: true)
+        try Fixture.write(dir.sub("repo/\(orphan)"), try FileIO.readFile(dir.sub("repo/\(victim)")))
+        try flipByte(orphan, at: { $0 / 2 })
+        try flipByte(victim, at: { $0 / 2 })
+        // No sources given: nothing can be stored again, so the damage cannot be healed.
+        let repair = try pv(["repair", "--repo", repo])
+        XCTAssertEqual(repair.status, 4, repair.stdout + repair.stderr)
+        XCTAssertFalse(repair.stdout.contains("repair complete"), repair.stdout)
+        XCTAssertTrue(repair.stderr.contains("cannot be restored"), repair.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("repo/\(victim)")), "the damaged bundle was deleted though no intact copy exists")
+    }
+
     func testRepairUploadReplacesADamagedCopyOfTheSameName() async throws {
         let victim = try XCTUnwrap(try objects("bundles").first)
         let good = try FileIO.readFile(dir.sub("repo/\(victim)"))
