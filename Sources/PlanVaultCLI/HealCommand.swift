@@ -60,8 +60,8 @@ struct HealCommand: AsyncParsableCommand {
             let load = try await repository.loadIndex()
             let unindexed = try await repository.unindexedBundles(index: load.index)
             if !unindexed.isEmpty {
-                let saved = try await writer.saveIndex(unindexed)
-                Output.line("index: \(unindexed.count) unindexed bundle(s) indexed in \(saved.name.prefix(8))")
+                let saved = try await writer.saveIndexFiles(unindexed)
+                Output.line("index: \(unindexed.count) unindexed bundle(s) indexed in \(saved.map { String($0.prefix(8)) }.joined(separator: ", "))")
             }
 
             var options = VerifyOptions()
@@ -134,14 +134,14 @@ struct HealCommand: AsyncParsableCommand {
         }
         guard removed > 0 else { return }
         let oldFiles = try await writer.backend.list(.index).map(\.name)
-        let saved = try await writer.saveIndex(index.indexedBundles())
-        for name in oldFiles where name != saved.name {
+        let saved = try await writer.saveIndexFiles(index.indexedBundles())
+        for name in oldFiles where !saved.contains(name) {
             do {
                 try await writer.backend.delete(.index, name: name)
             } catch let error as PlanVaultError {
                 Output.error("planvault: old index file \(name.prefix(8)) left in place: \(error.localizedDescription)")
             }
         }
-        Output.line("index: rewritten as \(saved.name.prefix(8)) without the removed bundles")
+        Output.line("index: rewritten as \(saved.map { String($0.prefix(8)) }.joined(separator: ", ")) without the removed bundles")
     }
 }

@@ -27,8 +27,8 @@ struct RepairCommand: AsyncParsableCommand {
             if missing.isEmpty {
                 Output.line("every bundle is indexed")
             } else {
-                let saved = try await writer.saveIndex(missing)
-                Output.line("indexed \(missing.count) bundle(s) (\(missing.reduce(0) { $0 + $1.entries.count }) chunks) in index file \(saved.name.prefix(8))")
+                let saved = try await writer.saveIndexFiles(missing)
+                Output.line("indexed \(missing.count) bundle(s) (\(missing.reduce(0) { $0 + $1.entries.count }) chunks) in index file\(saved.count == 1 ? "" : "s") \(saved.map { String($0.prefix(8)) }.joined(separator: ", "))")
             }
             for (name, _) in load.damaged {
                 if removeDamaged {

@@ -41,8 +41,9 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
 
     typealias Reply = HTTPTransport.Reply
 
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers extra: [(String, String)] = []) async throws -> Reply {
-        try await transport.send(method, url, body: body) {
+    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers extra: [(String, String)] = [],
+              limit: Int = 1 << 30, range: Range<UInt64>? = nil) async throws -> Reply {
+        try await transport.send(method, url, body: body, limit: limit, range: range) {
             var headers = extra
             if let token { headers.append(("Authorization", "Bearer \(token)")) }
             return headers
@@ -99,7 +100,8 @@ public final class HTTPBackend: Backend, @unchecked Sendable {
             guard !range.isEmpty else { return [] }
             headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
         }
-        let reply = try await send(.GET, url(kind, name), headers: headers)
+        // A reply is never longer than what was asked for, or than an object of its kind may be.
+        let reply = try await send(.GET, url(kind, name), headers: headers, limit: HTTPTransport.readLimit(kind, range), range: range)
         guard reply.status == .ok || reply.status == .partialContent else {
             if reply.status == .rangeNotSatisfiable {
                 throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "shorter than expected (truncated?)")

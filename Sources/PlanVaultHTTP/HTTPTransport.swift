@@ -20,14 +20,12 @@ final class HTTPTransport: @unchecked Sendable {
         var headers: HTTPHeaders
         var body: [UInt8]
 
-        /// The bytes of `range` from a successful GET (200 or 206). A server may ignore Range and
-        /// send everything, or answer 200 with just the range; a body shorter than asked is damage.
+        /// The bytes of `range` from a successful GET (200 or 206). A server that ignores Range
+        /// and sends everything had only the range kept as the body arrived (`ResponseBody`); a
+        /// body shorter than asked is damage.
         func bytes(of range: Range<UInt64>?, kind: ObjectKind, name: String) throws -> [UInt8] {
-            guard let range else { return body }
-            let count = UInt64(body.count)
-            if count == UInt64(range.count) { return body }
-            if status == .ok, count >= range.upperBound { return Array(body[Int(range.lowerBound)..<Int(range.upperBound)]) }
-            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(range.count) bytes, got \(count) (truncated?)")
+            guard let range, body.count != range.count else { return body }
+            throw PlanVaultError.objectDamaged(kind: kind, name: name, reason: "short read: wanted \(range.count) bytes, got \(body.count) (truncated?)")
         }
     }
 
@@ -61,7 +59,9 @@ final class HTTPTransport: @unchecked Sendable {
     /// Sends a request; `headers` is called for every attempt (so signatures carry a fresh date).
     /// Transient failures are retried with exponential backoff, each retry reported on the logger
     /// (stderr) with its cause; permanent ones (see `TransportFailure`) throw at once.
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, limit: Int = 1 << 30,
+    /// `limit`: the longest body accepted; `range`: the bytes a ranged GET asks for (see
+    /// `ResponseBody.bytes`).
+    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, limit: Int = 1 << 30, range: Range<UInt64>? = nil,
               headers: () -> [(String, String)]) async throws -> Reply {
         var delay: UInt64 = 500_000_000
         var cause = "no attempt made"
@@ -72,7 +72,7 @@ final class HTTPTransport: @unchecked Sendable {
             if let body { request.body = .bytes(body) }
             do {
                 let response = try await client.execute(request, timeout: .seconds(600))
-                let bytes = try await ResponseBody.bytes(of: response, limit: limit)
+                let bytes = try await ResponseBody.bytes(of: response, limit: limit, range: range)
                 let reply = Reply(status: response.status, headers: response.headers, body: bytes)
                 guard Self.isTransient(reply.status) else { return reply }
                 cause = "the server answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)"
@@ -90,6 +90,12 @@ final class HTTPTransport: @unchecked Sendable {
             delay = min(delay * 2, 8_000_000_000)
         }
         throw PlanVaultError.backend(location: location, message: "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(cause); check that the server is running and reachable, then run the command again\(attempts < 21 ? " (--retries 20 tries for longer)" : "")")
+    }
+
+    /// The longest body a GET of `kind` may bring: the range asked for, or the largest object of
+    /// the kind (FORMAT.md §14), and never more than 1 GiB, the most one reply is held in memory.
+    static func readLimit(_ kind: ObjectKind, _ range: Range<UInt64>?) -> Int {
+        min(range.map { Int(clamping: $0.count) } ?? Int(clamping: Limits.maxObjectSize(kind)), 1 << 30)
     }
 
     /// 429 and 5xx may pass on a later attempt; 501 (not implemented), 505 (version) and 507

@@ -13,10 +13,16 @@ enum ResponseBody {
 
     /// Every byte of the body; more than `limit` is refused (`NIOTooManyBytesError`), as by
     /// `collect(upTo:)`, from the first part on when the declared length is already too long.
-    static func bytes(of response: HTTPClientResponse, limit: Int) async throws -> [UInt8] {
+    /// `range`: the bytes a ranged GET asked for. A server that ignores Range answers 200 with the
+    /// whole object; then only the range is kept, as the body arrives, so memory stays bounded
+    /// by what was asked for, not by the object's size.
+    static func bytes(of response: HTTPClientResponse, limit: Int, range: Range<UInt64>? = nil) async throws -> [UInt8] {
         // Looked at when the first bytes arrive: a HEAD reply declares the object's length but
         // has no body.
         let declared = response.headers.first(name: "Content-Length").flatMap(Int.init)
+        if let range, response.status == .ok, let declared, declared > range.count {
+            return try await window(range, of: response.body)
+        }
         var bytes = [UInt8]()
         for try await part in response.body {
             if bytes.isEmpty, let declared {
@@ -27,5 +33,23 @@ enum ResponseBody {
             bytes.append(contentsOf: part.readableBytesView)
         }
         return bytes
+    }
+
+    /// The bytes at `range` of a body holding a whole object; fewer when the body ends first.
+    private static func window(_ range: Range<UInt64>, of body: HTTPClientResponse.Body) async throws -> [UInt8] {
+        var kept = [UInt8]()
+        kept.reserveCapacity(min(range.count, reserveAtMost))
+        var position: UInt64 = 0
+        for try await part in body {
+            let start = position
+            position += UInt64(part.readableBytes)
+            let from = max(start, range.lowerBound), to = min(position, range.upperBound)
+            if from < to {
+                part.withUnsafeReadableBytes { kept.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[Int(from - start)..<Int(to - start)])) }
+            }
+            // The rest is not wanted: stop reading (the connection is closed, not reused).
+            if position >= range.upperBound { break }
+        }
+        return kept
     }
 }

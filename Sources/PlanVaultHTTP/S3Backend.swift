@@ -170,8 +170,9 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             guard !range.isEmpty else { return [] }
             headers["range"] = "bytes=\(range.lowerBound)-\(range.upperBound - 1)"
         }
-        let operation = S3Operation(verb: "GET", object: label(kind, name), permission: "s3:GetObject")
-        let reply = try await send(operation, .GET, key: key(kind, name), headers: headers)
+        // A reply is never longer than what was asked for, or than an object of its kind may be.
+        let operation = S3Operation(verb: "GET", object: label(kind, name), permission: "s3:GetObject", limit: HTTPTransport.readLimit(kind, range))
+        let reply = try await send(operation, .GET, key: key(kind, name), headers: headers, range: range)
         switch reply.status {
         case .ok, .partialContent:
             return try reply.bytes(of: range, kind: kind, name: name)

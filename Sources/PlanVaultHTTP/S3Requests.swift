@@ -12,15 +12,16 @@ extension S3Backend {
     /// object is named by it), so 16 MiB bundles are not hashed a second time to sign them. A
     /// wrong one is refused by the server (XAmzContentSHA256Mismatch), never stored.
     func send(_ operation: S3Operation, _ method: HTTPMethod, key: String?, query: [(String, String)] = [],
-              headers extra: [String: String] = [:], body: [UInt8]? = nil, bodyHash: String? = nil) async throws -> Reply {
-        try await sendCounting(operation, method, key: key, query: query, headers: extra, body: body, bodyHash: bodyHash).reply
+              headers extra: [String: String] = [:], body: [UInt8]? = nil, bodyHash: String? = nil,
+              range: Range<UInt64>? = nil) async throws -> Reply {
+        try await sendCounting(operation, method, key: key, query: query, headers: extra, body: body, bodyHash: bodyHash, range: range).reply
     }
 
     /// Sends a request, retrying what can pass; also returns how many attempts it took, so that a
     /// non-idempotent caller can recognise its own earlier success behind a later error.
     func sendCounting(_ operation: S3Operation, _ method: HTTPMethod, key: String?, query: [(String, String)] = [],
                       headers extra: [String: String] = [:], body: [UInt8]? = nil,
-                      bodyHash: String? = nil) async throws -> (reply: Reply, attempts: Int) {
+                      bodyHash: String? = nil, range: Range<UInt64>? = nil) async throws -> (reply: Reply, attempts: Int) {
         let path = path(key)
         let encodedQuery = SigV4.canonicalQuery(query)
         let url = "\(scheme)://\(host)\(SigV4.uriEncode(path, keepSlash: true))\(encodedQuery.isEmpty ? "" : "?" + encodedQuery)"
@@ -42,9 +43,11 @@ extension S3Backend {
             var wait: Double?
             do {
                 let response = try await transport.client.execute(request, timeout: .seconds(600))
-                let bytes = try await ResponseBody.bytes(of: response, limit: operation.limit)
+                let bytes = try await ResponseBody.bytes(of: response, limit: operation.limit, range: range)
                 let reply = Reply(status: response.status, headers: response.headers, body: bytes)
-                if method != .HEAD, let expected = reply.headers.first(name: "Content-Length").flatMap(Int.init), expected != reply.body.count {
+                // (A whole object sent for a range had only the range kept: its length differs.)
+                let windowed = range != nil && reply.status == .ok
+                if method != .HEAD, !windowed, let expected = reply.headers.first(name: "Content-Length").flatMap(Int.init), expected != reply.body.count {
                     cause = "the reply was cut short (\(reply.body.count) of \(expected) bytes)"
                 } else if let why = S3RetryPolicy.retryCause(reply, operation) {
                     cause = why

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PlanVaultCore
+import PlanVaultTestSupport
 
 /// The compact in-memory index: lookups, second copies, forgetting lost bundles, and the
 /// bundle list written back to an index file.
@@ -16,6 +17,23 @@ final class ChunkIndexTests: XCTestCase {
             BundleEntry(id: id(chunk, 1), slot: UInt32(slot), offset: UInt32(64 + 100 * slot), length: 100, rawLength: 83)
         }
         return IndexedBundle(id: id(n, 2), size: 10_000, entries: entries)
+    }
+
+    func testIndexFilesWrittenForManyBundlesAreSplitSoNoneIsTooLargeToRead() async throws {
+        let dir = try TempDir()
+        let writer = try await Fixture.makeRepository(dir)
+        let bundles = (0..<5).map { bundle($0, chunks: Array($0 * 3..<($0 + 1) * 3)) }
+        let names = try await writer.saveIndexFiles(bundles, entriesPerFile: 7)
+        // Two bundles (6 entries) fit in 7; a third would not. No bundle is split.
+        var read = [[IndexedBundle]]()
+        for name in names {
+            let sealed = try FileIO.readFile(dir.sub("repo/index/\(name)"))
+            read.append(try IndexFile.decode(try SealedObject.open(sealed, kind: .index, name: name, keys: writer.repository.keys), name: name))
+        }
+        XCTAssertEqual(read.map { $0.map(\.id) }, [[bundles[0].id, bundles[1].id], [bundles[2].id, bundles[3].id], [bundles[4].id]])
+        XCTAssertEqual(read.flatMap { $0 }, bundles)
+        XCTAssertLessThanOrEqual((RepositoryWriter.entriesPerIndexFile + 1) * (IndexFile.entryRecordSize + IndexFile.bundleRecordSize), Limits.maxIndexFileSize,
+                                 "a full index file must stay far inside the limit readers enforce")
     }
 
     func testFindsEveryChunkOfManyBundlesAndNoOther() {

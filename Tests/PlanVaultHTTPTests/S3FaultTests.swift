@@ -115,6 +115,33 @@ final class S3FaultTests: XCTestCase {
         XCTAssertEqual(printed.all, [], "a reply too long is not retried")
     }
 
+    func testAWholeObjectSentForARangeIsCutToTheRangeAndAKeyFileReplyPastItsLimitIsRefused() async throws {
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
+        let data = Fixture.noise(3 * 1024 * 1024, seed: 11)
+        let name = LibCrypto.sha256(data).hex
+        try await backend.write(.bundle, name: name, data: data)
+        // A server that ignores Range answers 200 with the whole object: the range is kept as the
+        // body arrives (memory bounded by what was asked for), at the start, middle and end.
+        let isBundleGet = { (r: FaultProxy.Request) in r.method == "GET" && r.target.contains("/bundles/") }
+        for range: Range<UInt64> in [0..<1000, 1_500_000..<2_600_000, UInt64(data.count - 5)..<UInt64(data.count)] {
+            proxy.inject(when: isBundleGet, .answer(FaultProxy.Response(status: 200, reason: "OK", headers: [], body: data)))
+            let read = try await backend.read(.bundle, name: name, range: range)
+            XCTAssertEqual(read, Array(data[Int(range.lowerBound)..<Int(range.upperBound)]), "\(range)")
+        }
+        // A key file is at most 64 KiB (FORMAT.md §14): a longer reply is refused, not held.
+        let isKeyGet = { (r: FaultProxy.Request) in r.method == "GET" && r.target.contains("/keys/") }
+        proxy.inject(when: isKeyGet, .answer(FaultProxy.Response(status: 200, reason: "OK", headers: [],
+                                                                 body: [UInt8](repeating: 0x7b, count: 100_000))))
+        do {
+            _ = try await backend.read(.key, name: String(repeating: "d", count: 64), range: nil)
+            XCTFail("a 100 KB key file was accepted")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("sent a reply larger than expected"), error.localizedDescription)
+        }
+        XCTAssertEqual(printed.all, [])
+        _ = s3
+    }
+
     func testSlowDownRetryAfterIsHonouredBoundedAndPrinted() async throws {
         let s3 = try S3TestServer()
         let proxy = try FaultProxy(upstreamPort: s3.port)

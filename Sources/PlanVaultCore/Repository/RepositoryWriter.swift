@@ -30,6 +30,29 @@ public struct RepositoryWriter: Sendable {
         return (name, sealed.count)
     }
 
+    /// Most entries `saveIndexFiles` puts in one index file: 12 MiB of payload, well inside the
+    /// 64 MiB a reader accepts (FORMAT.md §14), however many bundles a prune keeps.
+    public static let entriesPerIndexFile = 262_144
+
+    /// Saves index files naming `bundles`, as many as it takes for none to hold more than
+    /// `entriesPerFile` entries (a bundle is never split); returns their names.
+    public func saveIndexFiles(_ bundles: [IndexedBundle], entriesPerFile: Int = entriesPerIndexFile) async throws -> [String] {
+        var names = [String]()
+        var group = [IndexedBundle]()
+        var entries = 0
+        for bundle in bundles {
+            if !group.isEmpty && entries + bundle.entries.count > entriesPerFile {
+                names.append(try await saveIndex(group).name)
+                group.removeAll()
+                entries = 0
+            }
+            group.append(bundle)
+            entries += bundle.entries.count
+        }
+        if !group.isEmpty || names.isEmpty { names.append(try await saveIndex(group).name) }
+        return names
+    }
+
     /// Adds a key file that opens the same master key under another passphrase.
     public func addKey(passphrase: String, label: String?, cost: (n: UInt64, r: UInt64, p: UInt64) = KeyFile.defaultCost) async throws -> String {
         let keyFile = try KeyFile.wrap(repository.keys, passphrase: passphrase, repository: repository.config.id,

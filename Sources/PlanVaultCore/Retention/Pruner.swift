@@ -126,10 +126,10 @@ public struct Pruner: Sendable {
         try await flush()
         report.bundlesWritten = written.count
 
-        // (2) One index for everything that stays; (3) old index files; (4) old bundles.
+        // (2) New index files for everything that stays; (3) old index files; (4) old bundles.
         let oldIndexFiles = try await writer.backend.list(.index).map(\.name)
-        let saved = try await writer.saveIndex(keep + written)
-        for name in oldIndexFiles where name != saved.name {
+        let saved = Set(try await writer.saveIndexFiles(keep + written))
+        for name in oldIndexFiles where !saved.contains(name) {
             do { try await writer.backend.delete(.index, name: name) } catch let error as PlanVaultError {
                 report.refused.append(("index file \(name.prefix(12))", error.localizedDescription))
             }
