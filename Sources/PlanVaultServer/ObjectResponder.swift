@@ -100,7 +100,15 @@ struct ObjectResponder: HTTPResponder {
     }
 
     private func list(_ repo: String, _ kind: ObjectKind) async throws -> Response {
-        let objects = try await requireRepository(repo).list(kind)
+        let backend = try requireRepository(repo)
+        let objects: [ObjectInfo]
+        do {
+            objects = try await backend.list(kind)
+        } catch PlanVaultError.io(_, _, let code) where code == ENOENT {
+            // The kind's folder is missing (lost, or from an older version): nothing to list, as
+            // a directory target says; a 500 would be retried in vain.
+            objects = []
+        }
         // Streamed in batches: a repository may hold 100,000+ objects.
         let body = ResponseBody { writer in
             var buffer = ByteBuffer(string: "[")

@@ -85,6 +85,35 @@ final class ReaderTokenTests: XCTestCase {
     }
 }
 
+final class LostConfigOverHTTPSTests: XCTestCase {
+    func testARepositoryWhoseConfigWasLostOnTheServerRestoresFromTheKeyFilesCopy() throws {
+        let server = try TestServer()
+        let dir = try TempDir()
+        try Fixture.write(dir.sub("plans/BCP.txt"), Fixture.text(200, seed: 3))
+        let env = ["PLANVAULT_PASSPHRASE": Fixture.passphrase, "PLANVAULT_SERVER_TOKEN": server.agent, "PLANVAULT_CACERT": server.certPath,
+                   "PLANVAULT_CACHE_DIR": dir.sub("cache"), "HOME": dir.path]
+        XCTAssertEqual(try CLI.run(["init", "--repo", server.url], env: env).status, 0)
+        XCTAssertEqual(try CLI.run(["push", "--repo", server.url, dir.sub("plans")], env: env).status, 0)
+        try FileManager.default.removeItem(atPath: "\(server.root)/plans/config")
+        // A 404 for the config is not "no repository" while key files are there (FORMAT.md §2.2).
+        var bare = env
+        bare["PLANVAULT_CACHE_DIR"] = dir.sub("bare-cache")
+        let restore = try CLI.run(["restore", "latest", "--repo", server.url, "--to", dir.sub("out")], env: bare)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        XCTAssertTrue(restore.stderr.contains("the config is missing at the target"), restore.stderr)
+        XCTAssertEqual(try TreeCompare.differences(dir.sub("plans"), dir.sub("out/plans")), [])
+        let repair = try CLI.run(["repair", "--repo", server.url], env: bare)
+        XCTAssertEqual(repair.status, 0, repair.stdout + repair.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(server.root)/plans/config"), "repair did not write the config back")
+        // Without key files too, it is no repository.
+        try FileManager.default.removeItem(atPath: "\(server.root)/plans/config")
+        try FileManager.default.removeItem(atPath: "\(server.root)/plans/keys")
+        let missing = try CLI.run(["snapshots", "--repo", server.url], env: bare)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no PlanVault repository"), missing.stderr)
+    }
+}
+
 final class RetryBudgetTests: XCTestCase {
     func snapshots(_ extra: [String], env: [String: String]) throws -> CLI.Result {
         let dir = try TempDir()

@@ -97,6 +97,10 @@ public final class Repository: Sendable {
             stored = try await backend.read(.config, name: ObjectName.config, range: nil)
         } catch PlanVaultError.objectMissing {
             stored = nil
+        } catch PlanVaultError.repositoryNotFound {
+            // An HTTP or S3 target cannot tell a missing config from a missing repository: the
+            // key files decide (a repository whose config was lost still opens, from their copy).
+            stored = nil
         } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
             stored = nil
         }
