@@ -138,6 +138,9 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
         }
     }
 
+    /// Most pages of one listing (of up to 1,000 objects each).
+    var maxListingPages = 20_000
+
     public func list(_ kind: ObjectKind) async throws -> [ObjectInfo] {
         if kind == .config {
             return try await stat(.config, name: ObjectName.config).map { [$0] } ?? []
@@ -155,9 +158,13 @@ public final class S3Backend: Backend, RetentionInspecting, @unchecked Sendable 
             let page = try S3Listing(reply.body, location: location)
             out += page.objects
             token = page.continuationToken
-            // A server repeating a token would make this loop forever.
+            // A server repeating a token would make this loop forever, and one sending endless
+            // new ones would grow it without end: 20,000 pages is 20 million objects.
             if let token, !seenTokens.insert(token).inserted {
                 throw PlanVaultError.backend(location: location, message: "S3 listed \(kind.rawValue)/ in a loop (a continuation token came back twice); the listing cannot be trusted")
+            }
+            if token != nil, seenTokens.count >= maxListingPages {
+                throw PlanVaultError.backend(location: location, message: "S3 listed \(kind.rawValue)/ for more than \(maxListingPages) pages (\(out.count) objects) and was not done; the listing cannot be trusted")
             }
         } while token != nil
         return out

@@ -63,6 +63,17 @@ final class RepositoryLockTests: CLITestCase {
         XCTAssertEqual(left, 1, "our own locks are released; the dead local holder's is removed; the other host's stale one stays")
     }
 
+    func testALockRefreshedFarInTheFutureDoesNotBlockForever() async throws {
+        // Planted (or written by a host whose clock is years ahead): it would never grow stale.
+        _ = try await plantLock(exclusive: true, refreshed: Date().addingTimeInterval(365 * 24 * 3600))
+        let prune = try CLI.run(["prune", "--repo", repo], env: env)
+        XCTAssertEqual(prune.status, 0, prune.stderr)
+        // Minutes of clock difference between hosts are not enough to ignore a lock.
+        _ = try await plantLock(exclusive: true, refreshed: Date().addingTimeInterval(10 * 60))
+        let blocked = try CLI.run(["prune", "--repo", repo], env: env)
+        XCTAssertEqual(blocked.status, 11, blocked.stderr)
+    }
+
     func testTwoHostsPushingAtOnceNeverForkTheChain() throws {
         let race = try TwoHostRace.run(repo: repo, plans: dir.sub("plans"), dir: dir, env: env, auditEnv: [:])
         XCTAssertEqual(race.failedPushes, [])

@@ -142,6 +142,30 @@ final class S3FaultTests: XCTestCase {
         _ = s3
     }
 
+    func testAListingThatNeverEndsIsRefusedAfterItsPageLimit() async throws {
+        let (s3, proxy, printed, backend) = try await Self.proxiedBackend()
+        backend.maxListingPages = 5
+        // Every page names one object and a new continuation token: without a bound, forever.
+        let pages = Counter()
+        let isList = { (r: FaultProxy.Request) in r.method == "GET" && r.query.contains("list-type=2") }
+        proxy.inject(times: 100, when: isList, .edit { _ in
+            let n = pages.next()
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><IsTruncated>true</IsTruncated><KeyCount>1</KeyCount>"
+                + "<Contents><Key>planvault/snapshots/\(String(format: "%064x", n))</Key><Size>1</Size></Contents>"
+                + "<NextContinuationToken>page-\(n)</NextContinuationToken></ListBucketResult>"
+            return FaultProxy.Response(status: 200, reason: "OK", headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
+        })
+        do {
+            _ = try await backend.list(.snapshot)
+            XCTFail("an endless listing was accepted")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("for more than 5 pages"), error.localizedDescription)
+        }
+        XCTAssertEqual(pages.value, 5)
+        XCTAssertEqual(printed.all, [])
+        _ = s3
+    }
+
     func testSlowDownRetryAfterIsHonouredBoundedAndPrinted() async throws {
         let s3 = try S3TestServer()
         let proxy = try FaultProxy(upstreamPort: s3.port)
@@ -405,4 +429,12 @@ final class S3FaultTests: XCTestCase {
         XCTAssertTrue(verify.stdout.contains("config has no Object Lock retention"), verify.stdout)
         XCTAssertTrue(verify.stdout.contains("attestation has no Object Lock retention"), verify.stdout)
     }
+}
+
+/// A count shared with a proxy's edit closure (which runs on the proxy's thread).
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count }
 }

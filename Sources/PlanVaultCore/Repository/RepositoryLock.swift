@@ -30,9 +30,12 @@ public struct LockRecord: Codable, Sendable, Equatable {
     }
 
     /// A lock is stale when its holder has not refreshed it for `staleAfter`, or at once when the
-    /// holder ran on this host and its process is gone.
+    /// holder ran on this host and its process is gone. A lock refreshed more than `staleAfter`
+    /// in the future is stale too: no clock is that far off, and it would otherwise block every
+    /// other holder for as long as it claims.
     func isStale(now: Date) -> Bool {
-        if now.timeIntervalSince(refreshedDate) > RepositoryLock.staleAfter { return true }
+        let age = now.timeIntervalSince(refreshedDate)
+        if age > RepositoryLock.staleAfter || age < -RepositoryLock.staleAfter { return true }
         if host == HostInfo.hostname, pid > 0, kill(pid, 0) != 0, errno == ESRCH { return true }
         return false
     }
