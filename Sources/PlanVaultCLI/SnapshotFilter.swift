@@ -90,6 +90,11 @@ struct SnapshotChooser {
         guard let newest = try Snapshot.newest(of: candidates) else {
             throw PlanVaultError.invalidArgument("the repository holds no snapshots yet: push one with `planvault push`")
         }
+        // Never an older snapshot in silence: the signed records say whether a newer one existed.
+        let present = Set(all.map(\.id))
+        if let missing = try await AttestationLog.missingNewerSnapshots(than: newest.snapshot, listed: present, repository: repository).last {
+            throw PlanVaultError.newerSnapshotMissing(missing: missing.id, missingTime: missing.time, chosen: newest.id, chosenTime: newest.snapshot.time)
+        }
         var others = [Listed]()
         if filter.isEmpty {
             let chosenKey = Self.setKey(newest.snapshot)

@@ -81,6 +81,39 @@ final class RepairAndEvidenceTests: CLITestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.sub("repo/\(victim)")), "the damaged bundle was deleted though no intact copy exists")
     }
 
+    func testLatestRefusesWhenTheNewestAttestedSnapshotWasDeletedAtTheTarget() throws {
+        let first = try objects("snapshots")
+        try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(300, seed: 3))
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        let newest = try XCTUnwrap(Set(try objects("snapshots")).subtracting(first).first)
+        let older = try XCTUnwrap(first.first)
+        try FileManager.default.removeItem(atPath: dir.sub("repo/\(newest)"))
+        // From a machine that never saw the repository: only the target's signed records know.
+        var bare = env
+        bare["PLANVAULT_CACHE_DIR"] = dir.sub("bare-cache")
+        let restore = try CLI.run(["restore", "latest", "--repo", repo, "--to", dir.sub("out")], env: bare)
+        XCTAssertEqual(restore.status, 4, restore.stdout + restore.stderr)
+        let newestID = String(newest.dropFirst("snapshots/".count).prefix(8)), olderID = String(older.dropFirst("snapshots/".count).prefix(8))
+        XCTAssertTrue(restore.stderr.contains("snapshot \(newestID) of "), restore.stderr)
+        XCTAssertTrue(restore.stderr.contains("is missing at the target"), restore.stderr)
+        XCTAssertTrue(restore.stderr.contains("name it: \(olderID)"), restore.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("out")), "something was restored")
+        // Named, the older snapshot restores.
+        let named = try CLI.run(["restore", olderID, "--repo", repo, "--to", dir.sub("out")], env: bare)
+        XCTAssertEqual(named.status, 0, named.stderr)
+    }
+
+    func testLatestIsTheOlderSnapshotWhenTheNewerWasForgotten() throws {
+        let first = try objects("snapshots")
+        try Fixture.write(dir.sub("plans/Contacts/call tree.csv"), Fixture.text(300, seed: 3))
+        try ok(["push", "--repo", repo, dir.sub("plans")])
+        let newest = try XCTUnwrap(Set(try objects("snapshots")).subtracting(first).first)
+        // A removal with a signed retention record is not a loss.
+        try ok(["forget", String(newest.dropFirst("snapshots/".count).prefix(8)), "--repo", repo])
+        let restore = try CLI.run(["restore", "latest", "--repo", repo, "--to", dir.sub("out")], env: env)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+    }
+
     func testRepairUploadReplacesADamagedCopyOfTheSameName() async throws {
         let victim = try XCTUnwrap(try objects("bundles").first)
         let good = try FileIO.readFile(dir.sub("repo/\(victim)"))

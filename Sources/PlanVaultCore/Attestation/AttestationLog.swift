@@ -18,17 +18,23 @@ public enum AttestationLog {
         let listing = try await backend.list(.attestation)
         // A record over the stated limit (FORMAT.md §14) is not read at all: it is unreadable.
         unreadable += listing.filter { $0.size > UInt64(Limits.maxAttestationSize) }.map(\.name)
-        let names = listing.filter { $0.size <= UInt64(Limits.maxAttestationSize) }.map(\.name)
+        let listed = listing.filter { $0.size <= UInt64(Limits.maxAttestationSize) }
         // Cached records are kept even when the target no longer lists them: attestations are
         // never deleted, so one that vanished is evidence `verify` reports (`vanished`).
-        for name in names {
-            let bytes: [UInt8]
-            if let cached = cache?.load(.attestation, name: name) {
-                bytes = cached
-            } else {
-                bytes = try await backend.read(.attestation, name: name, range: nil)
-                if LibCrypto.sha256(bytes).hex == name { cache?.store(.attestation, name: name, bytes: bytes) }
-            }
+        var found = [(name: String, bytes: [UInt8])]()
+        var toRead = [ObjectInfo]()
+        for info in listed {
+            if let cached = cache?.load(.attestation, name: info.name) { found.append((info.name, cached)) } else { toRead.append(info) }
+        }
+        // Several in flight: at the alternate site, with no cache, a few years of nightly records
+        // are thousands of small reads, each a round trip to the target.
+        try await BoundedReads(maxReads: backend.readsInFlight).run(toRead, bytes: \.size) { info in
+            (info.name, try await backend.read(.attestation, name: info.name, range: nil))
+        } handle: { (name: String, bytes: [UInt8]) in
+            if LibCrypto.sha256(bytes).hex == name { cache?.store(.attestation, name: name, bytes: bytes) }
+            found.append((name, bytes))
+        }
+        for (name, bytes) in found {
             let info = ObjectInfo(name: name, size: UInt64(bytes.count))
             guard LibCrypto.sha256(bytes).hex == info.name, let parsed = Attestation.parse(bytes) else {
                 unreadable.append(info.name)
@@ -37,7 +43,7 @@ public enum AttestationLog {
             entries.append(Entry(name: info.name, attestation: parsed.attestation, body: parsed.body, signature: parsed.signature, size: bytes.count))
         }
         entries.sort { ($0.attestation.sequence, $0.name) < ($1.attestation.sequence, $1.name) }
-        return (entries, unreadable)
+        return (entries, unreadable.sorted())
     }
 
     /// Appends a record after the current head of the chain and returns its name. Only records
@@ -119,6 +125,28 @@ public enum AttestationLog {
             $0.attestation.repository == repository.config.id && (0..<Int(Int32.max)).contains($0.attestation.sequence)
                 && Attestation.verifySignature(body: $0.body, signature: $0.signature, publicKey: publicKey)
         }
+    }
+
+    /// A push record's `source_set`: the source paths' last components (never a file name).
+    public static func sourceSet(of snapshot: Snapshot) -> String {
+        snapshot.paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ",")
+    }
+
+    /// Snapshots newer than `chosen`, of its sources and host, that a signed push record attests
+    /// and no signed retention record removed, but that the target does not list (`listed`):
+    /// deleted or lost there. Oldest first.
+    public static func missingNewerSnapshots(than chosen: Snapshot, listed: Set<String>,
+                                             repository: Repository) async throws -> [Attestation.SnapshotFacts] {
+        guard let chosenDate = chosen.date else { return [] }
+        let records = try await trusted(repository)
+        let removed = Set(records.flatMap { $0.attestation.removed ?? [] })
+        let sources = sourceSet(of: chosen)
+        return records.compactMap { entry -> (Date, Attestation.SnapshotFacts)? in
+            guard entry.attestation.type == .push, entry.attestation.host == chosen.host, let facts = entry.attestation.snapshot,
+                  facts.sourceSet == sources, !listed.contains(facts.id), !removed.contains(facts.id),
+                  let date = Timestamps.parse(facts.time), date > chosenDate else { return nil }
+            return (date, facts)
+        }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// Bundles a signed verification found damaged. A push treats their chunks as absent and
@@ -287,7 +315,7 @@ public enum AttestationLog {
         var record = record(.push, repository: repository, time: snapshot.date ?? Date())
         record.host = snapshot.host
         record.snapshot = .init(id: snapshotID, time: snapshot.time,
-                                sourceSet: snapshot.paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
+                                sourceSet: sourceSet(of: snapshot),
                                 files: snapshot.summary.files, bytes: snapshot.summary.totalBytes)
         record.objects = objects
         record.configSHA256 = LibCrypto.sha256(repository.configBytes).hex

@@ -35,6 +35,9 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
     case backend(location: String, message: String)
     /// A snapshot could not be read, so `latest` cannot be decided (FORMAT.md: never fall back).
     case snapshotUnreadable(name: String, reason: String, others: Int)
+    /// `latest` would be `chosen`, but a newer snapshot of the same sources, attested by a signed
+    /// push record and removed by no retention record, is missing at the target.
+    case newerSnapshotMissing(missing: String, missingTime: String, chosen: String, chosenTime: String)
     /// A snapshot whose `time` is not a valid time: it cannot be placed, so `latest` is not decided.
     case snapshotWithoutTime(name: String, time: String)
     case repositoryWithoutConfig(location: String, found: String)
@@ -133,6 +136,11 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             let more = others > 0 ? " (and \(others) more)" : ""
             return "snapshot \(name.prefix(12)) cannot be read\(more), so the latest snapshot cannot be decided: \(reason). "
                 + "Run `planvault verify` to see the damage; to restore anyway, name a readable snapshot ID (`planvault snapshots` lists them)"
+        case .newerSnapshotMissing(let missing, let missingTime, let chosen, let chosenTime):
+            return "snapshot \(missing.prefix(8)) of \(missingTime), newer than any here, is missing at the target: a signed push record "
+                + "attests it and no retention record removed it, so it was deleted or lost there, and \"latest\" would silently be "
+                + "\(chosen.prefix(8)) of \(chosenTime). Look for \(missing.prefix(8)) in another copy of the repository; to use the older "
+                + "snapshot, name it: \(chosen.prefix(8))"
         }
     }
 
@@ -146,7 +154,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
         switch self {
         case .repositoryNotFound, .noCopyAt: return ExitCodes.repositoryNotFound
         case .lockHeld, .repositoryLocked: return ExitCodes.locked
-        case .snapshotUnreadable, .snapshotWithoutTime, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
+        case .snapshotUnreadable, .newerSnapshotMissing, .snapshotWithoutTime, .configAltered, .noIntactKeyFile: return ExitCodes.verificationFailed
         case .keyFilesUnusable: return ExitCodes.wrongPassphrase
         case .repositoryWithoutConfig: return ExitCodes.failure
         case .usage: return ExitCodes.usage
