@@ -20,6 +20,28 @@ final class PushConsistencyTests: XCTestCase {
         return try await archiver.push(PushOptions(paths: [dir.sub("plans")]))
     }
 
+    func testASourceWithMoreEntriesThanASnapshotMayHoldIsRefusedNotSaved() async throws {
+        let dir = try TempDir()
+        for i in 0..<10 { try Fixture.write(dir.sub("plans/file-\(i).txt"), Fixture.text(10, seed: i)) }
+        let writer = try await Fixture.makeRepository(dir)
+        // 11 nodes (the folder and its files): one over the limit is refused, and nothing a
+        // reader would then refuse is saved.
+        var options = PushOptions(paths: [dir.sub("plans")])
+        options.maxNodes = 10
+        do {
+            _ = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
+            XCTFail("a snapshot over the node limit was saved")
+        } catch PlanVaultError.invalidArgument(let message) {
+            XCTAssertTrue(message.contains("the sources hold 11 files, folders and links, more than the 10"), message)
+        }
+        let saved = try await writer.backend.list(.snapshot)
+        XCTAssertEqual(saved.count, 0)
+        options.maxNodes = 11
+        let result = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
+        let expanded = try await writer.repository.expandTrees(result.snapshot, id: result.snapshotID)
+        XCTAssertEqual(expanded.nodes.count, 11)
+    }
+
     func testAFileThatChangedOnceIsReadAgainWithoutWarning() async throws {
         let dir = try TempDir()
         try Fixture.write(dir.sub("plans/log.txt"), Fixture.text(100, seed: 1))

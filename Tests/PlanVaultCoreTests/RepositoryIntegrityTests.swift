@@ -148,6 +148,24 @@ final class RepositoryIntegrityTests: XCTestCase {
         }
     }
 
+    func testManyPlantedCheapKeyFilesCannotUseUpTheBudgetBeforeTheRealOne() async throws {
+        let dir = try TempDir()
+        let writer = try await pushedRepository(dir)
+        // The cheapest parameters accepted, dated in the future so that they sort first among
+        // the key files no costlier than the default: more of them than the budget's 48 units.
+        let other = try MasterKeys.generate()
+        for i in 0..<60 {
+            var file = try KeyFile.wrap(other, passphrase: "attacker \(i)", repository: writer.repository.config.id,
+                                        config: writer.repository.configBytes, label: nil, host: "x", username: "x", cost: (1024, 1, 1))
+            file.created = "2999-01-01T00:00:00.000Z"
+            let bytes = try file.encoded()
+            try await writer.backend.write(.key, name: LibCrypto.sha256(bytes).hex, data: bytes)
+        }
+        // Each is charged its real work (1/256 of the default), so the real key is still tried.
+        let repository = try await open(dir)
+        XCTAssertEqual(repository.keyName, writer.repository.keyName)
+    }
+
     func testDeletedSoleKeyFileAndConfigFromAnotherRepositoryAreNamedAsSuch() async throws {
         let dir = try TempDir()
         _ = try await pushedRepository(dir)

@@ -18,6 +18,9 @@ public struct PushOptions: Sendable {
     public var avoidBundles: Set<Digest32> = []
     /// Where the time goes, stage by stage (`push --profile`); nil to not measure.
     public var times: StageTimes?
+    /// Most files, folders and links a snapshot may hold: more could not be read back (FORMAT.md
+    /// §9.3). Lower only in tests.
+    var maxNodes = TreeCodec.maxNodes
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -144,6 +147,12 @@ public final class Archiver: Sendable {
         summary.newBundles = archiver.pipeline.bundlesWritten + archiver.trees.bundles.count
         summary.bytesStored = archiver.pipeline.bytesStored + archiver.trees.bytesStored
         summary.errors = problems.count
+
+        // A snapshot no reader would accept is refused here, not saved to fail on disaster day.
+        let nodes = summary.files + summary.directories + summary.symlinks
+        guard nodes <= options.maxNodes else {
+            throw PlanVaultError.invalidArgument("the sources hold \(nodes) files, folders and links, more than the \(options.maxNodes) one snapshot may hold (FORMAT.md §9.3); no snapshot was saved. Push them in parts, as separate source sets (`planvault push FOLDER` for each)")
+        }
 
         // Bundles, then the index files naming them, then the snapshot: a snapshot never names a
         // chunk or tree that no index can find. The pipeline wrote index files for most of its

@@ -160,7 +160,7 @@ public struct Checker: Sendable {
             var chunksOfBundle = [Digest32: [BundleEntry]]()
             for location in index.preferredLocations { chunksOfBundle[location.bundle, default: []].append(location.entry) }
             let total = toRead.reduce(UInt64(0)) { $0 + (present[$1] ?? 0) }
-            try await readBundles(toRead, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report) { done in
+            try await readBundles(toRead, sizes: present, chunksOfBundle: chunksOfBundle, users: usersOfBundle, report: &report) { done in
                 options.progress?(done, total)
             }
         }
@@ -238,14 +238,28 @@ public struct Checker: Sendable {
         return findings
     }
 
-    private func readBundles(_ bundles: [Digest32], chunksOfBundle: [Digest32: [BundleEntry]], users: [Digest32: [String]],
-                             report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
+    /// The largest bundle `verify --read-data` reads whole. A writer closes a bundle once it holds
+    /// `bundle_size` bytes of plaintext, so it holds at most that plus one chunk (64 MiB at most),
+    /// with 61 bytes of header entry and record overhead per chunk of at least 64 bytes (less
+    /// than the plaintext again). A larger object is no bundle of this repository.
+    static func largestBundle(_ config: RepositoryConfig) -> UInt64 {
+        2 * UInt64(config.bundleSize) + 2 * UInt64(Limits.maxChunkSize)
+    }
+
+    private func readBundles(_ bundles: [Digest32], sizes: [Digest32: UInt64], chunksOfBundle: [Digest32: [BundleEntry]],
+                             users: [Digest32: [String]], report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
         let repository = self.repository
-        // Whole bundles, since each is hashed against its name; bounded by bytes like a restore's reads.
+        let largest = Self.largestBundle(repository.config)
+        // Whole bundles, since each is hashed against its name; bounded by the bytes the target
+        // lists for them, like a restore's reads (the index's chunk lengths may say nothing of a
+        // bundle's other records).
         let reads = BoundedReads(maxReads: repository.backend.readsInFlight)
-        let size = { (bundle: Digest32) in (chunksOfBundle[bundle] ?? []).reduce(UInt64(0)) { $0 + UInt64($1.length) } }
-        try await reads.run(bundles, bytes: size, read: { bundle in
-            try await Self.checkBundle(bundle, indexed: chunksOfBundle[bundle] ?? [], repository: repository)
+        try await reads.run(bundles, bytes: { min(sizes[$0] ?? 0, largest) }, read: { (bundle: Digest32) -> (Digest32, UInt64, Int, String?) in
+            let listed = sizes[bundle] ?? 0
+            guard listed <= largest else {
+                return (bundle, 0, 0, "is \(listed) bytes, more than any bundle of this repository can hold (\(largest)): not read")
+            }
+            return try await Self.checkBundle(bundle, size: listed, indexed: chunksOfBundle[bundle] ?? [], repository: repository)
         }, handle: { (bundle, bytes, chunks, problem) in
             report.bundlesRead += 1
             report.bytesRead += bytes
@@ -257,12 +271,13 @@ public struct Checker: Sendable {
         })
     }
 
-    /// Reads a whole bundle, checks its hash against its name, then opens every chunk.
-    static func checkBundle(_ bundle: Digest32, indexed: [BundleEntry], repository: Repository) async throws -> (Digest32, UInt64, Int, String?) {
+    /// Reads a whole bundle (the `size` bytes the target lists, no more), checks its hash against
+    /// its name, then opens every chunk.
+    static func checkBundle(_ bundle: Digest32, size: UInt64, indexed: [BundleEntry], repository: Repository) async throws -> (Digest32, UInt64, Int, String?) {
         let name = bundle.hex
         let data: [UInt8]
         do {
-            data = try await repository.backend.read(.bundle, name: name, range: nil)
+            data = try await repository.backend.read(.bundle, name: name, range: 0..<size)
         } catch let error as PlanVaultError {
             return (bundle, 0, 0, "cannot be read: \(error.localizedDescription)")
         }

@@ -101,13 +101,19 @@ public struct KeyFile: Codable, Sendable {
         return try open(kek: SecretKey(bytes: kek), nonce: Array(nonceBytes), sealed: Array(sealed), name: name)
     }
 
-    /// The scrypt work of this key file in units of the default cost (for ordering and budgets).
-    public var workUnits: UInt64 {
+    /// The scrypt work of this key file, `n·r·p` (`.max` if that overflows): what a trial costs.
+    public var work: UInt64 {
         let (w, overflow) = kdf.n.multipliedReportingOverflow(by: kdf.r)
         let (total, overflow2) = w.multipliedReportingOverflow(by: kdf.p)
-        guard !overflow, !overflow2 else { return .max }
-        return max(1, total / (KeyFile.defaultCost.n * KeyFile.defaultCost.r))
+        return overflow || overflow2 ? .max : total
     }
+
+    /// The work of the default cost, `2^15·8`.
+    public static let defaultWork = defaultCost.n * defaultCost.r * defaultCost.p
+
+    /// The scrypt work in whole units of the default cost, at least 1 (for ordering: every key
+    /// file no costlier than the default ties, and is ordered by age).
+    public var workUnits: UInt64 { max(1, work / KeyFile.defaultWork) }
 
     /// The master keys and config, or nil when the passphrase does not fit this key file.
     public func unwrap(passphrase: String, name: String) throws -> Unwrapped? {

@@ -165,9 +165,12 @@ public final class Repository: Sendable {
         var spent: UInt64 = 0
         var untried = [String]()
         for (name, file) in candidates {
-            // Recovery key files cost an HKDF (microseconds): planted ones cannot use up the budget.
-            let cost = file.isRecovery ? 0 : min(file.workUnits, keyTrialBudget + 1)
-            guard spent + cost <= keyTrialBudget || spent == 0 else {
+            // Charged their exact work, not rounded up to a unit: key files planted with the
+            // cheapest parameters (1/256 of the default) cannot use up the budget before the real
+            // one is tried. Recovery key files cost an HKDF (microseconds): nothing.
+            let budget = keyTrialBudget * KeyFile.defaultWork
+            let cost = file.isRecovery ? 0 : min(file.work, budget + 1)
+            guard spent + cost <= budget || spent == 0 else {
                 untried.append(name)
                 continue
             }
