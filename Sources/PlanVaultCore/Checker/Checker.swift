@@ -238,18 +238,10 @@ public struct Checker: Sendable {
         return findings
     }
 
-    /// The largest bundle `verify --read-data` reads whole. A writer closes a bundle once it holds
-    /// `bundle_size` bytes of plaintext, so it holds at most that plus one chunk (64 MiB at most),
-    /// with 61 bytes of header entry and record overhead per chunk of at least 64 bytes (less
-    /// than the plaintext again). A larger object is no bundle of this repository.
-    static func largestBundle(_ config: RepositoryConfig) -> UInt64 {
-        2 * UInt64(config.bundleSize) + 2 * UInt64(Limits.maxChunkSize)
-    }
-
     private func readBundles(_ bundles: [Digest32], sizes: [Digest32: UInt64], chunksOfBundle: [Digest32: [BundleEntry]],
                              users: [Digest32: [String]], report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
         let repository = self.repository
-        let largest = Self.largestBundle(repository.config)
+        let largest = Limits.largestBundle(bundleSize: repository.config.bundleSize)
         // Whole bundles, since each is hashed against its name; bounded by the bytes the target
         // lists for them, like a restore's reads (the index's chunk lengths may say nothing of a
         // bundle's other records).

@@ -121,10 +121,12 @@ public struct RepositoryCopy: Sendable {
                              onObject: (@Sendable (ObjectKind, String) -> Void)?) async throws {
         let present = Dictionary(try await destination.list(kind).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         var missing = [ObjectInfo]()
+        // Nothing over the stated limit (FORMAT.md §14) is read into memory: for bundles, the
+        // largest the source's bundle size allows.
+        let limit = kind == .bundle ? Limits.largestBundle(bundleSize: source.config.bundleSize) : Limits.maxObjectSize(kind)
         for info in listing {
-            // Nothing over the stated limit (FORMAT.md §14) is read into memory.
-            guard info.size <= Limits.maxObjectSize(kind) else {
-                throw PlanVaultError.objectDamaged(kind: kind, name: info.name, reason: "the source lists it at \(info.size) bytes, over the limit for its kind; it was not copied")
+            guard info.size <= limit else {
+                throw PlanVaultError.objectDamaged(kind: kind, name: info.name, reason: "the source lists it at \(info.size) bytes, over the limit of \(limit) for its kind; it was not copied")
             }
             guard let size = present[info.name] else {
                 missing.append(info)
@@ -144,7 +146,8 @@ public struct RepositoryCopy: Sendable {
                 let info = missing[next]
                 next += 1
                 group.addTask {
-                    let bytes = try await source.backend.read(kind, name: info.name, range: nil)
+                    // No more than the listing said: an object that grew since is not read past it.
+                    let bytes = try await source.backend.read(kind, name: info.name, range: 0..<info.size)
                     guard LibCrypto.sha256(bytes).hex == info.name else {
                         throw PlanVaultError.objectDamaged(kind: kind, name: info.name,
                                                            reason: "at the source its SHA-256 does not match its name; it was not copied (run `planvault verify --read-data` on the source)")
