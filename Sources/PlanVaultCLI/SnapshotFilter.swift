@@ -91,9 +91,20 @@ struct SnapshotChooser {
             throw PlanVaultError.invalidArgument("the repository holds no snapshots yet: push one with `planvault push`")
         }
         // Never an older snapshot in silence: the signed records say whether a newer one existed.
-        let present = Set(all.map(\.id))
-        if let missing = try await AttestationLog.missingNewerSnapshots(than: newest.snapshot, listed: present, repository: repository).last {
-            throw PlanVaultError.newerSnapshotMissing(missing: missing.id, missingTime: missing.time, chosen: newest.id, chosenTime: newest.snapshot.time)
+        // (Push records carry no tags: with --tag, a newer snapshot of the sources need not be
+        // one the filter would have chosen.)
+        if filter.tags.isEmpty {
+            let missing: Attestation.SnapshotFacts?
+            do {
+                missing = try await AttestationLog.missingNewerSnapshots(than: newest.snapshot, listed: Set(all.map(\.id)),
+                                                                        repository: repository).last
+            } catch let error as PlanVaultError {
+                throw PlanVaultError.backend(location: repository.backend.location,
+                                             message: "the signed records (attestations) that say whether a snapshot newer than \(newest.id.prefix(8)) was lost could not be read: \(error.localizedDescription). To restore without this check, name the snapshot: \(newest.id.prefix(8))")
+            }
+            if let missing {
+                throw PlanVaultError.newerSnapshotMissing(missing: missing.id, missingTime: missing.time, chosen: newest.id, chosenTime: newest.snapshot.time)
+            }
         }
         var others = [Listed]()
         if filter.isEmpty {

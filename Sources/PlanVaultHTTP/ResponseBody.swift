@@ -6,6 +6,18 @@ import NIOCore
 /// bundles those copies took more CPU than TLS. Here room is made once, from the declared
 /// Content-Length, and each part is copied once.
 enum ResponseBody {
+    /// The longest error reply read (its text explains the error).
+    static let errorLimit = 1 << 20
+
+    /// Whether `response`, a 200 to a GET of `range`, holds the whole object (a server that
+    /// ignores Range) rather than just the range: its declared length is longer than the range,
+    /// or it declares none (chunked: 200 means the whole object).
+    static func isWholeObject(_ response: HTTPClientResponse, for range: Range<UInt64>) -> Bool {
+        guard response.status == .ok else { return false }
+        guard let declared = response.headers.first(name: "Content-Length").flatMap(Int.init) else { return true }
+        return declared > range.count
+    }
+
     /// The most reserved ahead from a declared length (twice the default bundle size); a longer
     /// body still arrives, the array growing as usual. Bounds what a server's claim alone can
     /// make us allocate (address space only until bytes arrive to fill it).
@@ -20,9 +32,12 @@ enum ResponseBody {
         // Looked at when the first bytes arrive: a HEAD reply declares the object's length but
         // has no body.
         let declared = response.headers.first(name: "Content-Length").flatMap(Int.init)
-        if let range, response.status == .ok, let declared, declared > range.count {
+        if let range, isWholeObject(response, for: range) {
             return try await window(range, of: response.body)
         }
+        // `limit` is for what the operation asked for; an error reply (a 404 to an 8-byte read,
+        // S3's XML) is small whatever was asked, and is read up to `errorLimit`.
+        let limit = (200..<300).contains(response.status.code) ? limit : max(limit, errorLimit)
         var bytes = [UInt8]()
         for try await part in response.body {
             if bytes.isEmpty, let declared {

@@ -45,9 +45,13 @@ extension S3Backend {
                 let response = try await transport.client.execute(request, timeout: .seconds(600))
                 let bytes = try await ResponseBody.bytes(of: response, limit: operation.limit, range: range)
                 let reply = Reply(status: response.status, headers: response.headers, body: bytes)
-                // (A whole object sent for a range had only the range kept: its length differs.)
-                let windowed = range != nil && reply.status == .ok
-                if method != .HEAD, !windowed, let expected = reply.headers.first(name: "Content-Length").flatMap(Int.init), expected != reply.body.count {
+                // A whole object sent for a range had only the range kept: what it should hold is
+                // the part of the range the declared length covers.
+                var expected = reply.headers.first(name: "Content-Length").flatMap(Int.init)
+                if let range, let declared = expected, ResponseBody.isWholeObject(response, for: range) {
+                    expected = Int(min(UInt64(declared), range.upperBound) - min(UInt64(declared), range.lowerBound))
+                }
+                if method != .HEAD, let expected, expected != reply.body.count {
                     cause = "the reply was cut short (\(reply.body.count) of \(expected) bytes)"
                 } else if let why = S3RetryPolicy.retryCause(reply, operation) {
                     cause = why

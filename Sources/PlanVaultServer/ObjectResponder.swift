@@ -201,30 +201,39 @@ struct ObjectResponder: HTTPResponder {
         if kind == .config && access(path, F_OK) == 0 {
             throw HTTPFailure(.conflict, "the repository's config exists and is never overwritten")
         }
-        // An intact copy already stored: the body can add nothing (it must hash to the same name),
-        // so it is not counted against the repository's limit.
-        var alreadyStored = false
-        if usage.limit != nil && kind.isContentAddressed {
-            alreadyStored = try await BlockingIO.run { ObjectStore.isIntact(path: path, name: name) }
-        }
-        await usage.prepare(repo)
-        if let length = declared, !alreadyStored, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
+        // An object of this name and size already stored: this upload (a retry) can add nothing
+        // if its body hashes to the name, which the end checks, along with the stored copy. So it
+        // may pass the repository's limit, which would otherwise refuse a retry of a success.
+        var st = stat()
+        let sameSizeStored = kind.isContentAddressed && declared != nil && lstat(path, &st) == 0 && Int(st.st_size) == declared
+        try await usage.prepare(repo)
+        if let length = declared, !sameSizeStored, !usage.fits(repo, Int64(length)) { throw repositoryFull(repo) }
         let store = self.store
         let upload = try await ObjectStore.writes.run {
             try ObjectStore.Upload(store: store, repository: repo, kind: kind, name: name, declaredSize: declared)
         }
-        // Bytes counted against the repository's limit: given back unless the upload's file is put
-        // in place (even if a later step, such as the folder's fsync, fails).
+        // Bytes counted against the repository's limit. Once the upload's file is in place (even
+        // if a later step, such as the folder's fsync, fails), all it holds is counted and what it
+        // replaced given back; otherwise the reservation is given back.
         var reserved: Int64 = 0
-        defer { if !upload.placed { usage.release(repo, reserved) } }
+        var replacedSize: Int64 = 0
+        defer {
+            if upload.placed {
+                usage.add(repo, Int64(upload.received) - reserved)
+                usage.release(repo, replacedSize)
+            } else {
+                usage.release(repo, reserved)
+            }
+        }
         var parts = request.body.makeAsyncIterator()
         while let buffer = try await Self.nextPart(&parts) {
             guard upload.received + buffer.readableBytes <= limit else {
                 throw HTTPFailure(.contentTooLarge, "object exceeds \(limitText)")
             }
-            if !alreadyStored {
-                guard usage.reserve(repo, Int64(buffer.readableBytes)) else { throw repositoryFull(repo) }
+            if usage.reserve(repo, Int64(buffer.readableBytes)) {
                 reserved += Int64(buffer.readableBytes)
+            } else if !sameSizeStored {
+                throw repositoryFull(repo)
             }
             try await upload.receive(buffer)
         }
@@ -237,22 +246,16 @@ struct ObjectResponder: HTTPResponder {
             guard digest.hex == name else {
                 throw HTTPFailure(.badRequest, "body SHA-256 \(digest.hex) does not match the object name \(name)")
             }
-            // Linked in only while the name is free, so two uploads of one object racing each
+            // Put in place only while the name is free, so two uploads of one object racing each
             // other store and count it once.
-            if try await upload.commit(replace: false) {
-                // Deleted while this body arrived: it is stored again, and counted again.
-                if reserved == 0 { usage.add(repo, Int64(upload.received)) }
-                return Response(status: .created)
-            }
+            if try await upload.commit(replace: false) { return Response(status: .created) }
             // The name is taken. Same name, same content: an intact stored copy stays untouched.
-            var st = stat()
             let storedSize = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
             if try await BlockingIO.run({ ObjectStore.isIntact(path: path, name: name) }) { return Response(status: .ok) }
             // The stored copy no longer hashes to its name: replacing it with bytes that do is
             // repair, not overwrite, so it is allowed to agents and with --append-only.
+            replacedSize = storedSize
             _ = try await upload.commit(replace: true)
-            if reserved == 0 { usage.add(repo, Int64(upload.received)) }
-            usage.release(repo, storedSize)
             accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
             return Response(status: .created)
         }

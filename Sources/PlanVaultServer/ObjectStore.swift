@@ -147,12 +147,8 @@ struct ObjectStore: Sendable {
             }
             if replace {
                 guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
-            } else {
-                guard link(tmp, final) == 0 else {
-                    if errno == EEXIST { return false }
-                    throw PlanVaultError.io(path: final, operation: "link", errno: errno)
-                }
-                unlink(tmp)
+            } else if try !Self.placeIfFree(tmp, at: final) {
+                return false
             }
             placed = true
             try FileIO.fsyncDirectory(folder)
@@ -162,5 +158,27 @@ struct ObjectStore: Sendable {
         deinit {
             if !placed { unlink(tmp) }
         }
+
+        /// Renames `tmp` to `final` only while `final` is free: false when it is taken. A rename
+        /// that never replaces where the filesystem has one, else a hard link; a filesystem with
+        /// neither (some network shares, exFAT) gets a check and a rename, the best it allows.
+        static func placeIfFree(_ tmp: String, at final: String) throws -> Bool {
+            if renameNoReplace(AT_FDCWD, tmp, AT_FDCWD, final, 1 /* RENAME_NOREPLACE */) == 0 { return true }
+            if errno == EEXIST { return false }
+            guard [EINVAL, ENOSYS, ENOTSUP].contains(errno) else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+            if link(tmp, final) == 0 {
+                unlink(tmp)
+                return true
+            }
+            if errno == EEXIST { return false }
+            guard [EPERM, ENOSYS, ENOTSUP].contains(errno) else { throw PlanVaultError.io(path: final, operation: "link", errno: errno) }
+            if access(final, F_OK) == 0 { return false }
+            guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+            return true
+        }
     }
 }
+
+/// renameat2(2), a GNU extension that Glibc's Swift overlay does not expose.
+@_silgen_name("renameat2")
+private func renameNoReplace(_ oldDirectory: Int32, _ old: UnsafePointer<CChar>, _ newDirectory: Int32, _ new: UnsafePointer<CChar>, _ flags: UInt32) -> Int32

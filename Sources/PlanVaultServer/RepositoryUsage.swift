@@ -36,8 +36,9 @@ final class RepositoryUsage: @unchecked Sendable {
         return true
     }
 
-    /// Counts an object stored without a reservation (it was already stored when its upload
-    /// began, and was deleted meanwhile): it is on disk, so it counts even past the limit.
+    /// Counts bytes stored without a reservation (an upload let past the limit because the same
+    /// object was stored, which was deleted meanwhile): they are on disk, so they count even past
+    /// the limit.
     func add(_ repository: String, _ bytes: Int64) {
         guard limit != nil, bytes > 0 else { return }
         lock.lock()
@@ -48,10 +49,10 @@ final class RepositoryUsage: @unchecked Sendable {
     /// Counts a repository's stored bytes before its first upload, on an I/O thread and outside
     /// the lock, so that walking a large repository holds up neither other repositories' uploads
     /// nor the threads that serve connections. Uploads call it before `fits` and `reserve`.
-    func prepare(_ repository: String) async {
+    func prepare(_ repository: String) async throws {
         guard limit != nil, known(repository) == nil else { return }
         let root = store.repositoryPath(repository)
-        let sum = (try? await BlockingIO.run { Self.storedBytes(below: root) }) ?? 0
+        let sum = try await BlockingIO.run { Self.storedBytes(below: root) }
         keepFirstCount(repository, sum)
     }
 

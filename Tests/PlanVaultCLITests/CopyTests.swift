@@ -123,19 +123,6 @@ final class CopyTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(copy)/bundles/\(rel)"), "a damaged object is never copied")
     }
 
-    func testCopyRefusesABundleLargerThanTheRepositoryCanHoldWithoutReadingIt() throws {
-        // 1 MiB bundles: none can be past 2 MiB + 128 MiB. A sparse 1 GiB file under a bundle's
-        // name is refused from the listing alone, never read into memory.
-        let planted = "\(dir.sub("repo/bundles"))/ee/\(String(repeating: "e", count: 64))"
-        try FileManager.default.createDirectory(atPath: (planted as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try Fixture.write(planted, [UInt8]())
-        XCTAssertEqual(truncate(planted, 1 << 30), 0)
-        let refused = try CLI.run(["copy", "--repo", repo, "--to", copy], env: env)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("over the limit of \(Limits.largestBundle(bundleSize: 1 << 20))"), refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("eeeeeeeeeeee"), refused.stderr)
-    }
-
     func testCopyNeverBringsBackARevokedKeyOrAForgottenSnapshot() throws {
         let add = try CLI.run(["key", "add", "--repo", repo, "--label", "leaving custodian"], env: env.merging(["PLANVAULT_NEW_PASSPHRASE": "the leaving custodian's passphrase"]) { a, _ in a })
         XCTAssertEqual(add.status, 0, add.stderr)

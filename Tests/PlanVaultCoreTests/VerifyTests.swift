@@ -56,27 +56,6 @@ final class VerifyTests: XCTestCase {
         XCTAssertFalse(report.findings[0].affects.isEmpty)
     }
 
-    func testABundleLargerThanAnyThisRepositoryMakesIsReportedNotReadWhole() async throws {
-        let dir = try TempDir()
-        let (writer, victim, path) = try await makeRepository(dir)
-        // Bundles of 1 MiB here: no bundle can be past 2 MiB + 128 MiB. An index that says a
-        // bundle is 200 MiB, and a sparse file of that size, must not be read into memory to
-        // find that out (an index is trusted for sizes only as far as that bound).
-        let load = try await writer.repository.loadIndex()
-        let bundles = load.index.indexedBundles().map { bundle in
-            var bundle = bundle
-            if bundle.id.hex == victim { bundle.size = 200 << 20 }
-            return bundle
-        }
-        for old in try await writer.backend.list(.index) { try await writer.backend.delete(.index, name: old.name) }
-        _ = try await writer.saveIndex(bundles)
-        XCTAssertEqual(truncate(path, 200 << 20), 0)
-        let report = try await verify(writer.repository)
-        let finding = try XCTUnwrap(report.findings.first { $0.object == victim }, "\(report.findings)")
-        XCTAssertTrue(finding.problem.contains("more than any bundle of this repository can hold"), finding.problem)
-        XCTAssertFalse(finding.affects.isEmpty, "the files that need the bundle are named")
-    }
-
     func testMissingBundleIsFoundAndNamed() async throws {
         let dir = try TempDir()
         let (writer, victim, path) = try await makeRepository(dir)

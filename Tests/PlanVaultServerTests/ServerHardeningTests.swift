@@ -41,6 +41,17 @@ final class ServerConnectionTests: XCTestCase {
         XCTAssertTrue(closed, "the server kept a connection open for a client without a valid token")
     }
 
+    func testTheBearerSchemeIsMatchedWhateverItsCase() throws {
+        let server = try TestServer(tls: false)
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            let connection = try RawConnection(port: server.port)
+            connection.send("POST /plans?create=true HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAuthorization: \(scheme) \(server.agent)\r\n\r\n")
+            guard case .data(let bytes) = connection.read(timeout: 10) else { return XCTFail("no answer for \(scheme)") }
+            let text = String(decoding: bytes, as: UTF8.self)
+            XCTAssertTrue(text.hasPrefix("HTTP/1.1 201") || text.hasPrefix("HTTP/1.1 200"), "\(scheme): \(text)")
+        }
+    }
+
     func testAConfigOrLockLargerThanItsKindAllowsIsRefusedBeforeItIsRead() throws {
         let server = try TestServer(tls: false)
         let create = try RawConnection(port: server.port)

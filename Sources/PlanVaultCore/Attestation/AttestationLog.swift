@@ -28,9 +28,16 @@ public enum AttestationLog {
         }
         // Several in flight: at the alternate site, with no cache, a few years of nightly records
         // are thousands of small reads, each a round trip to the target.
-        try await BoundedReads(maxReads: backend.readsInFlight).run(toRead, bytes: \.size) { info in
-            (info.name, try await backend.read(.attestation, name: info.name, range: nil))
-        } handle: { (name: String, bytes: [UInt8]) in
+        // One record gone since the listing, or not a stored object, is unreadable like a damaged
+        // one (the chain shows the gap); a target that cannot be read is an error.
+        try await BoundedReads(maxReads: backend.readsInFlight).run(toRead, bytes: \.size) { info -> (String, [UInt8]?) in
+            do {
+                return (info.name, try await backend.read(.attestation, name: info.name, range: nil))
+            } catch PlanVaultError.objectMissing, PlanVaultError.objectDamaged {
+                return (info.name, nil)
+            }
+        } handle: { (name: String, read: [UInt8]?) in
+            guard let bytes = read else { return unreadable.append(name) }
             if LibCrypto.sha256(bytes).hex == name { cache?.store(.attestation, name: name, bytes: bytes) }
             found.append((name, bytes))
         }
@@ -140,10 +147,11 @@ public enum AttestationLog {
         guard let chosenDate = chosen.date else { return [] }
         let records = try await trusted(repository)
         let removed = Set(records.flatMap { $0.attestation.removed ?? [] })
-        let sources = sourceSet(of: chosen)
+        // Compared as sets of names: the records keep only the sources' last components.
+        let sources = Set(sourceSet(of: chosen).split(separator: ","))
         return records.compactMap { entry -> (Date, Attestation.SnapshotFacts)? in
             guard entry.attestation.type == .push, entry.attestation.host == chosen.host, let facts = entry.attestation.snapshot,
-                  facts.sourceSet == sources, !listed.contains(facts.id), !removed.contains(facts.id),
+                  Set(facts.sourceSet.split(separator: ",")) == sources, !listed.contains(facts.id), !removed.contains(facts.id),
                   let date = Timestamps.parse(facts.time), date > chosenDate else { return nil }
             return (date, facts)
         }.sorted { $0.0 < $1.0 }.map(\.1)

@@ -241,17 +241,12 @@ public struct Checker: Sendable {
     private func readBundles(_ bundles: [Digest32], sizes: [Digest32: UInt64], chunksOfBundle: [Digest32: [BundleEntry]],
                              users: [Digest32: [String]], report: inout VerifyReport, progress: (UInt64) -> Void) async throws {
         let repository = self.repository
-        let largest = Limits.largestBundle(bundleSize: repository.config.bundleSize)
         // Whole bundles, since each is hashed against its name; bounded by the bytes the target
-        // lists for them, like a restore's reads (the index's chunk lengths may say nothing of a
-        // bundle's other records).
+        // lists for them (which the index agrees with, or the bundle is not read), like a
+        // restore's reads: the index's chunk lengths may say nothing of a bundle's other records.
         let reads = BoundedReads(maxReads: repository.backend.readsInFlight)
-        try await reads.run(bundles, bytes: { min(sizes[$0] ?? 0, largest) }, read: { (bundle: Digest32) -> (Digest32, UInt64, Int, String?) in
-            let listed = sizes[bundle] ?? 0
-            guard listed <= largest else {
-                return (bundle, 0, 0, "is \(listed) bytes, more than any bundle of this repository can hold (\(largest)): not read")
-            }
-            return try await Self.checkBundle(bundle, size: listed, indexed: chunksOfBundle[bundle] ?? [], repository: repository)
+        try await reads.run(bundles, bytes: { sizes[$0] ?? 0 }, read: { bundle in
+            try await Self.checkBundle(bundle, size: sizes[bundle] ?? 0, indexed: chunksOfBundle[bundle] ?? [], repository: repository)
         }, handle: { (bundle, bytes, chunks, problem) in
             report.bundlesRead += 1
             report.bytesRead += bytes

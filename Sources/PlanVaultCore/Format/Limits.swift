@@ -22,15 +22,6 @@ public enum Limits {
     public static let maxConfigSize = 64 * 1024
     public static let maxLockSize = 64 * 1024
 
-    /// The largest bundle a repository with this `bundle_size` can hold, and so the most a whole
-    /// read of one (`verify --read-data`, `copy`) accepts. A writer closes a bundle once it holds
-    /// `bundle_size` bytes of plaintext, so it holds at most that plus one chunk (64 MiB at most),
-    /// with 61 bytes of header entry and record overhead per chunk of at least 64 bytes (less
-    /// than the plaintext again).
-    public static func largestBundle(bundleSize: Int) -> UInt64 {
-        min(maxBundleSize, 2 * UInt64(max(0, bundleSize)) + 2 * UInt64(maxChunkSize))
-    }
-
     /// The largest stored object of a kind that a whole-object read accepts.
     public static func maxObjectSize(_ kind: ObjectKind) -> UInt64 {
         switch kind {

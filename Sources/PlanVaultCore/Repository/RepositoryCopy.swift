@@ -121,12 +121,10 @@ public struct RepositoryCopy: Sendable {
                              onObject: (@Sendable (ObjectKind, String) -> Void)?) async throws {
         let present = Dictionary(try await destination.list(kind).map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         var missing = [ObjectInfo]()
-        // Nothing over the stated limit (FORMAT.md §14) is read into memory: for bundles, the
-        // largest the source's bundle size allows.
-        let limit = kind == .bundle ? Limits.largestBundle(bundleSize: source.config.bundleSize) : Limits.maxObjectSize(kind)
         for info in listing {
-            guard info.size <= limit else {
-                throw PlanVaultError.objectDamaged(kind: kind, name: info.name, reason: "the source lists it at \(info.size) bytes, over the limit of \(limit) for its kind; it was not copied")
+            // Nothing over the stated limit (FORMAT.md §14) is read into memory.
+            guard info.size <= Limits.maxObjectSize(kind) else {
+                throw PlanVaultError.objectDamaged(kind: kind, name: info.name, reason: "the source lists it at \(info.size) bytes, over the limit for its kind; it was not copied")
             }
             guard let size = present[info.name] else {
                 missing.append(info)
