@@ -56,6 +56,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Open the repository with recovery shares instead of a passphrase: share files from `planvault key split` (mode 600; several blocks per file are fine), or - to type or paste them.", valueName: "FILE"))
     var shares: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Try only this key file (its name, or the start of it, as `planvault key list` or an earlier error shows): for a repository where other key files use up the time allowed for trying them.", valueName: "NAME"))
+    var keyFile: String?
+
     @Option(name: .long, help: ArgumentHelp("Retry a failed request to a server or S3 at most N times (0-20; default 5), printing each retry. Default: PLANVAULT_RETRIES.", valueName: "N"))
     var retries: Int?
 
@@ -214,7 +217,7 @@ struct Context {
         }
         do {
             return try await Repository.open(backend: backend, credential: credential, cacheRoot: cached ? cacheRoot : nil, logger: logger,
-                                             acceptAlteredConfig: acceptAlteredConfig)
+                                             acceptAlteredConfig: acceptAlteredConfig, onlyKeyFile: options.keyFile)
         } catch PlanVaultError.wrongPassphrase(let location, nil) where source != nil {
             throw PlanVaultError.wrongPassphrase(location: location, source: source)
         }

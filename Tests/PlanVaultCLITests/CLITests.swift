@@ -141,6 +141,16 @@ final class CLITests: CLITestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
 
+    func testKeyFileOptionTriesOnlyTheKeyFileNamed() throws {
+        try initRepo()
+        let name = try XCTUnwrap(try FileIO.listDirectory(dir.sub("repo/keys")).first { ObjectName.isValid($0) })
+        let named = try pv(["snapshots", "--repo", dir.sub("repo"), "--key-file", String(name.prefix(8))])
+        XCTAssertEqual(named.status, 0, named.stderr)
+        let wrong = try pv(["snapshots", "--repo", dir.sub("repo"), "--key-file", "zz"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("--key-file"), wrong.stderr)
+    }
+
     func testPassphraseCommandIsUsed() throws {
         try initRepo()
         let r = try CLI.run(["snapshots", "--repo", dir.sub("repo"), "--passphrase-command", "printf '%s\\n' '\(Fixture.passphrase)'"], env: ["HOME": dir.path])

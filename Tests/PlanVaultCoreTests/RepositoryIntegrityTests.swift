@@ -166,6 +166,42 @@ final class RepositoryIntegrityTests: XCTestCase {
         XCTAssertEqual(repository.keyName, writer.repository.keyName)
     }
 
+    func testOnlyTheKeyFileNamedIsTriedWhenOneIsNamed() async throws {
+        let dir = try TempDir()
+        let writer = try await pushedRepository(dir)
+        let other = try MasterKeys.generate()
+        let file = try KeyFile.wrap(other, passphrase: "someone else", repository: writer.repository.config.id,
+                                    config: writer.repository.configBytes, label: nil, host: "x", username: "x", cost: Fixture.fastKDF)
+        let bytes = try file.encoded()
+        let planted = LibCrypto.sha256(bytes).hex
+        try await writer.backend.write(.key, name: planted, data: bytes)
+        let real = try XCTUnwrap(writer.repository.keyName)
+        let backend = DirectoryBackend(root: dir.sub("repo"))
+        func open(_ only: String) async throws -> Repository {
+            try await Repository.open(backend: backend, credential: .passphrase(Fixture.passphrase), cacheRoot: nil,
+                                      logger: Fixture.logger, onlyKeyFile: only)
+        }
+        // The real one, by the start of its name: it opens.
+        let opened = try await open(String(real.prefix(8)).uppercased())
+        XCTAssertEqual(opened.keyName, real)
+        // Another one only: the passphrase does not open it, and the real one is not tried.
+        do {
+            _ = try await open(String(planted.prefix(12)))
+            XCTFail("a key file other than the one named was tried")
+        } catch let error as PlanVaultError {
+            XCTAssertEqual(error.exitCode, ExitCodes.wrongPassphrase, error.localizedDescription)
+        }
+        // A name that fits none, or several, is refused with what to give.
+        for (only, expected) in [("zz", "has a name starting with \"zz\""), ("", "2 key files")] {
+            do {
+                _ = try await open(only)
+                XCTFail("--key-file \(only) was accepted")
+            } catch PlanVaultError.invalidArgument(let message) {
+                XCTAssertTrue(message.contains(expected), message)
+            }
+        }
+    }
+
     func testDeletedSoleKeyFileAndConfigFromAnotherRepositoryAreNamedAsSuch() async throws {
         let dir = try TempDir()
         _ = try await pushedRepository(dir)

@@ -90,8 +90,9 @@ public final class Repository: Sendable {
 
     /// Opens a repository with a passphrase or with the secret that recovery shares rebuild (which
     /// opens only recovery key files, and those only).
+    /// `onlyKeyFile`: the name, or the start of the name, of the one key file to try.
     public static func open(backend: any ReadableBackend, credential: Credential, cacheRoot: String?, logger: Logger,
-                            acceptAlteredConfig: Bool = false) async throws -> Repository {
+                            acceptAlteredConfig: Bool = false, onlyKeyFile: String? = nil) async throws -> Repository {
         let stored: [UInt8]?
         do {
             stored = try await backend.read(.config, name: ObjectName.config, range: nil)
@@ -109,11 +110,20 @@ public final class Repository: Sendable {
             // Unsupported versions and the like are reported as they are; damage is handled below.
             if let stored { _ = try RepositoryConfig.decodeVersionOnly(stored, location: backend.location) }
         }
-        let keyListing: [ObjectInfo]
+        var keyListing: [ObjectInfo]
         do {
             keyListing = try await backend.list(.key)
         } catch PlanVaultError.io(_, _, let code) where code == ENOENT || code == ENOTDIR {
             keyListing = []
+        }
+        if let wanted = onlyKeyFile?.lowercased() {
+            let matching = keyListing.filter { $0.name.hasPrefix(wanted) }
+            guard matching.count == 1 else {
+                throw PlanVaultError.invalidArgument(matching.isEmpty
+                    ? "no key file at \(backend.location) has a name starting with \"\(wanted)\" (--key-file): give one the error or `planvault key list` named"
+                    : "\(matching.count) key files at \(backend.location) have names starting with \"\(wanted)\" (--key-file): give more of the name")
+            }
+            keyListing = matching
         }
         if stored == nil && keyListing.isEmpty {
             throw PlanVaultError.repositoryNotFound(location: backend.location)

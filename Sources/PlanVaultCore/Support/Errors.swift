@@ -123,7 +123,7 @@ public enum PlanVaultError: Error, LocalizedError, Equatable {
             if !damaged.isEmpty { parts.append("damaged key files: \(damaged.joined(separator: "; "))") }
             if !untried.isEmpty {
                 parts.append("\(untried.count) key file(s) not tried within the time budget (\(untried.prefix(6).joined(separator: ", "))): "
-                             + "`planvault key list` shows them; remove planted ones with `planvault key remove`")
+                             + "to try one of them, give its name with --key-file NAME; once the repository opens, `planvault key list` shows them all and `planvault key remove` removes planted ones")
             }
             return parts.joined(separator: "; ")
         case .snapshotWithoutTime(let name, let time):
