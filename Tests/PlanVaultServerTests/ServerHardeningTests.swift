@@ -327,14 +327,20 @@ final class AgentFailureTests: XCTestCase {
 
 /// Per-repository quota (item 14) and repair of damaged objects (item 4).
 final class ServerStorageTests: XCTestCase {
-    func testUploadPastTheRepositoryLimitIsRefusedWith507AndAPlainMessage() async throws {
+    /// A server with `--max-repo-gib 1` whose repository `plans` a sparse file (bundle 000…0)
+    /// fills to 100 KB under its limit, without using the disk; and an agent backend for it.
+    func nearlyFullServer() async throws -> (TestServer, HTTPBackend) {
         let server = try TestServer(extraArguments: ["--max-repo-gib", "1"])
         let agent = try server.backend(token: server.agent)
         try await agent.prepare()
-        // A sparse file fills the repository to 100 KB under 1 GiB without using the disk.
         let filler = "\(server.root)/plans/bundles/00/\(String(repeating: "0", count: 64))"
         try Fixture.write(filler, [UInt8]())
         XCTAssertEqual(truncate(filler, off_t((1 << 30) - 100_000)), 0)
+        return (server, agent)
+    }
+
+    func testUploadPastTheRepositoryLimitIsRefusedWith507AndAPlainMessage() async throws {
+        let (server, agent) = try await nearlyFullServer()
         let small = Fixture.noise(60_000, seed: 1), second = Fixture.noise(60_000, seed: 2)
         try await agent.write(.bundle, name: LibCrypto.sha256(small).hex, data: small)
         // The running total now counts the first upload: 40 KB are left.
@@ -357,12 +363,7 @@ final class ServerStorageTests: XCTestCase {
     }
 
     func testUploadingAnIntactObjectAgainIsAcceptedWhenTheRepositoryIsNearlyFull() async throws {
-        let server = try TestServer(extraArguments: ["--max-repo-gib", "1"])
-        let agent = try server.backend(token: server.agent)
-        try await agent.prepare()
-        let filler = "\(server.root)/plans/bundles/00/\(String(repeating: "0", count: 64))"
-        try Fixture.write(filler, [UInt8]())
-        XCTAssertEqual(truncate(filler, off_t((1 << 30) - 100_000)), 0)
+        let (server, agent) = try await nearlyFullServer()
         let data = Fixture.noise(60_000, seed: 3)
         let url = "https://\(server.address)/plans/bundles/\(LibCrypto.sha256(data).hex)"
         let first = try await agent.send(.PUT, url, body: data)
