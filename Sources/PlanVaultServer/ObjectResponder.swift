@@ -53,6 +53,10 @@ struct ObjectResponder: HTTPResponder {
         switch (request.method, target) {
         case (.post, .repository(let repo)):
             try authorize(token, .add)
+            // As with restic's REST protocol: a POST that does not ask to create is a mistake, not a create.
+            guard request.uri.queryParameters.get("create") == "true" else {
+                throw HTTPFailure(.badRequest, "POST /\(repo) creates a repository only as POST /\(repo)?create=true")
+            }
             return try await createRepository(repo)
         case (.get, .listing(let repo, let kind)):
             try authorize(token, .read)

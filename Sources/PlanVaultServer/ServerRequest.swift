@@ -51,21 +51,26 @@ enum ByteRange: Equatable {
     case part(Range<UInt64>)
     case unsatisfiable
 
+    /// A header that is not a valid single range (other units, several ranges, `bytes=5-3`,
+    /// non-digits) is ignored and the whole object sent, as RFC 9110 §14.2 allows; only a valid
+    /// range that lies past the object's end is unsatisfiable.
     static func parse(_ header: String?, size: UInt64) -> ByteRange {
         guard let header else { return .whole }
         guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
         let pieces = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard pieces.count == 2 else { return .whole }
         if pieces[0].isEmpty {
-            guard let n = UInt64(pieces[1]), n > 0, size > 0 else { return .unsatisfiable }
+            guard let n = UInt64(pieces[1]) else { return .whole }
+            guard n > 0, size > 0 else { return .unsatisfiable }
             return .part((size - min(n, size))..<size)
         }
-        guard let start = UInt64(pieces[0]), start < size else { return .unsatisfiable }
-        var end = size - 1
+        guard let start = UInt64(pieces[0]) else { return .whole }
+        var last = UInt64.max
         if !pieces[1].isEmpty {
-            guard let last = UInt64(pieces[1]), last >= start else { return .unsatisfiable }
-            end = min(last, size - 1)
+            guard let given = UInt64(pieces[1]), given >= start else { return .whole }
+            last = given
         }
-        return .part(start..<(end + 1))
+        guard start < size else { return .unsatisfiable }
+        return .part(start..<(min(last, size - 1) + 1))
     }
 }

@@ -27,12 +27,23 @@ final class PushConsistencyTests: XCTestCase {
         // 11 nodes (the folder and its files): one over the limit is refused, and nothing a
         // reader would then refuse is saved.
         var options = PushOptions(paths: [dir.sub("plans")])
+        options.maxNodes = 1
+        // Found while walking: with room for the folder alone, no file is read or uploaded.
+        do {
+            _ = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
+            XCTFail("a snapshot over the node limit was saved")
+        } catch PlanVaultError.invalidArgument(let message) {
+            XCTAssertTrue(message.contains("stopped at \(dir.sub("plans/file-0.txt"))"), message)
+        }
+        let bundles = try await writer.backend.list(.bundle)
+        XCTAssertEqual(bundles.count, 0, "file data was uploaded before the node limit was found")
         options.maxNodes = 10
         do {
             _ = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
             XCTFail("a snapshot over the node limit was saved")
         } catch PlanVaultError.invalidArgument(let message) {
-            XCTAssertTrue(message.contains("the sources hold 11 files, folders and links, more than the 10"), message)
+            XCTAssertTrue(message.contains("the sources hold more than the 10 files, folders and links"), message)
+            XCTAssertTrue(message.contains("stopped at \(dir.sub("plans/file-9.txt"))"), message)
         }
         let saved = try await writer.backend.list(.snapshot)
         XCTAssertEqual(saved.count, 0)

@@ -23,6 +23,15 @@ final class ServerConnectionTests: XCTestCase {
         return (String(decoding: bytes, as: UTF8.self).lowercased(), closed)
     }
 
+    /// Sends a POST to `path` with the agent's token in `scheme` on a new connection and returns
+    /// the first part of the answer (nil when none came within 10 s).
+    func post(_ server: TestServer, _ path: String, scheme: String = "Bearer") throws -> String? {
+        let connection = try RawConnection(port: server.port)
+        connection.send("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAuthorization: \(scheme) \(server.agent)\r\n\r\n")
+        guard case .data(let bytes) = connection.read(timeout: 10) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     func testUnauthenticatedUploadIsAnsweredAndClosedWithoutReadingTheBody() throws {
         let server = try TestServer(tls: false)
         // The answer comes and the connection ends, though 8 MiB of body were announced and not sent.
@@ -44,20 +53,39 @@ final class ServerConnectionTests: XCTestCase {
     func testTheBearerSchemeIsMatchedWhateverItsCase() throws {
         let server = try TestServer(tls: false)
         for scheme in ["bearer", "BEARER", "Bearer"] {
-            let connection = try RawConnection(port: server.port)
-            connection.send("POST /plans?create=true HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nAuthorization: \(scheme) \(server.agent)\r\n\r\n")
-            guard case .data(let bytes) = connection.read(timeout: 10) else { return XCTFail("no answer for \(scheme)") }
-            let text = String(decoding: bytes, as: UTF8.self)
+            guard let text = try post(server, "/plans?create=true", scheme: scheme) else { return XCTFail("no answer for \(scheme)") }
             XCTAssertTrue(text.hasPrefix("HTTP/1.1 201") || text.hasPrefix("HTTP/1.1 200"), "\(scheme): \(text)")
         }
     }
 
+    func testAPostWithoutCreateTrueCreatesNothing() throws {
+        let server = try TestServer(tls: false)
+        for query in ["", "?create=false", "?create"] {
+            guard let text = try post(server, "/plans\(query)") else { return XCTFail("no answer for POST /plans\(query)") }
+            XCTAssertTrue(text.hasPrefix("HTTP/1.1 400"), "POST /plans\(query): \(text)")
+            XCTAssertTrue(text.contains("?create=true"), text)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(server.root)/plans"), "a POST without create=true made the repository")
+    }
+
+    func testAnInvalidRangeIsIgnoredAndARangePastTheEndIsUnsatisfiable() {
+        // RFC 9110 §14.2: a Range that is not a valid range-spec is ignored, not refused.
+        for header in ["bytes=5-3", "bytes=abc-", "bytes=-x", "bytes=0-1,4-5", "items=0-5", "bytes=5"] {
+            XCTAssertEqual(ByteRange.parse(header, size: 10), .whole, header)
+        }
+        XCTAssertEqual(ByteRange.parse("bytes=10-", size: 10), .unsatisfiable)
+        XCTAssertEqual(ByteRange.parse("bytes=12-20", size: 10), .unsatisfiable)
+        XCTAssertEqual(ByteRange.parse("bytes=-0", size: 10), .unsatisfiable)
+        XCTAssertEqual(ByteRange.parse("bytes=0-", size: 0), .unsatisfiable)
+        XCTAssertEqual(ByteRange.parse("bytes=2-100", size: 10), .part(2..<10))
+        XCTAssertEqual(ByteRange.parse("bytes=-4", size: 10), .part(6..<10))
+        XCTAssertEqual(ByteRange.parse("bytes=3-3", size: 10), .part(3..<4))
+    }
+
     func testAConfigOrLockLargerThanItsKindAllowsIsRefusedBeforeItIsRead() throws {
         let server = try TestServer(tls: false)
-        let create = try RawConnection(port: server.port)
-        create.send("POST /plans?create=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
-        guard case .data(let created) = create.read(timeout: 10) else { return XCTFail("the repository was not created") }
-        XCTAssertTrue(String(decoding: created, as: UTF8.self).hasPrefix("HTTP/1.1 201"))
+        guard let created = try post(server, "/plans?create=true") else { return XCTFail("the repository was not created") }
+        XCTAssertTrue(created.hasPrefix("HTTP/1.1 201"), created)
         for path in ["/plans/config", "/plans/locks/\(someName)"] {
             // 1 MiB announced, none sent: the answer comes from the Content-Length alone.
             let (text, closed) = try answerAndClose(server, "PUT \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(1 << 20)\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")

@@ -124,7 +124,7 @@ public final class Archiver: Sendable {
                                     bundleSize: options.bundleSize ?? repository.config.bundleSize, compressionLevel: options.compressionLevel,
                                     sealConcurrency: sealConcurrency, uploadConcurrency: uploadConcurrency,
                                     indexBatchEntries: indexBatchEntries, times: options.times),
-            trees: TreeBundleWriter(writer: writer), parent: parent?.trees)
+            trees: TreeBundleWriter(writer: writer), parent: parent?.trees, maxNodes: options.maxNodes)
         loaded.index = ChunkIndex()
         if progress != nil {
             // The bar's total: a second pass over the metadata, made only when a bar is shown.
@@ -147,12 +147,6 @@ public final class Archiver: Sendable {
         summary.newBundles = archiver.pipeline.bundlesWritten + archiver.trees.bundles.count
         summary.bytesStored = archiver.pipeline.bytesStored + archiver.trees.bytesStored
         summary.errors = problems.count
-
-        // A snapshot no reader would accept is refused here, not saved to fail on disaster day.
-        let nodes = summary.files + summary.directories + summary.symlinks
-        guard nodes <= options.maxNodes else {
-            throw PlanVaultError.invalidArgument("the sources hold \(nodes) files, folders and links, more than the \(options.maxNodes) one snapshot may hold (FORMAT.md §9.3); no snapshot was saved. Push them in parts, as separate source sets (`planvault push FOLDER` for each)")
-        }
 
         // Bundles, then the index files naming them, then the snapshot: a snapshot never names a
         // chunk or tree that no index can find. The pipeline wrote index files for most of its

@@ -16,6 +16,8 @@ struct FolderArchiver {
     var pipeline: ChunkPipeline
     var trees: TreeBundleWriter
     var parent: ParentTrees?
+    /// Files, folders and links one snapshot may hold (`TreeCodec.maxNodes`; lower in tests).
+    var maxNodes = TreeCodec.maxNodes
 
     private(set) var summary = SnapshotSummary()
     private(set) var problems = [(path: String, message: String)]()
@@ -45,6 +47,11 @@ struct FolderArchiver {
         guard found else {
             problems.append((absolute, String(cString: strerror(errno))))
             return nil
+        }
+        // Refused while walking, before more is read and uploaded: a snapshot no reader would
+        // accept is never saved (FORMAT.md §9.3).
+        guard summary.files + summary.directories + summary.symlinks < maxNodes else {
+            throw PlanVaultError.invalidArgument("the sources hold more than the \(maxNodes) files, folders and links one snapshot may hold (FORMAT.md §9.3; stopped at \(absolute)); no snapshot was saved. Push them in parts, as separate source sets (`planvault push FOLDER` for each)")
         }
         let mode = UInt32(st.st_mode) & 0o7777
         let mtime = st.mtimeNs
