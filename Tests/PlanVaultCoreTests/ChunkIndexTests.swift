@@ -36,6 +36,18 @@ final class ChunkIndexTests: XCTestCase {
                                  "a full index file must stay far inside the limit readers enforce")
     }
 
+    func testTheSegmentedRecordStoreKeepsOrderAcrossSegments() {
+        var store = SegmentedArray<Int>()
+        XCTAssertTrue(store.isEmpty)
+        let n = SegmentedArray<Int>.segmentLength * 2 + 5
+        for i in 0..<n { store.append(i * 3) }
+        XCTAssertEqual(store.count, n)
+        XCTAssertEqual(Array(store), (0..<n).map { $0 * 3 }, "iteration crosses segments in order")
+        for i in [0, SegmentedArray<Int>.segmentLength - 1, SegmentedArray<Int>.segmentLength, n - 1] {
+            XCTAssertEqual(store[i], i * 3, "element \(i)")
+        }
+    }
+
     func testFindsEveryChunkOfManyBundlesAndNoOther() {
         var index = ChunkIndex()
         for b in 0..<500 { index.add(bundle(b, chunks: Array(b * 40..<(b + 1) * 40)), fromIndexFile: "file-\(b % 7)") }

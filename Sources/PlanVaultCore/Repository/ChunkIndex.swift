@@ -7,7 +7,7 @@ public struct ChunkLocation: Sendable, Hashable {
 /// The in-memory union of all index files: chunk ID → location, and the known bundles.
 ///
 /// It grows with the plan folder (one record per chunk), so it is kept compact: the records sit
-/// in one array and name their bundle by number, and an open-addressing table of record
+/// in fixed-size segments (`SegmentedArray`) and name their bundle by number, and an open-addressing table of record
 /// positions finds them by chunk ID. About 60 bytes a chunk, where a dictionary of locations
 /// took some 300 (issue 12: memory flat as the folder grows).
 public struct ChunkIndex: Sendable {
@@ -26,7 +26,7 @@ public struct ChunkIndex: Sendable {
     private var bundleIDs: [Digest32] = []
     private var bundleNumbers: [Digest32: UInt32] = [:]
     /// The preferred copy of each chunk.
-    private var records: [Record] = []
+    private var records = SegmentedArray<Record>()
     /// Open addressing, linear probing: 0 is empty, n is `records[n - 1]`. Its size is a power of
     /// two, at most 70% full.
     private var slots: [UInt32] = []
@@ -40,10 +40,6 @@ public struct ChunkIndex: Sendable {
         bundles[bundle.id] = bundle.size
         if let name { indexFileOfBundle[bundle.id] = name }
         let number = self.number(of: bundle.id)
-        // No `reserveCapacity` here: it gives exactly what is asked, so asking for each bundle's
-        // entries moved the whole array once per bundle, and the holes it left grew the heap as
-        // the index did (a push of 10 GiB in 100,000 files: 600 moves of up to 6 MiB). `append`
-        // grows it geometrically.
         for e in bundle.entries {
             if let at = position(of: e.id) {
                 let location = ChunkLocation(bundle: bundle.id, entry: e)
@@ -83,8 +79,7 @@ public struct ChunkIndex: Sendable {
     public mutating func forget(_ lost: Set<Digest32>) {
         guard !lost.isEmpty else { return }
         for id in lost { bundles.removeValue(forKey: id) }
-        var kept = [Record]()
-        kept.reserveCapacity(records.count)
+        var kept = SegmentedArray<Record>()
         for record in records {
             guard lost.contains(bundleIDs[Int(record.bundle)]) else {
                 kept.append(record)
