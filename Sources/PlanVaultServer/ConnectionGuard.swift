@@ -7,7 +7,9 @@ import NIOHTTPTypes
 /// - While the server waits on the client (for a request, for the rest of a request body, or for
 ///   the client to take a response it is sending), at least `minimumProgress` bytes must move in
 ///   every `timeout`; otherwise the connection is closed. A byte now and then does not keep it open,
-///   and neither does a client that stops reading a response.
+///   and neither does a client that stops reading a response. While a request body is not being
+///   read because the server is behind (its own disk is slow, so it asks for no more), the wait is
+///   the server's, and the client's clock starts again when the server reads on.
 /// - A response finished before its request body was read (401, 403, 413, 507, …), and every
 ///   401, carries `Connection: close` and the connection is closed once the response is sent:
 ///   the rest of the body is never read, and a client without a valid token cannot keep a
@@ -27,6 +29,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
 
     private var requestOpen = false
+    /// The server has asked for more of the connection's bytes (a `read`) and not yet had them:
+    /// without one outstanding, nothing the client sends is taken, whatever the client does.
+    private var readAsked = true
+    /// When the server last stopped asking (its reads had all arrived); the time until it asks
+    /// again is added to the client's deadline.
+    private var readPausedAt: NIODeadline?
     private var responsesOwed = 0
     private var unfinishedWrites = 0
     private var closeAfterResponse = false
@@ -45,6 +53,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Between requests, reading a request, or with a response the client has not yet taken.
     /// Otherwise the server itself is working on a request, and no client timeout applies.
     private var waitingOnClient: Bool { requestOpen || unfinishedWrites > 0 || responsesOwed == 0 }
+
+    /// Reading a request body that the server has stopped asking for: its handler is behind.
+    private var serverBehind: Bool { requestOpen && !readAsked && unfinishedWrites == 0 }
 
     func handlerAdded(context: ChannelHandlerContext) {
         resetDeadline()
@@ -78,6 +89,25 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         stateChanged()
         context.fireChannelRead(data)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let paused = readPausedAt, serverBehind {
+            // The time the server asked for none of a request body was its own, not the client's.
+            // Between reads that follow at once (a client trickling bytes) this adds next to nothing.
+            deadline = deadline + (NIODeadline.now() - paused)
+        }
+        readPausedAt = nil
+        readAsked = true
+        context.read()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // What was asked for has arrived; the next `read` comes at once unless the request's
+        // handler is behind.
+        readAsked = false
+        readPausedAt = .now()
+        context.fireChannelReadComplete()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -145,7 +175,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             timer = nil
-            guard waitingOnClient else {
+            guard waitingOnClient, !serverBehind else {
                 schedule(context, at: .now() + timeout)
                 return
             }

@@ -15,6 +15,9 @@
 // as on a slow disk, for as long as the file named by PLANVAULT_TEST_HOLD_FSYNC exists (at most
 // 120 s), fsyncs, and appends "done". The test decides when the disk "finishes", so nothing
 // depends on timing.
+//
+// PLANVAULT_TEST_SLOW_WRITE and PLANVAULT_TEST_HOLD_WRITE do the same for pwrite(2) of a
+// temporary upload file: the server's own disk is slow while a request body is still arriving.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -105,16 +108,41 @@ ssize_t pread64(int fd, void *buf, size_t count, off_t offset) {
     return refuse_direct(fd, "pread") ? -1 : real(fd, buf, count, offset);
 }
 
+/// Holds a write of a temporary upload file while PLANVAULT_TEST_HOLD_WRITE names a file that
+/// exists (at most 120 s), noting "start" in PLANVAULT_TEST_SLOW_WRITE; returns whether it held.
+static int hold_write(int fd) {
+    const char *log = getenv("PLANVAULT_TEST_SLOW_WRITE");
+    char path[PATH_MAX];
+    if (!log || !log[0] || !path_of(fd, path) || !strstr(path, "/.tmp-")) return 0;
+    const char *hold = getenv("PLANVAULT_TEST_HOLD_WRITE");
+    if (!hold || !hold[0] || access(hold, F_OK) != 0) return 0;
+    note(log, "start");
+    for (int waited = 0; access(hold, F_OK) == 0 && waited < 12000; waited++) usleep(10000);
+    return 1;
+}
+
+static ssize_t slow_pwrite(pwrite_function real, int fd, const void *buf, size_t count, off_t offset) {
+    if (refuse_direct(fd, "pwrite")) return -1;
+    int held = hold_write(fd);
+    ssize_t result = real(fd, buf, count, offset);
+    if (held) {
+        int saved = errno;
+        note(getenv("PLANVAULT_TEST_SLOW_WRITE"), "done");
+        errno = saved;
+    }
+    return result;
+}
+
 ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
     static pwrite_function real;
     if (!real) real = (pwrite_function)dlsym(RTLD_NEXT, "pwrite");
-    return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
+    return slow_pwrite(real, fd, buf, count, offset);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
     static pwrite_function real;
     if (!real) real = (pwrite_function)dlsym(RTLD_NEXT, "pwrite64");
-    return refuse_direct(fd, "pwrite") ? -1 : real(fd, buf, count, offset);
+    return slow_pwrite(real, fd, buf, count, offset);
 }
 
 typedef int (*fsync_function)(int);

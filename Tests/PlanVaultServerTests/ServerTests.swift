@@ -280,6 +280,37 @@ final class ServerTests: XCTestCase {
         withExtendedLifetime(files) {}
     }
 
+    /// The server's own disk holding up an upload is not the client's fault: with the body's
+    /// first write held for three idle timeouts, the server reads no more of the body meanwhile,
+    /// and the upload still completes instead of being closed as a stalled client.
+    func testAnUploadWaitingOnTheServersOwnDiskIsNotTimedOut() async throws {
+        guard FileManager.default.fileExists(atPath: FaultShim.path) else {
+            return XCTFail("no fault shim at \(FaultShim.path): build it with `swift build --product ReadFaultShim`")
+        }
+        let files = try TempDir()
+        let log = files.sub("writes.log"), hold = files.sub("hold")
+        let server = try TestServer(extraArguments: ["--idle-timeout", "1"], tls: false,
+                                    env: ["LD_PRELOAD": FaultShim.path, "PLANVAULT_TEST_SLOW_WRITE": log, "PLANVAULT_TEST_HOLD_WRITE": hold])
+        let agent = try server.backend(token: server.agent)
+        try await agent.prepare()
+        try Fixture.write(hold, "the disk is slow until this file is gone")
+        defer { unlink(hold) }
+        let data = Fixture.noise(8 << 20, seed: 31)
+        let name = LibCrypto.sha256(data).hex
+        let url = "\(server.url)/bundles/\(name)"
+        let upload = Task { try await agent.send(.PUT, url, body: data).status.code }
+        XCTAssertTrue(waitFor(30) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("start") },
+                      "the upload's first write never reached the disk")
+        // Three idle timeouts with the server's write held: the time is the server's own.
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        unlink(hold)
+        let status = try await upload.value
+        XCTAssertEqual(status, 201, "the upload was not stored")
+        XCTAssertEqual(try FileIO.readFile("\(server.root)/plans/bundles/\(name.prefix(2))/\(name)"), data)
+        XCTAssertFalse(server.log.contains("closing the connection"), server.log)
+        withExtendedLifetime(files) {}
+    }
+
     func testServerKilledDuringPushThenRestartedPushCompletes() throws {
         let server = try TestServer()
         let dir = try TempDir()
