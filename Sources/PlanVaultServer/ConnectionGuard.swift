@@ -32,9 +32,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server has asked for more of the connection's bytes (a `read`) and not yet had them:
     /// without one outstanding, nothing the client sends is taken, whatever the client does.
     private var readAsked = true
-    /// When the server last stopped asking (its reads had all arrived); the time until it asks
-    /// again is added to the client's deadline.
-    private var readPausedAt: NIODeadline?
+    /// Since when the server has been behind (`serverBehind`); that time, and only that, is
+    /// added to the client's deadline once it is no longer behind.
+    private var behindSince: NIODeadline?
     private var responsesOwed = 0
     private var unfinishedWrites = 0
     private var closeAfterResponse = false
@@ -92,21 +92,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if let paused = readPausedAt, serverBehind {
-            // The time the server asked for none of a request body was its own, not the client's.
-            // Between reads that follow at once (a client trickling bytes) this adds next to nothing.
-            deadline = deadline + (NIODeadline.now() - paused)
-        }
-        readPausedAt = nil
         readAsked = true
+        stateChanged()
         context.read()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // What was asked for has arrived; the next `read` comes at once unless the request's
-        // handler is behind.
+        // handler is behind. Between reads that follow at once (a client trickling bytes) the
+        // server is behind for next to no time.
         readAsked = false
-        readPausedAt = .now()
+        stateChanged()
         context.fireChannelReadComplete()
     }
 
@@ -158,6 +154,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func resetDeadline() {
         deadline = .now() + timeout
         progress = 0
+        // A fresh deadline owes nothing for the time before it.
+        if behindSince != nil { behindSince = .now() }
     }
 
     private func noteProgress(_ bytes: Int) {
@@ -170,6 +168,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         let waiting = waitingOnClient
         if waiting && !wasWaiting { resetDeadline() }
         wasWaiting = waiting
+        // The time the server was behind on a request body was its own, not the client's.
+        if serverBehind {
+            if behindSince == nil { behindSince = .now() }
+        } else if let since = behindSince {
+            deadline = deadline + (NIODeadline.now() - since)
+            behindSince = nil
+        }
     }
 
     private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {

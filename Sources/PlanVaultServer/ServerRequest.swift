@@ -52,25 +52,43 @@ enum ByteRange: Equatable {
     case unsatisfiable
 
     /// A header that is not a valid single range (other units, several ranges, `bytes=5-3`,
-    /// non-digits) is ignored and the whole object sent, as RFC 9110 §14.2 allows; only a valid
-    /// range that lies past the object's end is unsatisfiable.
+    /// anything but digits around the dash) is ignored and the whole object sent, as RFC 9110
+    /// §14.2 allows; only a valid range that lies past the object's end is unsatisfiable. The
+    /// unit is matched whatever its case (§14.1); a position too large for 64 bits is past any end.
     static func parse(_ header: String?, size: UInt64) -> ByteRange {
         guard let header else { return .whole }
-        guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
-        let pieces = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard pieces.count == 2 else { return .whole }
-        if pieces[0].isEmpty {
-            guard let n = UInt64(pieces[1]) else { return .whole }
+        let bytes = Array(header.utf8)
+        let unit = Array("bytes=".utf8)
+        guard bytes.count > unit.count, zip(bytes, unit).allSatisfy({ lowercased($0) == $1 }) else { return .whole }
+        let spec = bytes[unit.count...]
+        guard let dash = spec.firstIndex(of: UInt8(ascii: "-")) else { return .whole }
+        let first = spec[..<dash], second = spec[(dash + 1)...]
+        guard first.allSatisfy(isDigit), second.allSatisfy(isDigit), !(first.isEmpty && second.isEmpty) else { return .whole }
+        if first.isEmpty {
+            let n = number(second)
             guard n > 0, size > 0 else { return .unsatisfiable }
             return .part((size - min(n, size))..<size)
         }
-        guard let start = UInt64(pieces[0]) else { return .whole }
-        var last = UInt64.max
-        if !pieces[1].isEmpty {
-            guard let given = UInt64(pieces[1]), given >= start else { return .whole }
-            last = given
-        }
+        let start = number(first)
+        let last = second.isEmpty ? UInt64.max : number(second)
+        guard last >= start else { return .whole }
         guard start < size else { return .unsatisfiable }
         return .part(start..<(min(last, size - 1) + 1))
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+    private static func lowercased(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+
+    /// The value of a run of ASCII digits, saturating at `UInt64.max`.
+    private static func number(_ digits: ArraySlice<UInt8>) -> UInt64 {
+        var value: UInt64 = 0
+        for d in digits {
+            let (times, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times.addingReportingOverflow(UInt64(d - 48))
+            if o1 || o2 { return .max }
+            value = sum
+        }
+        return value
     }
 }

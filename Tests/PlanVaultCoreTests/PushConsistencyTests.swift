@@ -23,20 +23,22 @@ final class PushConsistencyTests: XCTestCase {
     func testASourceWithMoreEntriesThanASnapshotMayHoldIsRefusedNotSaved() async throws {
         let dir = try TempDir()
         for i in 0..<10 { try Fixture.write(dir.sub("plans/file-\(i).txt"), Fixture.text(10, seed: i)) }
+        // Left out of the snapshot (said as a problem), so it does not count against the limit.
+        XCTAssertEqual(mkfifo(dir.sub("plans/zz-fifo"), 0o600), 0)
         let writer = try await Fixture.makeRepository(dir)
         // 11 nodes (the folder and its files): one over the limit is refused, and nothing a
         // reader would then refuse is saved.
         var options = PushOptions(paths: [dir.sub("plans")])
         options.maxNodes = 1
-        // Found while walking: with room for the folder alone, no file is read or uploaded.
+        // Found while walking: with room for the folder alone, no file is read.
+        let read = BytesSeen()
         do {
-            _ = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
+            _ = try await Archiver(writer: writer, logger: Fixture.logger, progress: { read.note($0.bytesDone) }).push(options)
             XCTFail("a snapshot over the node limit was saved")
         } catch PlanVaultError.invalidArgument(let message) {
             XCTAssertTrue(message.contains("stopped at \(dir.sub("plans/file-0.txt"))"), message)
         }
-        let bundles = try await writer.backend.list(.bundle)
-        XCTAssertEqual(bundles.count, 0, "file data was uploaded before the node limit was found")
+        XCTAssertEqual(read.most, 0, "files were read before the node limit was found")
         options.maxNodes = 10
         do {
             _ = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
@@ -50,7 +52,26 @@ final class PushConsistencyTests: XCTestCase {
         options.maxNodes = 11
         let result = try await Archiver(writer: writer, logger: Fixture.logger).push(options)
         let expanded = try await writer.repository.expandTrees(result.snapshot, id: result.snapshotID)
-        XCTAssertEqual(expanded.nodes.count, 11)
+        XCTAssertEqual(expanded.nodes.count, 11, "exactly the limit is saved, the FIFO after it left out")
+        XCTAssertEqual(result.problems.map(\.path), [dir.sub("plans/zz-fifo")])
+    }
+
+    /// The most bytes a push's progress reported read.
+    final class BytesSeen: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: UInt64 = 0
+
+        func note(_ bytes: UInt64) {
+            lock.lock()
+            value = max(value, bytes)
+            lock.unlock()
+        }
+
+        var most: UInt64 {
+            lock.lock()
+            defer { lock.unlock() }
+            return value
+        }
     }
 
     func testAFileThatChangedOnceIsReadAgainWithoutWarning() async throws {

@@ -70,7 +70,8 @@ final class ServerConnectionTests: XCTestCase {
 
     func testAnInvalidRangeIsIgnoredAndARangePastTheEndIsUnsatisfiable() {
         // RFC 9110 §14.2: a Range that is not a valid range-spec is ignored, not refused.
-        for header in ["bytes=5-3", "bytes=abc-", "bytes=-x", "bytes=0-1,4-5", "items=0-5", "bytes=5"] {
+        for header in ["bytes=5-3", "bytes=abc-", "bytes=-x", "bytes=0-1,4-5", "items=0-5", "bytes=5", "bytes=-", "bytes=+0-+9",
+                       "bytes=--0", "bytes=-+5", "bytes= 1-2", "bytes="] {
             XCTAssertEqual(ByteRange.parse(header, size: 10), .whole, header)
         }
         XCTAssertEqual(ByteRange.parse("bytes=10-", size: 10), .unsatisfiable)
@@ -80,6 +81,9 @@ final class ServerConnectionTests: XCTestCase {
         XCTAssertEqual(ByteRange.parse("bytes=2-100", size: 10), .part(2..<10))
         XCTAssertEqual(ByteRange.parse("bytes=-4", size: 10), .part(6..<10))
         XCTAssertEqual(ByteRange.parse("bytes=3-3", size: 10), .part(3..<4))
+        XCTAssertEqual(ByteRange.parse("Bytes=3-4", size: 10), .part(3..<5), "the unit is case-insensitive")
+        XCTAssertEqual(ByteRange.parse("bytes=0-18446744073709551616", size: 10), .part(0..<10), "a last position past 64 bits is the end")
+        XCTAssertEqual(ByteRange.parse("bytes=99999999999999999999-", size: 10), .unsatisfiable)
     }
 
     func testAConfigOrLockLargerThanItsKindAllowsIsRefusedBeforeItIsRead() throws {

@@ -48,15 +48,11 @@ struct FolderArchiver {
             problems.append((absolute, String(cString: strerror(errno))))
             return nil
         }
-        // Refused while walking, before more is read and uploaded: a snapshot no reader would
-        // accept is never saved (FORMAT.md §9.3).
-        guard summary.files + summary.directories + summary.symlinks < maxNodes else {
-            throw PlanVaultError.invalidArgument("the sources hold more than the \(maxNodes) files, folders and links one snapshot may hold (FORMAT.md §9.3; stopped at \(absolute)); no snapshot was saved. Push them in parts, as separate source sets (`planvault push FOLDER` for each)")
-        }
         let mode = UInt32(st.st_mode) & 0o7777
         let mtime = st.mtimeNs
         switch st.st_mode & S_IFMT {
         case S_IFREG:
+            try checkRoomForOneMore(absolute)
             return try await file(absolute: absolute, name: name, st: st, old: old, group: &group)
         case S_IFLNK:
             var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -69,10 +65,12 @@ struct FolderArchiver {
                 problems.append((absolute, "link target is not valid UTF-8; skipped"))
                 return nil
             }
+            try checkRoomForOneMore(absolute)
             summary.symlinks += 1
             return TreeEntry(name: name, type: .symlink, mode: mode, mtimeNs: mtime, size: nil, ctimeNs: nil, inode: nil,
                              device: nil, chunks: nil, target: target, subtree: nil)
         case S_IFDIR:
+            try checkRoomForOneMore(absolute)
             summary.directories += 1
             let children = try await folder(absolute: absolute, relative: relative, parentEntries: parent?.takeFolder(of: old) ?? [], group: &group)
             let subtree = try await trees.store(children, unlessIn: pipeline.index)
@@ -82,6 +80,15 @@ struct FolderArchiver {
             // Sockets, FIFOs and devices have no content to keep; say so rather than drop them silently.
             problems.append((absolute, "not a regular file, folder or symlink; skipped"))
             return nil
+        }
+    }
+
+    /// Refuses, while walking and before more is read and uploaded, an entry past the nodes one
+    /// snapshot may hold: a snapshot no reader would accept is never saved (FORMAT.md §9.3).
+    /// Called just before a file, link or folder is kept; entries left out do not count.
+    private func checkRoomForOneMore(_ absolute: String) throws {
+        guard summary.files + summary.directories + summary.symlinks < maxNodes else {
+            throw PlanVaultError.invalidArgument("the sources hold more than the \(maxNodes) files, folders and links one snapshot may hold (FORMAT.md §9.3; stopped at \(absolute)); no snapshot was saved. Push them in parts, as separate source sets (`planvault push FOLDER` for each)")
         }
     }
 
