@@ -220,11 +220,10 @@ struct ObjectResponder: HTTPResponder {
         // if a later step, such as the folder's fsync, fails), all it holds is counted and what it
         // replaced given back; otherwise the reservation is given back.
         var reserved: Int64 = 0
-        var replacedSize: Int64 = 0
         defer {
             if upload.placed {
                 usage.add(repo, Int64(upload.received) - reserved)
-                usage.release(repo, replacedSize)
+                usage.release(repo, upload.replacedSize)
             } else {
                 usage.release(repo, reserved)
             }
@@ -254,11 +253,10 @@ struct ObjectResponder: HTTPResponder {
             // other store and count it once.
             if try await upload.commit(replace: false) { return Response(status: .created) }
             // The name is taken. Same name, same content: an intact stored copy stays untouched.
-            let storedSize = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
             if try await BlockingIO.run({ ObjectStore.isIntact(path: path, name: name) }) { return Response(status: .ok) }
             // The stored copy no longer hashes to its name: replacing it with bytes that do is
-            // repair, not overwrite, so it is allowed to agents and with --append-only.
-            replacedSize = storedSize
+            // repair, not overwrite, so it is allowed to agents and with --append-only. What it
+            // replaced is measured at the rename (a racing repair may have replaced it first).
             _ = try await upload.commit(replace: true)
             accessLog.logger.notice("repaired \(kind.singular) \(name) in repository \(repo): the stored copy was damaged")
             return Response(status: .created)
@@ -293,10 +291,16 @@ struct ObjectResponder: HTTPResponder {
         let path = try requireRepository(repo).path(kind, name: name)
         // On the uploads' I/O threads: the folder's fsync waits on the disk like theirs.
         let size = try await ObjectStore.writes.run { () throws -> Int64 in
+            // Measured and removed under the lock a repair's rename takes: what is given back is
+            // what this unlink removed.
+            ObjectStore.replacing.lock()
             var st = stat()
             let size = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
-            guard unlink(path) == 0 else {
-                throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+            let removed = unlink(path) == 0
+            let code = errno
+            ObjectStore.replacing.unlock()
+            guard removed else {
+                throw code == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
             }
             try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
             return size

@@ -16,6 +16,12 @@ struct ObjectStore: Sendable {
     /// these, and the reads still have threads. Extra uploads queue here.
     static let writes = BlockingPool(threads: 12)
 
+    /// Held around a look at a stored object's size and the rename or unlink that replaces or
+    /// removes it, so that the size given back to the repository's count (`--max-repo-gib`) is
+    /// what was removed, even when repairs and deletes of one object race. Held for two system
+    /// calls; fsyncs happen outside it.
+    static let replacing = NSLock()
+
     func exists(_ repository: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: repositoryPath(repository), isDirectory: &isDir) && isDir.boolValue
@@ -81,6 +87,8 @@ struct ObjectStore: Sendable {
         static let bufferSize = 512 * 1024
         /// The file has been put in place under its name (its temporary name is gone).
         private(set) var placed = false
+        /// Bytes of the stored object this upload replaced (a repair), measured at the rename.
+        private(set) var replacedSize: Int64 = 0
         private var synced = false
 
         init(store: ObjectStore, repository: String, kind: ObjectKind, name: String, declaredSize: Int?) throws {
@@ -146,7 +154,14 @@ struct ObjectStore: Sendable {
                 synced = true
             }
             if replace {
-                guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+                ObjectStore.replacing.lock()
+                var st = stat()
+                let old = lstat(final, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
+                let renamed = rename(tmp, final) == 0
+                let code = errno
+                ObjectStore.replacing.unlock()
+                guard renamed else { throw PlanVaultError.io(path: final, operation: "rename", errno: code) }
+                replacedSize = old
             } else if try !Self.placeIfFree(tmp, at: final) {
                 return false
             }

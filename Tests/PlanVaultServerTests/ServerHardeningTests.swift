@@ -1,4 +1,5 @@
 import XCTest
+import NIOCore
 @testable import PlanVaultCore
 import PlanVaultTestSupport
 @testable import PlanVaultHTTP
@@ -435,6 +436,34 @@ final class ServerStorageTests: XCTestCase {
         try await agent.repair(.bundle, name: name, data: data)
         XCTAssertEqual(try FileIO.readFile(path), data)
         XCTAssertEqual(try FileIO.listDirectory((path as NSString).deletingLastPathComponent), [name])
+    }
+
+    /// Two repairs of one damaged object that both found it damaged: the first replaces the
+    /// damaged copy, the second the first's copy. Each gives back to the repository's count what
+    /// its own rename removed, not the damaged size both saw before (which counted it twice).
+    func testARepairCountsWhatItsRenameReplaced() async throws {
+        let dir = try TempDir()
+        let store = ObjectStore(root: dir.sub("root"))
+        try FileManager.default.createDirectory(atPath: "\(store.repositoryPath("plans"))/bundles", withIntermediateDirectories: true)
+        let data = Fixture.noise(300_000, seed: 5)
+        let name = LibCrypto.sha256(data).hex
+        let path = store.backend("plans").path(.bundle, name: name)
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileIO.writeAtomically([UInt8](repeating: 7, count: 10), to: path, inDirectory: folder)
+        func repair() async throws -> ObjectStore.Upload {
+            let upload = try ObjectStore.Upload(store: store, repository: "plans", kind: .bundle, name: name, declaredSize: data.count)
+            try await upload.receive(ByteBuffer(bytes: data))
+            try await upload.endOfBody()
+            return upload
+        }
+        let first = try await repair(), second = try await repair()
+        let placedFirst = try await first.commit(replace: true), placedSecond = try await second.commit(replace: true)
+        XCTAssertTrue(placedFirst && placedSecond)
+        XCTAssertEqual(first.replacedSize, 10)
+        XCTAssertEqual(second.replacedSize, Int64(data.count), "the second repair replaced the first's copy")
+        XCTAssertEqual(try FileIO.readFile(path), data)
+        XCTAssertEqual(try FileIO.listDirectory(folder), [name])
     }
 }
 
