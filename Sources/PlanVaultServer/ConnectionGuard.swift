@@ -14,6 +14,9 @@ import NIOHTTPTypes
 ///   401, carries `Connection: close` and the connection is closed once the response is sent:
 ///   the rest of the body is never read, and a client without a valid token cannot keep a
 ///   connection (one of `--max-connections`) by repeating requests.
+/// - A request that asks to close (`Connection: close`) has its connection closed once its
+///   response is sent: the server reads nothing after it, so it never waits on the client's close.
+/// - A server behind on a request body for `mostBehind` timeouts (it should never be) closes it.
 /// - On shutdown, a connection still busy after `drainTimeout` is closed.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -35,6 +38,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Since when the server has been behind (`serverBehind`); that time, and only that, is
     /// added to the client's deadline once it is no longer behind.
     private var behindSince: NIODeadline?
+    /// Bytes of the connection delivered since the last `read`: a read completion with none
+    /// leaves that read outstanding.
+    private var deliveredSinceRead = false
+    /// Requests whose head has arrived, responses completed, and the request (by that count)
+    /// after whose response the client asked to close (`Connection: close`). The server reads
+    /// nothing more after such a response, so the connection is closed then rather than left
+    /// waiting for the client to close it.
+    private var requestsSeen = 0
+    private var responsesDone = 0
+    private var closeAtResponse: Int?
+    /// The longest the server may stay behind on one request body, in timeouts: a server that
+    /// stops reading for good (which it should never do) cannot keep a connection forever.
+    static let mostBehind: Int64 = 10
     private var responsesOwed = 0
     private var unfinishedWrites = 0
     private var closeAfterResponse = false
@@ -76,10 +92,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deliveredSinceRead = true
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             requestOpen = true
             responsesOwed += 1
+            requestsSeen += 1
+            if closeAtResponse == nil, Self.asksToClose(head.headerFields[.connection]) { closeAtResponse = requestsSeen }
             resetDeadline()
         case .body(let buffer):
             noteProgress(buffer.readableBytes)
@@ -93,6 +112,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func read(context: ChannelHandlerContext) {
         readAsked = true
+        deliveredSinceRead = false
         stateChanged()
         context.read()
     }
@@ -101,7 +121,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // What was asked for has arrived; the next `read` comes at once unless the request's
         // handler is behind. Between reads that follow at once (a client trickling bytes) the
         // server is behind for next to no time.
-        readAsked = false
+        if deliveredSinceRead { readAsked = false }
         stateChanged()
         context.fireChannelReadComplete()
     }
@@ -132,8 +152,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             if case .success = result { noteProgress(bytes) }
             if isEnd {
                 responsesOwed = max(0, responsesOwed - 1)
+                responsesDone += 1
                 resetDeadline()
-                if closeAfterResponse { context.close(promise: nil) }
+                if closeAfterResponse || closeAtResponse == responsesDone { context.close(promise: nil) }
             }
             stateChanged()
         }
@@ -149,6 +170,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Whether a Connection header holds the `close` option (a comma-separated list, any case).
+    static func asksToClose(_ value: String?) -> Bool {
+        guard let value else { return false }
+        return value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
     }
 
     private func resetDeadline() {
@@ -180,6 +207,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             timer = nil
+            if serverBehind, let since = behindSince, NIODeadline.now() - since > timeout * Self.mostBehind {
+                logger.notice("closing a connection whose request body the server has not read for \(Self.mostBehind) idle timeouts")
+                context.close(promise: nil)
+                return
+            }
             guard waitingOnClient, !serverBehind else {
                 schedule(context, at: .now() + timeout)
                 return

@@ -295,7 +295,8 @@ struct ObjectResponder: HTTPResponder {
             // what this unlink removed.
             ObjectStore.replacing.lock()
             var st = stat()
-            let size = lstat(path, &st) == 0 ? Int64(st.st_size) : 0
+            // Only regular files are counted (`RepositoryUsage`), so only they give bytes back.
+            let size = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
             let removed = unlink(path) == 0
             let code = errno
             ObjectStore.replacing.unlock()

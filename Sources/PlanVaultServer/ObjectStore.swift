@@ -16,10 +16,10 @@ struct ObjectStore: Sendable {
     /// these, and the reads still have threads. Extra uploads queue here.
     static let writes = BlockingPool(threads: 12)
 
-    /// Held around a look at a stored object's size and the rename or unlink that replaces or
-    /// removes it, so that the size given back to the repository's count (`--max-repo-gib`) is
-    /// what was removed, even when repairs and deletes of one object race. Held for two system
-    /// calls; fsyncs happen outside it.
+    /// Held around every change of an object's name: a new object put in place, a repair's look
+    /// at the stored size and its rename, a delete's look and unlink. The size given back to the
+    /// repository's count (`--max-repo-gib`) is then what was removed, even when repairs,
+    /// deletes and uploads of one object race. Held for a few system calls; fsyncs happen outside.
     static let replacing = NSLock()
 
     func exists(_ repository: String) -> Bool {
@@ -153,8 +153,11 @@ struct ObjectStore: Sendable {
                 try file.close()
                 synced = true
             }
+            // Every placement, replacement and delete takes the lock, so what a repair replaces
+            // is exactly what is there at its rename, and a check-then-rename placement (below)
+            // cannot replace a file another upload placed meanwhile.
+            ObjectStore.replacing.lock()
             if replace {
-                ObjectStore.replacing.lock()
                 var st = stat()
                 let old = lstat(final, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
                 let renamed = rename(tmp, final) == 0
@@ -162,8 +165,10 @@ struct ObjectStore: Sendable {
                 ObjectStore.replacing.unlock()
                 guard renamed else { throw PlanVaultError.io(path: final, operation: "rename", errno: code) }
                 replacedSize = old
-            } else if try !Self.placeIfFree(tmp, at: final) {
-                return false
+            } else {
+                let placed = Result { try Self.placeIfFree(tmp, at: final) }
+                ObjectStore.replacing.unlock()
+                guard try placed.get() else { return false }
             }
             placed = true
             try FileIO.fsyncDirectory(folder)

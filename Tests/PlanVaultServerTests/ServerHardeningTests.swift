@@ -194,6 +194,33 @@ final class ServerConnectionTests: XCTestCase {
         guard case .data(let bytes) = third.read(timeout: 10) else { return XCTFail("the waiting connection was not served once a slot freed") }
         XCTAssertTrue(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 401"))
     }
+
+    /// After a request with `Connection: close` the server reads nothing more. A client that
+    /// then pipelines an upload and goes silent must not keep the connection (the only slot
+    /// here) as one the server is "behind" on: it is closed once the response is sent.
+    func testAConnectionAskedToCloseIsClosedAfterItsResponse() throws {
+        let server = try TestServer(extraArguments: ["--max-connections", "1", "--idle-timeout", "600"], tls: false)
+        let holder = try RawConnection(port: server.port)
+        let chunks = String(repeating: "1\r\nA\r\n", count: 12)
+        holder.send("GET /plans/keys/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer \(server.agent)\r\n\r\n"
+                    + "PUT /plans/bundles/\(someName) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer \(server.agent)\r\n\r\n"
+                    + chunks)
+        let (answer, closed) = holder.readUntilClosed(timeout: 10)
+        XCTAssertTrue(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 "), "the first request was not answered")
+        XCTAssertTrue(closed, "the connection was not closed after the response to Connection: close")
+        let next = try RawConnection(port: server.port)
+        next.send("GET /plans/keys/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(server.agent)\r\n\r\n")
+        guard case .data = next.read(timeout: 10) else { return XCTFail("the only slot stayed with the silent client") }
+        withExtendedLifetime(holder) {}
+    }
+
+    func testConnectionHeaderAsksToCloseOnlyWithTheCloseOption() {
+        XCTAssertTrue(ConnectionGuard.asksToClose("close"))
+        XCTAssertTrue(ConnectionGuard.asksToClose("Keep-Alive, CLOSE"))
+        XCTAssertFalse(ConnectionGuard.asksToClose("keep-alive"))
+        XCTAssertFalse(ConnectionGuard.asksToClose("closed"))
+        XCTAssertFalse(ConnectionGuard.asksToClose(nil))
+    }
 }
 
 /// Options, TLS, loopback, logs, redirects, token file reloads (issue 8, item 13).
