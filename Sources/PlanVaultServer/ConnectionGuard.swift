@@ -38,6 +38,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Since when the server has been behind (`serverBehind`); that time, and only that, is
     /// added to the client's deadline once it is no longer behind.
     private var behindSince: NIODeadline?
+    /// When the server's current spell of being behind began (for `mostBehind`; a fresh
+    /// deadline does not move it).
+    private var behindStarted: NIODeadline?
     /// Bytes of the connection delivered since the last `read`: a read completion with none
     /// leaves that read outstanding.
     private var deliveredSinceRead = false
@@ -198,16 +201,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // The time the server was behind on a request body was its own, not the client's.
         if serverBehind {
             if behindSince == nil { behindSince = .now() }
-        } else if let since = behindSince {
-            deadline = deadline + (NIODeadline.now() - since)
+            if behindStarted == nil { behindStarted = .now() }
+        } else {
+            if let since = behindSince { deadline = deadline + (NIODeadline.now() - since) }
             behindSince = nil
+            behindStarted = nil
         }
     }
 
     private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             timer = nil
-            if serverBehind, let since = behindSince, NIODeadline.now() - since > timeout * Self.mostBehind {
+            if serverBehind, let since = behindStarted, NIODeadline.now() - since > timeout * Self.mostBehind {
                 logger.notice("closing a connection whose request body the server has not read for \(Self.mostBehind) idle timeouts")
                 context.close(promise: nil)
                 return

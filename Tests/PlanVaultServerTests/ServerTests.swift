@@ -280,12 +280,12 @@ final class ServerTests: XCTestCase {
         withExtendedLifetime(files) {}
     }
 
-    /// The server's own disk holding up an upload is not the client's fault: with the body's
-    /// first write held for three idle timeouts, the server reads no more of the body meanwhile,
-    /// and the upload still completes instead of being closed as a stalled client.
-    func testAnUploadWaitingOnTheServersOwnDiskIsNotTimedOut() async throws {
+    /// A server (idle timeout 1 s) whose writes of upload files are held while `hold` exists
+    /// (the fault shim notes each held write in `log`), its repository made, and `hold` made.
+    func heldDiskServer() async throws -> (TestServer, HTTPBackend, TempDir, log: String, hold: String)? {
         guard FileManager.default.fileExists(atPath: FaultShim.path) else {
-            return XCTFail("no fault shim at \(FaultShim.path): build it with `swift build --product ReadFaultShim`")
+            XCTFail("no fault shim at \(FaultShim.path): build it with `swift build --product ReadFaultShim`")
+            return nil
         }
         let files = try TempDir()
         let log = files.sub("writes.log"), hold = files.sub("hold")
@@ -294,6 +294,14 @@ final class ServerTests: XCTestCase {
         let agent = try server.backend(token: server.agent)
         try await agent.prepare()
         try Fixture.write(hold, "the disk is slow until this file is gone")
+        return (server, agent, files, log, hold)
+    }
+
+    /// The server's own disk holding up an upload is not the client's fault: with the body's
+    /// first write held for three idle timeouts, the server reads no more of the body meanwhile,
+    /// and the upload still completes instead of being closed as a stalled client.
+    func testAnUploadWaitingOnTheServersOwnDiskIsNotTimedOut() async throws {
+        guard let (server, agent, files, log, hold) = try await heldDiskServer() else { return }
         defer { unlink(hold) }
         let data = Fixture.noise(8 << 20, seed: 31)
         let name = LibCrypto.sha256(data).hex
@@ -311,6 +319,23 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(status, 201, "the upload was not stored")
         XCTAssertEqual(try FileIO.readFile("\(server.root)/plans/bundles/\(name.prefix(2))/\(name)"), data)
         XCTAssertFalse(server.log.contains("closing the connection"), server.log)
+        withExtendedLifetime(files) {}
+    }
+
+    /// A server that stays behind on a body (its write held past 10 idle timeouts) closes the
+    /// connection rather than keep it for good.
+    func testAServerBehindOnABodyForTenIdleTimeoutsClosesIt() async throws {
+        guard let (server, agent, files, _, hold) = try await heldDiskServer() else { return }
+        defer { unlink(hold) }
+        let data = Fixture.noise(8 << 20, seed: 32)
+        let url = "\(server.url)/bundles/\(LibCrypto.sha256(data).hex)"
+        let upload = Task { try await agent.send(.PUT, url, body: data).status.code }
+        let deadline = Date().addingTimeInterval(60)
+        while !server.log.contains("has not read for 10 idle timeouts") && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        XCTAssertTrue(server.log.contains("has not read for 10 idle timeouts"), server.log)
+        unlink(hold)
+        let status = try? await upload.value
+        XCTAssertNil(status, "the upload on a closed connection was answered")
         withExtendedLifetime(files) {}
     }
 
