@@ -293,15 +293,12 @@ struct ObjectResponder: HTTPResponder {
         let size = try await ObjectStore.writes.run { () throws -> Int64 in
             // Measured and removed under the lock a repair's rename takes: what is given back is
             // what this unlink removed.
-            ObjectStore.replacing.lock()
-            var st = stat()
-            // Only regular files are counted (`RepositoryUsage`), so only they give bytes back.
-            let size = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
-            let removed = unlink(path) == 0
-            let code = errno
-            ObjectStore.replacing.unlock()
-            guard removed else {
-                throw code == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+            let size = try ObjectStore.renaming { () throws -> Int64 in
+                let size = ObjectStore.regularFileSize(path)
+                guard unlink(path) == 0 else {
+                    throw errno == ENOENT ? HTTPFailure(.notFound, "no such object") : HTTPFailure(.internalServerError, "delete failed")
+                }
+                return size
             }
             try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
             return size

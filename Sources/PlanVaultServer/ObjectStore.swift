@@ -20,7 +20,21 @@ struct ObjectStore: Sendable {
     /// at the stored size and its rename, a delete's look and unlink. The size given back to the
     /// repository's count (`--max-repo-gib`) is then what was removed, even when repairs,
     /// deletes and uploads of one object race. Held for a few system calls; fsyncs happen outside.
-    static let replacing = NSLock()
+    private static let replacing = NSLock()
+
+    /// Runs `body` (a few system calls that change an object's name) under `replacing`.
+    static func renaming<T>(_ body: () throws -> T) rethrows -> T {
+        replacing.lock()
+        defer { replacing.unlock() }
+        return try body()
+    }
+
+    /// The size of the regular file at `path`; 0 when there is none (only regular files count
+    /// against `--max-repo-gib`, see `RepositoryUsage`).
+    static func regularFileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
+    }
 
     func exists(_ repository: String) -> Bool {
         var isDir: ObjCBool = false
@@ -156,19 +170,14 @@ struct ObjectStore: Sendable {
             // Every placement, replacement and delete takes the lock, so what a repair replaces
             // is exactly what is there at its rename, and a check-then-rename placement (below)
             // cannot replace a file another upload placed meanwhile.
-            ObjectStore.replacing.lock()
             if replace {
-                var st = stat()
-                let old = lstat(final, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
-                let renamed = rename(tmp, final) == 0
-                let code = errno
-                ObjectStore.replacing.unlock()
-                guard renamed else { throw PlanVaultError.io(path: final, operation: "rename", errno: code) }
-                replacedSize = old
+                replacedSize = try ObjectStore.renaming {
+                    let old = ObjectStore.regularFileSize(final)
+                    guard rename(tmp, final) == 0 else { throw PlanVaultError.io(path: final, operation: "rename", errno: errno) }
+                    return old
+                }
             } else {
-                let placed = Result { try Self.placeIfFree(tmp, at: final) }
-                ObjectStore.replacing.unlock()
-                guard try placed.get() else { return false }
+                guard try ObjectStore.renaming({ try Self.placeIfFree(tmp, at: final) }) else { return false }
             }
             placed = true
             try FileIO.fsyncDirectory(folder)

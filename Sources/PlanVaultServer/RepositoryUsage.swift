@@ -92,8 +92,7 @@ final class RepositoryUsage: @unchecked Sendable {
         if let walker = FileManager.default.enumerator(atPath: root) {
             while let relative = walker.nextObject() as? String {
                 if (relative as NSString).lastPathComponent.hasPrefix(".tmp-") { continue }
-                var st = stat()
-                if lstat("\(root)/\(relative)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { sum &+= Int64(st.st_size) }
+                sum &+= ObjectStore.regularFileSize("\(root)/\(relative)")
             }
         }
         return sum
